@@ -1,0 +1,163 @@
+// The validated configuration of one peer: TOML file -> Config, with --set
+// overrides applied and every key checked. Defaults here are the documented
+// defaults (docs/config.md); the parser rejects anything outside the ranges.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "meshtrain/status.h"
+
+namespace meshtrain {
+
+struct PeerEntry {
+  std::string id;        // unique, [A-Za-z0-9_.-]+
+  std::string endpoint;  // "tcp://host:port"
+};
+
+struct ClusterConfig {
+  std::vector<PeerEntry> peers;        // [[cluster.peers]], at least one
+  std::vector<std::string> bootstrap;  // endpoints of live peers a newcomer may ask
+};
+
+struct DataConfig {
+  std::string format = "idx";  // idx | csv | synthetic
+  // idx: four files; relative names resolve against `dir`.
+  std::string dir = "/usr/share/datasets/fashion-mnist";
+  std::string train_images = "train-images-idx3-ubyte.gz";
+  std::string train_labels = "train-labels-idx1-ubyte.gz";
+  std::string test_images = "t10k-images-idx3-ubyte.gz";
+  std::string test_labels = "t10k-labels-idx1-ubyte.gz";
+  // csv: header row, numeric cells; label column by name or 0-based index.
+  std::string train_csv;
+  std::string test_csv;
+  std::string label_column = "label";
+  // synthetic linear regression: y = Xw + b + N(0, noise^2), seeded.
+  int64_t synthetic_train = 4096;
+  int64_t synthetic_test = 1024;
+  int64_t synthetic_features = 8;
+  double synthetic_noise = 0.01;
+  uint64_t synthetic_seed = 7;
+  std::string scaling = "unit";  // none | unit ([0,1], pixels /255) | standardize (train mean/std)
+  std::string shard = "contiguous";  // contiguous | strided | dirichlet
+  double alpha = 0.5;                // dirichlet concentration, > 0
+  uint64_t shard_seed = 1234;
+  int64_t train_limit = 0;  // 0 = all rows; otherwise the first N rows of the file
+  int64_t test_limit = 0;
+};
+
+struct ModelConfig {
+  std::string type = "mlp";          // linear | softmax | mlp
+  std::vector<int64_t> hidden = {128};  // mlp hidden layer sizes
+  std::string activation = "relu";   // relu | tanh
+  std::string init = "he";           // he | xavier
+};
+
+struct OptimConfig {
+  std::string type = "sgd";  // sgd | adam
+  double lr = 0.1;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  std::string schedule = "constant";  // constant | step | cosine
+  int64_t warmup_steps = 0;           // linear warmup (cosine and step)
+  int64_t step_size = 1000;           // step schedule: multiply by gamma every step_size steps
+  double gamma = 0.1;
+  double min_lr = 0.0;                // cosine floor
+  double clip_norm = 0.0;             // 0 = no clipping by global norm
+};
+
+struct TrainConfig {
+  int64_t epochs = 10;
+  int64_t batch_size = 64;
+  uint64_t seed = 42;
+  int64_t eval_every = 0;   // steps between test evals; 0 = once per epoch
+  int64_t log_every = 50;   // steps between metrics lines
+  int64_t max_steps = 0;    // 0 = no cap (stop after `epochs`)
+};
+
+struct SyncConfig {
+  std::string mode = "local";     // local | ring | gossip
+  int64_t every = 1;              // 1: all-reduce gradients each step; k>1: average params every k steps
+  std::string topology = "ring";  // gossip: ring | torus | exponential | random
+  bool async = false;
+  std::string compression = "none";  // none | fp16 | bf16 | int8 | topk
+  int64_t timeout_ms = 10000;     // longest wait for any message of a round
+  int64_t chunk_bytes = 1 << 20;  // pipelining unit of ring all-reduce
+  int64_t start_timeout_ms = 30000;  // how long to wait for every peer at start
+};
+
+struct TransportConfig {
+  int64_t linger_ms = 200;
+  int64_t sndhwm = 1000;
+  int64_t rcvhwm = 1000;
+  int64_t reconnect_ivl_ms = 100;
+  int64_t reconnect_ivl_max_ms = 1000;
+  int64_t max_msg_bytes = 256LL << 20;  // ZMQ_MAXMSGSIZE
+  int64_t heartbeat_ivl_ms = 1000;      // ZMTP heartbeats
+  int64_t heartbeat_timeout_ms = 3000;
+};
+
+struct MembershipConfig {
+  int64_t heartbeat_ms = 100;
+  int64_t suspect_ms = 500;
+  int64_t dead_ms = 1000;
+};
+
+struct CheckpointConfig {
+  std::string dir;          // empty = runs/<id>/checkpoints
+  int64_t every_steps = 0;  // 0 = only at the end
+  int64_t keep = 3;
+};
+
+struct LogConfig {
+  std::string metrics;          // empty = runs/<id>/metrics.jsonl
+  std::string progress = "auto";  // auto (TTY -> live line) | line | none
+};
+
+struct SecurityConfig {
+  std::string mode = "none";  // none | curve
+  std::string secret_key_file;
+  std::string public_key_file;
+  std::vector<std::string> authorized_keys;
+};
+
+struct DebugConfig {
+  double slowdown = 1.0;  // multiply compute time (straggler experiments)
+};
+
+struct Config {
+  std::string source_path;  // the TOML file it came from
+  std::string self_id;      // this process's peer id (from --id or [peer] id)
+  size_t self_index = 0;    // index of self_id in cluster.peers
+  ClusterConfig cluster;
+  DataConfig data;
+  ModelConfig model;
+  OptimConfig optim;
+  TrainConfig train;
+  SyncConfig sync;
+  TransportConfig transport;
+  MembershipConfig membership;
+  CheckpointConfig checkpoint;
+  LogConfig log;
+  SecurityConfig security;
+  DebugConfig debug;
+
+  // Derived paths with the runs/<id>/ defaults applied.
+  std::string MetricsPath() const;
+  std::string CheckpointDir() const;
+  // A hash of the keys that must match for a checkpoint to be resumed (model shape, data, optimizer).
+  uint64_t Hash() const;
+};
+
+// Loads `path`, applies `overrides` ("section.key=value", in order), picks the
+// peer `id` (empty = [peer] id, or the only peer), and validates everything.
+// Errors name the file, line and key: "cfg.toml:12:1: optim.lr: must be > 0 (got -1)".
+Result<Config> LoadConfig(const std::string& path, const std::string& id,
+                          const std::vector<std::string>& overrides);
+
+}  // namespace meshtrain
