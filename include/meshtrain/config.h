@@ -18,6 +18,7 @@ struct PeerEntry {
 
 struct ClusterConfig {
   std::vector<PeerEntry> peers;        // [[cluster.peers]], at least one
+  int64_t size = 0;                    // use only the first `size` peers (0 = all): one file, any N
   std::vector<std::string> bootstrap;  // endpoints of live peers a newcomer may ask
 };
 
@@ -127,7 +128,8 @@ struct SecurityConfig {
 };
 
 struct DebugConfig {
-  double slowdown = 1.0;  // multiply compute time (straggler experiments)
+  double slowdown = 1.0;      // multiply compute time (straggler experiments)
+  int64_t step_delay_ms = 0;  // sleep this long after every step (fault tests need time to act)
 };
 
 struct Config {

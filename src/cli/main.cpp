@@ -1,1 +1,96 @@
-int main() { return 0; }
+// meshtrain: one peer of a serverless training cluster.
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <atomic>
+
+#include "cli/command_line.h"
+#include "cli/run_report.h"
+#include "meshtrain/checkpoint.h"
+#include "meshtrain/config.h"
+#include "meshtrain/trainer.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+std::atomic<bool> g_stop{false};
+
+// First SIGINT/SIGTERM: finish the step, checkpoint, say goodbye. A second one
+// falls through to the default action, so a stuck peer can still be stopped.
+void OnStopSignal(int sig) {
+  g_stop.store(true);
+  std::signal(sig, SIG_DFL);
+}
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "meshtrain: %s\n", message.c_str());
+  return code;
+}
+
+int ExitCodeFor(const meshtrain::Status& st) {
+  return st.code() == meshtrain::Status::Code::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+int Inspect(const std::string& path) {
+  auto header = meshtrain::ReadCheckpointHeader(path);
+  if (!header.ok()) return Fail(kExitFailure, header.status().message());
+  const auto& h = header.value();
+  std::printf("checkpoint  %s\nformat      %u\npeer        %s\nstep        %lld\nepoch       %lld\n"
+              "model       %s\nparams      %llu\noptimizer   %llu values\nseed        %llu\nconfig_hash %016llx\n",
+              path.c_str(), h.format_version, h.peer_id.c_str(), static_cast<long long>(h.step),
+              static_cast<long long>(h.epoch), h.model.c_str(), static_cast<unsigned long long>(h.n_params),
+              static_cast<unsigned long long>(h.n_optimizer_state), static_cast<unsigned long long>(h.seed),
+              static_cast<unsigned long long>(h.config_hash));
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto cmd = meshtrain::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
+  if (!cmd.ok()) {
+    std::fprintf(stderr, "meshtrain: %s\n%s", cmd.status().message().c_str(), meshtrain::UsageText());
+    return kExitUsage;
+  }
+  if (cmd->verb == "help") {
+    std::printf("%s", meshtrain::UsageText());
+    return kExitOk;
+  }
+  if (cmd->verb == "version") {
+    std::printf("meshtrain 0.1.0\n");
+    return kExitOk;
+  }
+  if (cmd->verb == "inspect") return Inspect(cmd->checkpoint_path);
+  if (cmd->verb == "report") return meshtrain::ReportCommand(cmd->run_dir);
+  if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid);
+
+  auto cfg = meshtrain::LoadConfig(cmd->config_path, cmd->id, cmd->overrides);
+  if (!cfg.ok()) return Fail(kExitUsage, cfg.status().message());
+
+  if (cmd->verb == "peers") {
+    for (const auto& peer : cfg->cluster.peers) std::printf("%s %s\n", peer.id.c_str(), peer.endpoint.c_str());
+    return kExitOk;
+  }
+  if (cmd->verb == "eval") {
+    auto result = meshtrain::EvaluateCheckpoint(*cfg, cmd->checkpoint_path);
+    if (!result.ok()) return Fail(ExitCodeFor(result.status()), result.status().message());
+    std::printf("{\"checkpoint\":\"%s\",\"step\":%lld,\"test_loss\":%.6f,\"test_acc\":%.6f}\n",
+                cmd->checkpoint_path.c_str(), static_cast<long long>(result->steps), result->test_loss,
+                result->test_acc);
+    return kExitOk;
+  }
+
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+  auto trainer = meshtrain::Trainer::Create(*cfg, cmd->resume);
+  if (!trainer.ok()) return Fail(ExitCodeFor(trainer.status()), trainer.status().message());
+  meshtrain::Status st = trainer.value()->Run(&g_stop);
+  if (!st.ok()) return Fail(kExitFailure, "peer " + cfg->self_id + ": " + st.message());
+  return kExitOk;
+}

@@ -1,0 +1,25 @@
+// Parsing of meshtrain's command line into a Command; errors name the argument.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "meshtrain/status.h"
+
+namespace meshtrain {
+
+struct Command {
+  std::string verb;  // run | eval | inspect | peers | report | watch | help | version
+  std::string config_path;
+  std::string id;
+  std::vector<std::string> overrides;  // --set section.key=value, in order
+  bool resume = false;
+  std::string checkpoint_path;  // eval --checkpoint, inspect PATH
+  std::string run_dir;          // report DIR, watch DIR
+  int watch_pid = 0;            // watch --pid: stop when this process is gone
+};
+
+Result<Command> ParseCommandLine(const std::vector<std::string>& args);
+const char* UsageText();
+
+}  // namespace meshtrain

@@ -1,0 +1,52 @@
+// What a run directory (runs/<peer>/metrics.jsonl per peer) says about each
+// peer: the summary table printed at the end of a run and the live view.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace meshtrain {
+
+struct PeerRunState {
+  std::string id;
+  std::string metrics_path;
+  size_t read_offset = 0;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  double loss = 0;
+  double test_acc = -1;
+  double samples_per_s = 0;
+  double bytes_sent = 0;
+  double bytes_recv = 0;
+  double comm_s = 0;
+  double compute_s = 0;
+  bool done = false;
+  std::string last_event;
+  std::map<std::string, double> wait_s_by_peer;
+};
+
+// Reads any new lines of every peer's metrics file (incrementally).
+class RunDirectory {
+ public:
+  explicit RunDirectory(std::string dir) : dir_(std::move(dir)) {}
+  void Refresh();
+  const std::vector<PeerRunState>& peers() const { return peers_; }
+
+ private:
+  void Apply(PeerRunState* peer, const std::string& line);
+  std::string dir_;
+  std::vector<PeerRunState> peers_;
+};
+
+// The end-of-run table: accuracy, steps, bytes, compute vs communication, and
+// the peer the others waited for most.
+std::string FormatRunReport(const std::vector<PeerRunState>& peers);
+// One line per peer for the live view.
+std::string FormatLiveView(const std::vector<PeerRunState>& peers);
+
+// `meshtrain report DIR` and `meshtrain watch DIR [--pid PID]`.
+int ReportCommand(const std::string& dir);
+int WatchCommand(const std::string& dir, int pid);
+
+}  // namespace meshtrain

@@ -1,0 +1,212 @@
+#include "meshtrain/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "train/byte_codec.h"
+
+namespace meshtrain {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kMagic[8] = {'M', 'E', 'S', 'H', 'C', 'K', 'P', 'T'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kMaxNameBytes = 4096;
+
+uint32_t Crc32(const char* data, size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths; feed large buffers in pieces.
+  while (n > 0) {
+    uInt piece = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), piece);
+    data += piece;
+    n -= piece;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string Encode(const Checkpoint& c) {
+  std::string out;
+  out.reserve(128 + 4 * (c.params.size() + c.optimizer_state.size()));
+  ByteWriter w(&out);
+  w.Raw(kMagic, sizeof(kMagic));
+  w.U32(kFormatVersion);
+  w.I64(c.header.step);
+  w.I64(c.header.epoch);
+  w.U64(c.header.config_hash);
+  w.U64(c.header.seed);
+  w.Str(c.header.peer_id);
+  w.Str(c.header.model);
+  w.U64(c.params.size());
+  w.U64(c.optimizer_state.size());
+  w.Floats(c.params);
+  w.Floats(c.optimizer_state);
+  w.U32(Crc32(out.data(), out.size()));
+  return out;
+}
+
+Status SysError(const std::string& what, const std::string& path) {
+  return Status::IOError(what + " " + path + ": " + std::strerror(errno));
+}
+
+// write(2) until done; short writes happen on full disks and signals.
+bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError("cannot open checkpoint " + path + ": " + std::strerror(errno));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return Status::IOError("cannot read checkpoint " + path);
+  return buf.str();
+}
+
+Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, bool with_payload) {
+  auto corrupt = [&](const std::string& why) {
+    return Status::Corruption("checkpoint " + path + ": " + why);
+  };
+  if (bytes.size() < sizeof(kMagic) + 8 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return corrupt("not a meshtrain checkpoint (bad magic)");
+  }
+  uint32_t stored_crc = 0;
+  for (int i = 0; i < 4; ++i) {
+    stored_crc |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[bytes.size() - 4 + i])) << (8 * i);
+  }
+  uint32_t actual_crc = Crc32(bytes.data(), bytes.size() - 4);
+  ByteReader body(bytes.data() + sizeof(kMagic), bytes.size() - sizeof(kMagic) - 4);
+  Checkpoint c;
+  c.header.format_version = body.U32();
+  if (!body.failed() && c.header.format_version != kFormatVersion) {
+    return corrupt("unsupported format version " + std::to_string(c.header.format_version) + " (this build reads " +
+                   std::to_string(kFormatVersion) + ")");
+  }
+  if (stored_crc != actual_crc) {
+    return corrupt("checksum mismatch (file is truncated or damaged)");
+  }
+  c.header.step = body.I64();
+  c.header.epoch = body.I64();
+  c.header.config_hash = body.U64();
+  c.header.seed = body.U64();
+  c.header.peer_id = body.Str(kMaxNameBytes);
+  c.header.model = body.Str(kMaxNameBytes);
+  c.header.n_params = body.U64();
+  c.header.n_optimizer_state = body.U64();
+  if (body.failed()) return corrupt("header truncated");
+  if (c.header.step < 0 || c.header.epoch < 0) return corrupt("negative step or epoch");
+  uint64_t floats = body.remaining() / 4;
+  if (body.remaining() % 4 != 0 || c.header.n_params > floats || c.header.n_optimizer_state != floats - c.header.n_params) {
+    return corrupt("payload size disagrees with the header (" + std::to_string(c.header.n_params) + " params + " +
+                   std::to_string(c.header.n_optimizer_state) + " optimizer values, " + std::to_string(body.remaining()) +
+                   " bytes)");
+  }
+  if (with_payload) {
+    c.params.resize(c.header.n_params);
+    c.optimizer_state.resize(c.header.n_optimizer_state);
+    if (!body.Floats(c.params) || !body.Floats(c.optimizer_state)) return corrupt("payload truncated");
+  }
+  return c;
+}
+
+}  // namespace
+
+Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint) {
+  const std::string bytes = Encode(checkpoint);
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return SysError("cannot create", tmp);
+  if (!WriteAll(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
+    Status st = SysError("cannot write", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  if (::close(fd) != 0) return SysError("cannot close", tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = SysError("cannot rename " + tmp + " to", path);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // fsync the directory so the rename itself survives a power cut.
+  std::string dir = fs::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::OK();
+}
+
+Result<Checkpoint> ReadCheckpoint(const std::string& path) {
+  auto bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return Decode(path, *bytes, /*with_payload=*/true);
+}
+
+Result<CheckpointHeader> ReadCheckpointHeader(const std::string& path) {
+  auto bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return bytes.status();
+  auto c = Decode(path, *bytes, /*with_payload=*/false);
+  if (!c.ok()) return c.status();
+  return c->header;
+}
+
+std::vector<std::string> ListCheckpoints(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= 9 || name.rfind("ckpt-", 0) != 0 || name.substr(name.size() - 4) != ".bin") continue;
+    const std::string digits = name.substr(5, name.size() - 9);
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit) || digits.size() > 18) continue;
+    found.emplace_back(std::stoll(digits), entry.path().string());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> paths;
+  for (auto& f : found) paths.push_back(std::move(f.second));
+  return paths;
+}
+
+Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create checkpoint directory " + dir + ": " + ec.message());
+  char name[64];
+  std::snprintf(name, sizeof(name), "ckpt-%012lld.bin", static_cast<long long>(checkpoint.header.step));
+  const std::string path = (fs::path(dir) / name).string();
+  MESHTRAIN_RETURN_IF_ERROR(WriteCheckpoint(path, checkpoint));
+  std::vector<std::string> all = ListCheckpoints(dir);
+  for (size_t i = static_cast<size_t>(std::max<int64_t>(keep, 1)); i < all.size(); ++i) fs::remove(all[i], ec);
+  return path;
+}
+
+Result<Checkpoint> LoadNewestCheckpoint(const std::string& dir, std::vector<std::string>* skipped) {
+  for (const std::string& path : ListCheckpoints(dir)) {
+    auto c = ReadCheckpoint(path);
+    if (c.ok()) return c;
+    if (skipped) skipped->push_back(c.status().message());
+  }
+  return Status::NotFound("no valid checkpoint in " + dir);
+}
+
+}  // namespace meshtrain

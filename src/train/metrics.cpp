@@ -1,0 +1,115 @@
+#include "meshtrain/metrics.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+namespace meshtrain {
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+void JsonLine::Key(const char* key) {
+  if (body_.size() > 1) body_ += ',';
+  body_ += '"';
+  body_ += key;
+  body_ += "\":";
+}
+
+JsonLine& JsonLine::Add(const char* key, const std::string& value) {
+  Key(key);
+  body_ += '"' + JsonEscape(value) + '"';
+  return *this;
+}
+
+JsonLine& JsonLine::Add(const char* key, double value) {
+  Key(key);
+  if (!std::isfinite(value)) {
+    body_ += "null";  // JSON has no NaN/Inf
+  } else {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.9g", value);
+    body_ += buf;
+  }
+  return *this;
+}
+
+JsonLine& JsonLine::Add(const char* key, int64_t value) {
+  Key(key);
+  body_ += std::to_string(value);
+  return *this;
+}
+
+JsonLine& JsonLine::Add(const char* key, bool value) {
+  Key(key);
+  body_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonLine& JsonLine::Add(const char* key, const std::vector<std::string>& values) {
+  Key(key);
+  body_ += '[';
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) body_ += ',';
+    body_ += '"' + JsonEscape(values[i]) + '"';
+  }
+  body_ += ']';
+  return *this;
+}
+
+JsonLine& JsonLine::AddRaw(const char* key, const std::string& json) {
+  Key(key);
+  body_ += json;
+  return *this;
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (file_) std::fclose(file_);
+}
+
+Status MetricsWriter::Open(const std::string& path) {
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return Status::IOError("cannot create directory " + parent.string() + " for metrics: " + ec.message());
+  file_ = std::fopen(path.c_str(), "a");
+  if (!file_) return Status::IOError("cannot open metrics file " + path + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
+void MetricsWriter::Write(const JsonLine& line) {
+  if (!file_) return;
+  std::string s = line.str();
+  s += '\n';
+  std::fwrite(s.data(), 1, s.size(), file_);
+  std::fflush(file_);
+}
+
+double UnixSeconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace meshtrain
