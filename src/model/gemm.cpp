@@ -1,0 +1,84 @@
+#include "model/gemm.h"
+
+#include <cassert>
+
+#if !EIGEN_VERSION_AT_LEAST(3, 4, 0)
+#error "model/gemm.cpp drives Eigen 3.4's internal GEMM (general_matrix_matrix_product)"
+#endif
+
+namespace meshtrain {
+namespace {
+
+using Eigen::Index;
+
+// Eigen's blocking descriptor pointed at our buffers instead of its own.
+class ScratchBlocking : public Eigen::internal::level3_blocking<float, float> {
+ public:
+  ScratchBlocking(Index mc, Index nc, Index kc, GemmScratch* scratch) {
+    m_mc = mc;
+    m_nc = nc;
+    m_kc = kc;
+    m_blockA = scratch->lhs();
+    m_blockB = scratch->rhs();
+  }
+};
+
+template <int LhsOrder, int RhsOrder>
+void RunKernel(const ConstMatrixView& a, const ConstMatrixView& b, MatrixView& c, Index k, ScratchBlocking& blocking) {
+  // A column-major matrix read as its transpose is the same bytes in row-major
+  // order, with the same stride: a.rows().
+  using Product = Eigen::internal::general_matrix_matrix_product<Index, float, LhsOrder, false, float, RhsOrder, false,
+                                                                 Eigen::ColMajor, 1>;
+  Product::run(c.rows(), c.cols(), k, a.data(), a.rows(), b.data(), b.rows(), c.data(), 1, c.rows(), 1.0f, blocking,
+               nullptr);
+}
+
+// Vector-shaped products (one row or one column) go through Eigen's GEMV,
+// which beats packing a panel for the GEMM kernel and needs no big buffers.
+template <class Lhs, class Rhs>
+void EigenProduct(const Lhs& a, const Rhs& b, MatrixView& c, bool accumulate) {
+  if (accumulate) {
+    c.noalias() += a * b;
+  } else {
+    c.noalias() = a * b;
+  }
+}
+
+}  // namespace
+
+void GemmScratch::Reserve(Index lhs_floats, Index rhs_floats) {
+  if (lhs_.size() < lhs_floats) lhs_.resize(lhs_floats);
+  if (rhs_.size() < rhs_floats) rhs_.resize(rhs_floats);
+}
+
+GemmPlan::GemmPlan(Index max_m, Index max_n, Index max_k)
+    : max_m_(max_m), max_n_(max_n), max_k_(max_k), mc_(max_m), nc_(max_n), kc_(max_k) {
+  Eigen::internal::computeProductBlockingSizes<float, float, 1, Index>(kc_, mc_, nc_, 1);
+}
+
+void GemmPlan::Multiply(const ConstMatrixView& a, Op op_a, const ConstMatrixView& b, Op op_b, MatrixView c,
+                        bool accumulate, GemmScratch* scratch) const {
+  const bool ta = op_a == Op::kTransposed;
+  const bool tb = op_b == Op::kTransposed;
+  const Index k = ta ? a.rows() : a.cols();
+  assert((ta ? a.cols() : a.rows()) == c.rows() && (tb ? b.rows() : b.cols()) == c.cols());
+  assert((tb ? b.cols() : b.rows()) == k);
+  assert(c.rows() <= max_m_ && c.cols() <= max_n_ && k <= max_k_);
+
+  if (c.rows() == 1 || c.cols() == 1) {
+    if (!ta && !tb) EigenProduct(a, b, c, accumulate);
+    if (!ta && tb) EigenProduct(a, b.transpose(), c, accumulate);
+    if (ta && !tb) EigenProduct(a.transpose(), b, c, accumulate);
+    if (ta && tb) EigenProduct(a.transpose(), b.transpose(), c, accumulate);
+    return;
+  }
+  if (!accumulate) c.setZero();  // the kernel only ever adds into c
+  if (k == 0) return;
+  ScratchBlocking blocking(mc_, nc_, kc_, scratch);
+  if (!ta && !tb) RunKernel<Eigen::ColMajor, Eigen::ColMajor>(a, b, c, k, blocking);
+  if (!ta && tb) RunKernel<Eigen::ColMajor, Eigen::RowMajor>(a, b, c, k, blocking);
+  if (ta && !tb) RunKernel<Eigen::RowMajor, Eigen::ColMajor>(a, b, c, k, blocking);
+  if (ta && tb) RunKernel<Eigen::RowMajor, Eigen::RowMajor>(a, b, c, k, blocking);
+}
+
+}  // namespace meshtrain

@@ -1,0 +1,45 @@
+// Matrix products of the layers, run through Eigen's blocked GEMM kernel with
+// packing buffers allocated once per model. Eigen's expression path
+// (c.noalias() = a * b) packs into temporaries it puts on the heap whenever a
+// panel exceeds EIGEN_STACK_ALLOCATION_LIMIT (128 KiB): the first layer of a
+// 784-wide MLP does that at every step. Same kernel, no allocation.
+#pragma once
+
+#include "model/eigen_views.h"
+
+namespace meshtrain {
+
+enum class Op { kPlain, kTransposed };
+
+// Packing buffers shared by the products of one model (used by one thread at a time).
+class GemmScratch {
+ public:
+  // Grows the buffers to at least these sizes; call before any Multiply.
+  void Reserve(Eigen::Index lhs_floats, Eigen::Index rhs_floats);
+  float* lhs() { return lhs_.data(); }
+  float* rhs() { return rhs_.data(); }
+
+ private:
+  Eigen::VectorXf lhs_;  // Eigen aligns these for its packet stores
+  Eigen::VectorXf rhs_;
+};
+
+// One product site, c (m x n) = op(a) (m x k) * op(b) (k x n), sized for at
+// most max_m x max_n x max_k; holds Eigen's cache blocking for that shape.
+class GemmPlan {
+ public:
+  GemmPlan(Eigen::Index max_m, Eigen::Index max_n, Eigen::Index max_k);
+
+  Eigen::Index lhs_floats() const { return kc_ * mc_; }
+  Eigen::Index rhs_floats() const { return kc_ * nc_; }
+
+  // c = op(a) * op(b), or c += op(a) * op(b) when `accumulate`.
+  void Multiply(const ConstMatrixView& a, Op op_a, const ConstMatrixView& b, Op op_b, MatrixView c, bool accumulate,
+                GemmScratch* scratch) const;
+
+ private:
+  Eigen::Index max_m_, max_n_, max_k_;
+  Eigen::Index mc_, nc_, kc_;
+};
+
+}  // namespace meshtrain

@@ -1,0 +1,26 @@
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "meshtrain/optim.h"
+
+namespace meshtrain {
+
+double ScheduledLearningRate(const OptimConfig& config, int64_t step, int64_t total_steps) {
+  step = std::max<int64_t>(step, 0);
+  double lr = config.lr;
+  if (config.schedule == "step") {
+    lr = config.lr * std::pow(config.gamma, static_cast<double>(step / std::max<int64_t>(config.step_size, 1)));
+  } else if (config.schedule == "cosine") {
+    const double span = static_cast<double>(total_steps - config.warmup_steps);
+    const double progress =
+        span > 0 ? std::clamp(static_cast<double>(step - config.warmup_steps) / span, 0.0, 1.0) : 1.0;
+    lr = config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+  }
+  if (config.warmup_steps > 0 && step < config.warmup_steps) {
+    lr *= static_cast<double>(step + 1) / static_cast<double>(config.warmup_steps);
+  }
+  return lr;
+}
+
+}  // namespace meshtrain
