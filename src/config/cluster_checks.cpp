@@ -1,0 +1,109 @@
+#include "config/cluster_checks.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "config/text_checks.h"
+#include "config/text_format.h"
+
+namespace meshtrain::config_internal {
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string IdList(const std::vector<PeerEntry>& peers) {
+  std::vector<std::string> ids;
+  for (const PeerEntry& p : peers) ids.push_back(p.id);
+  return JoinQuoted(ids);
+}
+
+// Ids well-formed and unique, endpoints well-formed and unique. Returns whether all were.
+bool CheckPeers(LoadState* state) {
+  const auto& peers = state->config.cluster.peers;
+  Diagnostics& diagnostics = state->diagnostics;
+  const size_t errors_before = diagnostics.size();
+  std::map<std::string, size_t> first_with_id, first_with_endpoint;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const PeerOrigin& origin = state->peer_origins[i];
+    const std::string name = "cluster.peers[" + std::to_string(i) + "]";
+    if (!origin.complete) continue;  // already reported by the reader
+    if (std::string why = PeerIdProblem(peers[i].id); !why.empty()) {
+      diagnostics.Add(origin.id, name + ".id: " + why + " (got " + Quote(peers[i].id) + ")");
+    } else if (auto [it, added] = first_with_id.emplace(peers[i].id, i); !added) {
+      diagnostics.Add(origin.id, name + ".id: duplicate peer id " + Quote(peers[i].id) + " (also cluster.peers[" +
+                                     std::to_string(it->second) + "] at line " +
+                                     std::to_string(state->peer_origins[it->second].id.line) + ")");
+    }
+    if (std::string why = EndpointProblem(peers[i].endpoint); !why.empty()) {
+      diagnostics.Add(origin.endpoint, name + ".endpoint: " + why + " (got " + Quote(peers[i].endpoint) + ")");
+    } else if (auto [it, added] = first_with_endpoint.emplace(Lower(peers[i].endpoint), i); !added) {
+      diagnostics.Add(origin.endpoint, name + ".endpoint: duplicate endpoint " + Quote(peers[i].endpoint) +
+                                           " (also cluster.peers[" + std::to_string(it->second) + "] '" +
+                                           peers[it->second].id + "' at line " +
+                                           std::to_string(state->peer_origins[it->second].endpoint.line) + ")");
+    }
+  }
+  return diagnostics.size() == errors_before;
+}
+
+void PickSelf(const std::string& id_argument, const std::vector<PeerEntry>& listed, LoadState* state) {
+  Config& config = state->config;
+  const auto& peers = config.cluster.peers;
+  const bool from_argument = !id_argument.empty();
+  const std::string wanted = from_argument ? id_argument : config.self_id;
+  if (wanted.empty()) {
+    if (peers.size() == 1) {
+      config.self_id = peers[0].id;
+      config.self_index = 0;
+      return;
+    }
+    state->diagnostics.Add(Origin{}, "no peer id: pass --id or set [peer] id; the cluster has " +
+                                         std::to_string(peers.size()) + " peers: " + IdList(peers));
+    return;
+  }
+  auto is_wanted = [&](const PeerEntry& p) { return p.id == wanted; };
+  if (auto it = std::find_if(peers.begin(), peers.end(), is_wanted); it != peers.end()) {
+    config.self_id = wanted;
+    config.self_index = static_cast<size_t>(it - peers.begin());
+    return;
+  }
+  const Origin origin = from_argument ? Origin{} : state->OriginOf("peer.id");
+  const std::string subject = from_argument ? "--id " + wanted : "peer.id: " + Quote(wanted);
+  if (std::any_of(listed.begin(), listed.end(), is_wanted)) {
+    state->diagnostics.Add(origin, subject + " is not among the first " + std::to_string(peers.size()) +
+                                       " peers kept by cluster.size = " + std::to_string(config.cluster.size) +
+                                       ": " + IdList(peers));
+    return;
+  }
+  state->diagnostics.Add(origin, subject + " is not in cluster.peers; ids are " + IdList(peers));
+}
+
+}  // namespace
+
+void CheckClusterAndPickSelf(const std::string& id_argument, LoadState* state) {
+  ClusterConfig& cluster = state->config.cluster;
+  if (cluster.peers.empty()) {
+    state->diagnostics.Add(state->OriginOf("cluster.peers"),
+                           "cluster.peers: no peers; list each as [[cluster.peers]] with id and endpoint");
+    return;
+  }
+  bool sound = CheckPeers(state);
+  for (const PeerOrigin& origin : state->peer_origins) sound = sound && origin.complete;
+  const auto listed = static_cast<int64_t>(cluster.peers.size());
+  if (cluster.size > listed) {
+    state->diagnostics.Add(state->OriginOf("cluster.size"),
+                           "cluster.size: must be <= " + std::to_string(listed) +
+                               ", the number of [[cluster.peers]] listed (got " + std::to_string(cluster.size) + ")");
+    sound = false;
+  }
+  if (!sound || cluster.size < 0) return;
+  const std::vector<PeerEntry> all = cluster.peers;
+  if (cluster.size > 0) cluster.peers.resize(static_cast<size_t>(cluster.size));
+  PickSelf(id_argument, all, state);
+}
+
+}  // namespace meshtrain::config_internal

@@ -1,0 +1,83 @@
+#include "config/text_checks.h"
+
+#include <cctype>
+
+#include "config/text_format.h"
+
+namespace meshtrain::config_internal {
+namespace {
+
+constexpr std::string_view kEndpointShape = "must be tcp://host:port with port 1..65535";
+
+bool IsHostNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+}
+
+std::string HostProblem(std::string_view host) {
+  if (host.empty()) return "the host is missing";
+  if (host == "*") return "'*' is a wildcard other peers cannot connect to; give this peer's address";
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return "an IPv6 host needs closing brackets, e.g. [::1]";
+    for (char c : host.substr(1, host.size() - 2)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
+        return Quote(host) + " is not an IPv6 address";
+      }
+    }
+    return "";
+  }
+  for (char c : host) {
+    if (c == ':') return "an IPv6 host goes in brackets, e.g. tcp://[::1]:7000";
+    if (!IsHostNameChar(c)) return "the host " + Quote(host) + " has a character that is not allowed";
+  }
+  return "";
+}
+
+std::string PortProblem(std::string_view port) {
+  if (port.empty()) return "the port is missing";
+  if (port.size() > 5) return "port " + std::string(port) + " is out of range";
+  int value = 0;
+  for (char c : port) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return "port " + Quote(port) + " is not a number";
+    value = value * 10 + (c - '0');
+  }
+  if (value < 1 || value > 65535) return "port " + std::string(port) + " is out of range";
+  return "";
+}
+
+}  // namespace
+
+std::string EndpointProblem(std::string_view endpoint) {
+  constexpr std::string_view kScheme = "tcp://";
+  auto shaped = [](const std::string& why) { return std::string(kEndpointShape) + " (" + why + ")"; };
+  if (endpoint.substr(0, kScheme.size()) != kScheme) return shaped("it does not start with tcp://");
+  std::string_view rest = endpoint.substr(kScheme.size());
+  const size_t colon = rest.rfind(':');
+  // A colon inside an unclosed IPv6 bracket is not the port separator.
+  if (colon == std::string_view::npos || (rest.front() == '[' && rest.find(']') > colon)) {
+    return shaped("the :port is missing");
+  }
+  if (std::string why = HostProblem(rest.substr(0, colon)); !why.empty()) return shaped(why);
+  if (std::string why = PortProblem(rest.substr(colon + 1)); !why.empty()) return shaped(why);
+  return "";
+}
+
+std::string PeerIdProblem(std::string_view id) {
+  if (id.empty()) return "must not be empty";
+  for (char c : id) {
+    if (!IsHostNameChar(c)) return "may only contain letters, digits, '_', '.' and '-'";
+  }
+  return "";
+}
+
+std::string CurveKeyProblem(std::string_view key) {
+  constexpr std::string_view kZ85 =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  const std::string shape = "must be a 40-character Z85 CURVE public key (as meshtrain keygen prints it)";
+  if (key.size() != 40) return shape + "; this one has " + std::to_string(key.size()) + " characters";
+  for (char c : key) {
+    if (kZ85.find(c) == std::string_view::npos) return shape + "; " + Quote(std::string_view(&c, 1)) + " is not Z85";
+  }
+  return "";
+}
+
+}  // namespace meshtrain::config_internal

@@ -1,0 +1,21 @@
+// Checks of free-form strings: endpoints, peer ids, CURVE keys. Each returns
+// what is wrong with the text ("" when it is fine), for a message that already
+// names the key and quotes the value.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace meshtrain::config_internal {
+
+// "tcp://host:port" with port 1..65535; host a name, an IPv4 address or a
+// bracketed IPv6 address, never the wildcard '*' (peers must connect to it).
+std::string EndpointProblem(std::string_view endpoint);
+
+// Peer ids are non-empty [A-Za-z0-9_.-]+ (they end up in paths and metrics).
+std::string PeerIdProblem(std::string_view id);
+
+// A CURVE public key as ZeroMQ prints it: 40 characters of Z85.
+std::string CurveKeyProblem(std::string_view key);
+
+}  // namespace meshtrain::config_internal

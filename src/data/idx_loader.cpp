@@ -1,0 +1,111 @@
+// IDX: labels are read whole (they are small) to plan the shards; the image
+// file is then streamed and only this peer's rows are kept, as bytes.
+#include <algorithm>
+#include <filesystem>
+
+#include "data/feature_scaling.h"
+#include "data/idx_reader.h"
+#include "data/loaders.h"
+#include "data/sharding.h"
+
+namespace meshtrain {
+namespace {
+
+constexpr int64_t kMaxReserveBytes = int64_t{1} << 30;
+
+std::string Resolve(const std::string& dir, const std::string& name) {
+  const std::filesystem::path path(name);
+  return path.is_absolute() || dir.empty() ? name : (std::filesystem::path(dir) / path).string();
+}
+
+// Opens an image file and checks it pairs with its labels file.
+Result<IdxImageFile> OpenImagesFor(const std::string& images_path, const std::string& labels_path,
+                                   int64_t label_count) {
+  auto images = IdxImageFile::Open(images_path);
+  if (!images.ok()) return images.status();
+  if (images->count() != label_count) {
+    return Status::Corruption(images_path + ": byte 4: header announces " + std::to_string(images->count()) +
+                              " images but " + labels_path + " holds " + std::to_string(label_count) + " labels");
+  }
+  return images;
+}
+
+std::string LabelWhere(const std::string& path, size_t i) {
+  return path + ": byte " + std::to_string(kIdxLabelsHeaderBytes + static_cast<int64_t>(i)) + " (item " +
+         std::to_string(i) + ")";
+}
+
+Status LoadTest(const DataConfig& cfg, const Dataset& train, const IdxImageFile& train_images, Dataset* test) {
+  const std::string labels_path = Resolve(cfg.dir, cfg.test_labels);
+  const std::string images_path = Resolve(cfg.dir, cfg.test_images);
+  auto labels = ReadIdxLabels(labels_path);
+  if (!labels.ok()) return labels.status();
+  MESHTRAIN_RETURN_IF_ERROR(CheckLabelsInRange(*labels, train.num_classes, Resolve(cfg.dir, cfg.train_labels),
+                                               [&](size_t i) { return LabelWhere(labels_path, i); }));
+  auto images = OpenImagesFor(images_path, labels_path, static_cast<int64_t>(labels->size()));
+  if (!images.ok()) return images.status();
+  if (images->height() != train_images.height() || images->width() != train_images.width()) {
+    return Status::Corruption(images_path + ": byte 8: test images are " + std::to_string(images->height()) + "x" +
+                              std::to_string(images->width()) + " but the train images " + train_images.path() +
+                              " are " + std::to_string(train_images.height()) + "x" +
+                              std::to_string(train_images.width()));
+  }
+  const int64_t rows = RowsToUse(images->count(), cfg.test_limit);
+  test->source = images_path;
+  test->rows = rows;
+  test->dim = train.dim;
+  test->num_classes = train.num_classes;
+  test->labels.assign(labels->begin(), labels->begin() + rows);
+  test->bytes.reserve(static_cast<size_t>(std::min(rows * test->dim, kMaxReserveBytes)));
+  MESHTRAIN_RETURN_IF_ERROR(images->ForEachImage(rows, [&](int64_t, const uint8_t* pixels) {
+    test->bytes.insert(test->bytes.end(), pixels, pixels + test->dim);
+  }));
+  test->offset = train.offset;
+  test->scale = train.scale;
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<ShardedData> LoadIdxShard(const DataConfig& cfg, const ShardRequest& request) {
+  const std::string labels_path = Resolve(cfg.dir, cfg.train_labels);
+  auto all_labels = ReadIdxLabels(labels_path);
+  if (!all_labels.ok()) return all_labels.status();
+  auto images =
+      OpenImagesFor(Resolve(cfg.dir, cfg.train_images), labels_path, static_cast<int64_t>(all_labels->size()));
+  if (!images.ok()) return images.status();
+
+  ShardedData out;
+  Dataset& train = out.train;
+  train.source = images->path();
+  train.dim = images->dim();
+  train.num_classes = NumClassesOf(*all_labels);  // the whole file, whatever the limit
+  out.total_train_rows = RowsToUse(images->count(), cfg.train_limit);
+  all_labels->resize(static_cast<size_t>(out.total_train_rows));
+  auto plan = PlanShards(cfg.shard, request.num_peers, out.total_train_rows, *all_labels, train.num_classes, cfg.alpha,
+                         cfg.shard_seed);
+  if (!plan.ok()) return plan.status();
+  out.shard_sizes = plan->sizes;
+
+  const int64_t mine = plan->sizes[static_cast<size_t>(request.peer_index)];
+  train.rows = mine;
+  train.labels.reserve(static_cast<size_t>(mine));
+  train.bytes.reserve(static_cast<size_t>(std::min(mine * train.dim, kMaxReserveBytes)));
+  const bool need_stats = ScalingNeedsStats(cfg.scaling, /*pixels=*/true);
+  FeatureStats stats(need_stats ? train.dim : 0);
+  MESHTRAIN_RETURN_IF_ERROR(images->ForEachImage(out.total_train_rows, [&](int64_t row, const uint8_t* pixels) {
+    if (need_stats) stats.Add(pixels);
+    if (plan->owner[static_cast<size_t>(row)] != request.peer_index) return;
+    train.bytes.insert(train.bytes.end(), pixels, pixels + train.dim);
+    train.labels.push_back((*all_labels)[static_cast<size_t>(row)]);
+  }));
+  if (!need_stats) stats = FeatureStats(train.dim);
+  FeatureScaling scaling = MakeScaling(cfg.scaling, /*pixels=*/true, stats);
+  train.offset = std::move(scaling.offset);
+  train.scale = std::move(scaling.scale);
+
+  MESHTRAIN_RETURN_IF_ERROR(LoadTest(cfg, train, *images, &out.test));
+  return out;
+}
+
+}  // namespace meshtrain
