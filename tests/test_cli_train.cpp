@@ -95,7 +95,15 @@ TEST_CASE("a peer killed with SIGKILL resumes from its checkpoint to the same pa
   Checkpoint got = FinalCheckpoint(resumed);
   CHECK(got.header.step == expected.header.step);
   CHECK(got.params == expected.params);
-  CHECK(got.optimizer_state == expected.optimizer_state);
+  REQUIRE(got.optimizer_state.size() == expected.optimizer_state.size());
+  size_t differing = 0;
+  for (size_t i = 0; i < got.optimizer_state.size(); ++i) {
+    if (got.optimizer_state[i] != expected.optimizer_state[i] && differing < 5) {
+      MESSAGE(i << ": " << got.optimizer_state[i] << " vs " << expected.optimizer_state[i]);
+    }
+    differing += got.optimizer_state[i] != expected.optimizer_state[i];
+  }
+  CHECK_MESSAGE(differing == 0, differing << " of " << got.optimizer_state.size() << " optimizer values differ");
 }
 
 TEST_CASE("a corrupt newest checkpoint is refused and the previous one is used") {
@@ -110,6 +118,7 @@ TEST_CASE("a corrupt newest checkpoint is refused and the previous one is used")
   std::string bytes = ReadFile(files[0]);
   bytes[bytes.size() - 10] ^= 0x40;
   std::ofstream(files[0], std::ios::binary | std::ios::trunc) << bytes;
+  const std::string corrupt_copy = dir.Write("corrupt.bin", bytes);  // the run will overwrite files[0]
   auto previous = ReadCheckpointHeader(files[1]);
   REQUIRE(previous.ok());
 
@@ -134,7 +143,7 @@ TEST_CASE("a corrupt newest checkpoint is refused and the previous one is used")
   ChildProcess eval(eval_args, dir.File("eval.txt"));
   CHECK(eval.Wait(60s).value_or(-1) == 0);
   CHECK(ReadFile(dir.File("eval.txt")).find("\"test_acc\":") != std::string::npos);
-  ChildProcess bad_inspect({MESHTRAIN_BINARY, "inspect", files[0]}, dir.File("bad_inspect.txt"));
+  ChildProcess bad_inspect({MESHTRAIN_BINARY, "inspect", corrupt_copy}, dir.File("bad_inspect.txt"));
   CHECK(bad_inspect.Wait(30s).value_or(-1) == 1);
   CHECK(ReadFile(dir.File("bad_inspect.txt")).find("checksum mismatch") != std::string::npos);
 }

@@ -156,6 +156,10 @@ struct Config {
   uint64_t Hash() const;
 };
 
+// Passed as `id` to LoadConfig by tools that only read the cluster (e.g.
+// `meshtrain peers`): selects the first peer instead of requiring one.
+inline constexpr const char* kAnyPeerId = "*";
+
 // Loads `path`, applies `overrides` ("section.key=value", in order), picks the
 // peer `id` (empty = [peer] id, or the only peer), and validates everything.
 // Errors name the file, line and key: "cfg.toml:12:1: optim.lr: must be > 0 (got -1)".

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "meshtrain/aligned_buffer.h"
 #include "meshtrain/config.h"
 #include "meshtrain/status.h"
 
@@ -53,7 +54,7 @@ class DataParallel {
   int64_t start_timeout_ms_ = 0;
   std::vector<std::string> view_;
   std::unique_ptr<PeerGroup> group_;
-  std::vector<float> buffer_;  // gradient/parameters plus the sample count and loss, reduced as one
+  AlignedFloats buffer_;  // gradient/parameters plus the sample count and loss, reduced as one
 };
 
 }  // namespace meshtrain

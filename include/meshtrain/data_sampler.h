@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "meshtrain/aligned_buffer.h"
 #include "meshtrain/batch.h"
 
 namespace meshtrain {
@@ -40,7 +41,7 @@ class BatchSampler {
   uint64_t seed_;
   int64_t perm_epoch_ = -1;  // epoch whose order perm_ holds
   std::vector<int64_t> perm_;
-  std::vector<float> x_;
+  AlignedFloats x_;
   std::vector<int32_t> labels_;
   std::vector<float> targets_;
 };

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "meshtrain/aligned_buffer.h"
 #include "meshtrain/batch.h"
 #include "meshtrain/config.h"
 #include "meshtrain/status.h"
@@ -66,8 +67,8 @@ class Model {
   explicit Model(int64_t num_params);
 
  private:
-  std::vector<float> params_;
-  std::vector<float> grads_;
+  AlignedFloats params_;
+  AlignedFloats grads_;
 };
 
 // Builds the model `config` describes for inputs of `input_dim` features and

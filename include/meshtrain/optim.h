@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "meshtrain/aligned_buffer.h"
 #include "meshtrain/config.h"
 #include "meshtrain/status.h"
 
@@ -41,7 +42,7 @@ class Optimizer {
 
  private:
   int64_t num_params_;
-  std::vector<float> state_;
+  AlignedFloats state_;
 };
 
 // Builds the optimizer of `config` for `num_params` parameters. An unknown type

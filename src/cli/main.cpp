@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   if (cmd->verb == "report") return meshtrain::ReportCommand(cmd->run_dir);
   if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid);
 
-  auto cfg = meshtrain::LoadConfig(cmd->config_path, cmd->id, cmd->overrides);
+  const std::string id = (cmd->verb == "peers" && cmd->id.empty()) ? meshtrain::kAnyPeerId : cmd->id;
+  auto cfg = meshtrain::LoadConfig(cmd->config_path, id, cmd->overrides);
   if (!cfg.ok()) return Fail(kExitUsage, cfg.status().message());
 
   if (cmd->verb == "peers") {

@@ -54,7 +54,8 @@ void PickSelf(const std::string& id_argument, const std::vector<PeerEntry>& list
   Config& config = state->config;
   const auto& peers = config.cluster.peers;
   const bool from_argument = !id_argument.empty();
-  const std::string wanted = from_argument ? id_argument : config.self_id;
+  std::string wanted = from_argument ? id_argument : config.self_id;
+  if (id_argument == kAnyPeerId && !peers.empty()) wanted = peers[0].id;
   if (wanted.empty()) {
     if (peers.size() == 1) {
       config.self_id = peers[0].id;

@@ -1,0 +1,97 @@
+// Transport: this peer's ZeroMQ sockets (docs/transport.md). One ROUTER bound
+// at our endpoint receives from everyone; one DEALER per peer we send to
+// (routing id = our peer id, so the ROUTER's first frame names the sender).
+// ZeroMQ sockets are not thread-safe, so a single communication thread owns
+// and polls every socket; callers talk to it through queues. Every call is
+// bounded by a timeout; nothing blocks forever. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "meshtrain/config.h"
+#include "meshtrain/status.h"
+
+namespace meshtrain {
+
+struct OutgoingMessage {
+  std::string header;                     // frame 0, already-encoded wire header
+  const void* payload = nullptr;          // frame 1 (optional, present iff non-null), sent zero-copy
+  size_t payload_bytes = 0;
+  std::shared_ptr<const void> keepalive;  // held until ZeroMQ no longer needs `payload`
+};
+
+// Received payloads start at an address aligned to this, so a reducer may read
+// them as floats in place (see docs/transport.md, "Receive path").
+inline constexpr size_t kPayloadAlignment = alignof(float);
+
+struct IncomingMessage {
+  std::string from;        // sender's routing id (peer id) as seen by our ROUTER
+  zmq::message_t header;   // frame 0
+  zmq::message_t payload;  // frame 1, size 0 if absent; data() is kPayloadAlignment-aligned
+  bool has_payload = false;
+};
+
+struct TransportStats {
+  uint64_t bytes_sent = 0;  // header + payload bytes handed to ZeroMQ (no TCP/ZMTP overhead)
+  uint64_t bytes_recv = 0;  // header + payload bytes of well-formed received messages
+  uint64_t msgs_sent = 0;
+  uint64_t msgs_recv = 0;
+  uint64_t malformed = 0;   // received messages that were not [routing id, header(, payload)]
+  uint64_t send_timeouts = 0;  // queued Send calls that failed (no connection or HWM until the timeout)
+};
+
+class Transport {
+ public:
+  // Binds `bind_endpoint` ("tcp://host:port"; "tcp://host:0" or ":*" picks a free
+  // port, see bound_endpoint()) and starts the communication thread. `self_id`
+  // becomes our routing id on every DEALER (1..255 bytes, not starting with NUL).
+  // Errors (address in use, bad endpoint, bad id) name the endpoint or id.
+  static Result<std::unique_ptr<Transport>> Create(const TransportConfig& cfg, const std::string& self_id,
+                                                   const std::string& bind_endpoint);
+  // Stops the thread and closes every socket with linger (bounded by linger_ms);
+  // unsent messages are dropped and their keepalives released.
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  const std::string& self_id() const;
+  // The endpoint actually bound, with the real port ("tcp://127.0.0.1:41234").
+  std::string bound_endpoint() const;
+
+  // Opens (or keeps) the DEALER to `peer_id` at `endpoint`. Idempotent: the same
+  // endpoint again is a no-op; a different endpoint replaces the old connection.
+  // Returns once the socket exists; the TCP connection comes up in the background.
+  Status Connect(const std::string& peer_id, const std::string& endpoint);
+  // Closes the DEALER to `peer_id` (pending sends to it fail). Unknown id: OK.
+  Status Disconnect(const std::string& peer_id);
+  // Peers we currently hold a DEALER to.
+  std::vector<std::string> connected_peers() const;
+
+  // Queues `msg` for `peer_id` and returns once the communication thread has
+  // handed it to ZeroMQ. Never blocks longer than `timeout`: returns
+  // Unavailable if the peer has no live connection or its queue is at the HWM
+  // for that long (the message is then dropped, its keepalive released), and
+  // NotFound if we never Connect()ed to `peer_id`. A Send that failed never
+  // reaches the peer later, so retrying cannot duplicate. Messages to one peer
+  // keep their order. A zero timeout always fails (the comm thread needs a moment).
+  Status Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout);
+
+  // Next message from anyone, waiting at most `timeout`; Status::Timeout if none.
+  Result<IncomingMessage> Receive(std::chrono::milliseconds timeout);
+
+  TransportStats stats() const;  // thread-safe snapshot
+
+ private:
+  class Impl;  // owns the sockets and the communication thread (src/transport/)
+  explicit Transport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshtrain

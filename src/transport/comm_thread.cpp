@@ -1,0 +1,234 @@
+// The communication thread: the only code that touches ZeroMQ sockets after
+// Create. One loop: run queued commands, push pending sends into DEALERs,
+// expire sends past their deadline, then zmq_poll the wakeup pipe, the ROUTER
+// and the DEALERs until something happens or the next deadline.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "socket_options.h"
+#include "transport_impl.h"
+
+namespace meshtrain {
+
+using transport_internal::Clock;
+
+namespace {
+
+// How many messages to read from the ROUTER before servicing sends again, so
+// a flood of input cannot starve our own outgoing traffic.
+constexpr int kReadBatch = 256;
+// Upper bound on one poll, as a safety net; every real event wakes us earlier.
+constexpr long kMaxPollMs = 1000;
+
+// libzmq's zero-copy receive leaves frames smaller than its 8 KB input batch
+// inside the shared batch buffer, at whatever offset they arrived (and pins
+// that buffer while the frame lives). Copy those few small frames so every
+// payload can be read as floats in place; large frames have their own
+// allocation, already aligned, and are never copied.
+zmq::message_t Aligned(zmq::message_t frame) {
+  if (reinterpret_cast<uintptr_t>(frame.data()) % kPayloadAlignment == 0) return frame;
+  return zmq::message_t(frame.data(), frame.size());
+}
+
+}  // namespace
+
+void Transport::Impl::Run() {
+  std::vector<zmq_pollitem_t> items;
+  std::vector<PeerLink*> item_links;
+  while (!stop_.load()) {
+    RunCommands();
+    for (auto& [id, link] : links_) Flush(link);
+    const Clock::time_point now = Clock::now();
+    ExpireRequests(now);
+
+    items.clear();
+    item_links.clear();
+    items.push_back(zmq_pollitem_t{nullptr, wakeup_.read_fd(), ZMQ_POLLIN, 0});
+    // A full incoming queue pauses reading: back-pressure through RCVHWM and TCP.
+    items.push_back(zmq_pollitem_t{router_.handle(), 0, static_cast<short>(incoming_.full() ? 0 : ZMQ_POLLIN), 0});
+    for (auto& [id, link] : links_) {
+      const short events = static_cast<short>(ZMQ_POLLIN | (link.pending.empty() ? 0 : ZMQ_POLLOUT));
+      items.push_back(zmq_pollitem_t{link.dealer.handle(), 0, events, 0});
+      item_links.push_back(&link);
+    }
+    if (zmq_poll(items.data(), static_cast<int>(items.size()), PollTimeoutMs(now)) < 0) {
+      if (zmq_errno() == ETERM) break;
+      continue;  // EINTR
+    }
+    if (items[0].revents != 0) wakeup_.Drain();
+    if ((items[1].revents & ZMQ_POLLIN) != 0) ReadRouter();
+    for (size_t i = 0; i < item_links.size(); ++i) {
+      if ((items[i + 2].revents & ZMQ_POLLIN) != 0) DrainStray(item_links[i]->dealer);
+      // POLLOUT is served by Flush at the top of the loop.
+    }
+  }
+  CloseAll();
+}
+
+void Transport::Impl::RunCommands() {
+  std::deque<Command> batch;
+  {
+    std::lock_guard<std::mutex> lock(commands_mu_);
+    batch.swap(commands_);
+  }
+  for (Command& command : batch) std::visit([this](auto& cmd) { Handle(cmd); }, command);
+}
+
+void Transport::Impl::Handle(ConnectCommand& cmd) {
+  auto it = links_.find(cmd.peer_id);
+  if (it != links_.end() && it->second.endpoint == cmd.endpoint) {
+    cmd.completion->Finish(Status::OK());
+    return;
+  }
+  try {
+    zmq::socket_t dealer(context_, zmq::socket_type::dealer);
+    transport_internal::ApplyDealerOptions(dealer, cfg_, self_id_);
+    dealer.connect(cmd.endpoint);  // asynchronous: TCP comes up (and back) in the background
+    if (it == links_.end()) {
+      links_.emplace(cmd.peer_id, PeerLink{cmd.endpoint, std::move(dealer), {}});
+    } else {
+      // The peer moved: swap the socket, keep its pending sends in order.
+      it->second.dealer.close();
+      it->second.dealer = std::move(dealer);
+      it->second.endpoint = cmd.endpoint;
+    }
+    cmd.completion->Finish(Status::OK());
+  } catch (const zmq::error_t& e) {
+    cmd.completion->Finish(Status::InvalidArgument("cannot connect to peer '" + cmd.peer_id + "' at " +
+                                                   cmd.endpoint + ": " + e.what()));
+  }
+}
+
+void Transport::Impl::Handle(DisconnectCommand& cmd) {
+  auto it = links_.find(cmd.peer_id);
+  if (it != links_.end()) {
+    for (auto& req : it->second.pending) {
+      req->completion.Finish(Status::Unavailable("peer '" + cmd.peer_id + "' was disconnected before the send"));
+    }
+    it->second.dealer.close();  // linger lets messages already handed over drain
+    links_.erase(it);
+  }
+  cmd.completion->Finish(Status::OK());
+}
+
+void Transport::Impl::Handle(SendCommand& cmd) {
+  auto it = links_.find(cmd.peer_id);
+  if (it == links_.end()) {
+    cmd.request->completion.Finish(Status::NotFound("send to peer '" + cmd.peer_id + "': not connected"));
+    return;
+  }
+  it->second.pending.push_back(std::move(cmd.request));
+}
+
+void Transport::Impl::Flush(PeerLink& link) {
+  while (!link.pending.empty()) {
+    SendRequest& req = *link.pending.front();
+    if (!req.completion.TryFinish([&] { return TrySend(link, req); })) return;  // DEALER full or not connected
+    link.pending.pop_front();
+  }
+}
+
+std::optional<Status> Transport::Impl::TrySend(PeerLink& link, SendRequest& req) {
+  try {
+    const zmq::send_flags first =
+        req.has_payload ? (zmq::send_flags::dontwait | zmq::send_flags::sndmore) : zmq::send_flags::dontwait;
+    // ZMQ_IMMEDIATE: EAGAIN here means no live connection or the HWM is reached.
+    if (!link.dealer.send(req.header, first)) return std::nullopt;
+    // Once the first frame is in, ZeroMQ takes the rest of the message unless
+    // the connection died in between, in which case it drops the message.
+    if (req.has_payload && !link.dealer.send(req.payload, zmq::send_flags::dontwait)) {
+      return Status::Unavailable("connection to " + link.endpoint + " lost in the middle of a message");
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable("send to " + link.endpoint + ": " + e.what());
+  }
+  bytes_sent_.fetch_add(req.bytes, std::memory_order_relaxed);
+  msgs_sent_.fetch_add(1, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+void Transport::Impl::ExpireRequests(Clock::time_point now) {
+  for (auto& [id, link] : links_) {
+    auto& pending = link.pending;
+    pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                 [&](const std::shared_ptr<SendRequest>& req) {
+                                   // The caller gives up at the same deadline; this just frees the
+                                   // message (and the caller's keepalive) promptly.
+                                   if (now >= req->deadline) {
+                                     req->completion.Finish(SendTimedOut(id, link.endpoint, req->timeout));
+                                   }
+                                   return req->completion.over();
+                                 }),
+                  pending.end());
+  }
+}
+
+long Transport::Impl::PollTimeoutMs(Clock::time_point now) const {
+  Clock::time_point wake = now + std::chrono::milliseconds(kMaxPollMs);
+  for (const auto& [id, link] : links_) {
+    for (const auto& req : link.pending) wake = std::min(wake, req->deadline);
+  }
+  if (wake <= now) return 0;
+  // Round up so we wake after the deadline, not a hair before it.
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(wake - now).count();
+  return static_cast<long>((us + 999) / 1000);
+}
+
+void Transport::Impl::ReadRouter() {
+  for (int n = 0; n < kReadBatch && !incoming_.full(); ++n) {
+    zmq::message_t routing_id;
+    std::array<zmq::message_t, 2> frames;
+    size_t count = 0;
+    try {
+      if (!router_.recv(routing_id, zmq::recv_flags::dontwait)) return;
+      // The rest of a multipart message is already here: ZeroMQ delivers messages whole.
+      bool more = routing_id.more();
+      while (more) {
+        zmq::message_t frame;
+        if (!router_.recv(frame, zmq::recv_flags::dontwait)) break;
+        more = frame.more();
+        if (count < frames.size()) frames[count] = std::move(frame);
+        ++count;
+      }
+    } catch (const zmq::error_t&) {
+      return;  // ETERM during shutdown
+    }
+    if (count < 1 || count > 2) {  // not [id, header] or [id, header, payload]
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    IncomingMessage msg;
+    msg.from = routing_id.to_string();
+    msg.header = std::move(frames[0]);
+    msg.has_payload = count == 2;
+    if (msg.has_payload) msg.payload = Aligned(std::move(frames[1]));
+    bytes_recv_.fetch_add(msg.header.size() + msg.payload.size(), std::memory_order_relaxed);
+    msgs_recv_.fetch_add(1, std::memory_order_relaxed);
+    incoming_.Push(std::move(msg));
+  }
+}
+
+void Transport::Impl::DrainStray(zmq::socket_t& dealer) {
+  // Nobody should send to our DEALERs (replies go through our own DEALER to
+  // the peer's ROUTER); count anything that arrives and let it go.
+  zmq::message_t frame;
+  try {
+    while (dealer.recv(frame, zmq::recv_flags::dontwait)) {
+      if (!frame.more()) malformed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  } catch (const zmq::error_t&) {
+  }
+}
+
+void Transport::Impl::CloseAll() {
+  for (auto& [id, link] : links_) {
+    for (auto& req : link.pending) req->completion.Finish(Status::Aborted("transport is shutting down"));
+    link.pending.clear();
+    link.dealer.close();
+  }
+  links_.clear();
+  router_.close();
+}
+
+}  // namespace meshtrain

@@ -1,0 +1,17 @@
+// Checks "tcp://host:port" endpoints before ZeroMQ sees them, so a typo in a
+// config is reported with the endpoint named rather than as a bare EINVAL.
+#pragma once
+
+#include <string>
+
+#include "meshtrain/status.h"
+
+namespace meshtrain::transport_internal {
+
+// `for_bind` also accepts port 0 or "*" (the OS picks a free port).
+Status CheckTcpEndpoint(const std::string& endpoint, bool for_bind);
+
+// A ZeroMQ routing id is 1..255 bytes and may not start with a zero byte.
+Status CheckPeerId(const std::string& id);
+
+}  // namespace meshtrain::transport_internal

@@ -1,0 +1,57 @@
+#include "socket_options.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace meshtrain::transport_internal {
+namespace {
+
+int ClampInt(int64_t v, int64_t lo, int64_t hi) { return static_cast<int>(std::clamp(v, lo, hi)); }
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+
+// ZMTP heartbeats (RFC 37): PING every ivl; drop the connection if nothing
+// arrives for `timeout`; TTL asks the remote end to drop us after the same
+// silence (ZeroMQ keeps it in deciseconds, 100 ms .. 6553.5 s).
+void ApplyHeartbeats(zmq::socket_t& s, const TransportConfig& cfg) {
+  if (cfg.heartbeat_ivl_ms <= 0) return;  // 0 disables heartbeats
+  s.set(zmq::sockopt::heartbeat_ivl, ClampInt(cfg.heartbeat_ivl_ms, 1, kIntMax));
+  s.set(zmq::sockopt::heartbeat_timeout, ClampInt(cfg.heartbeat_timeout_ms, 1, kIntMax));
+  s.set(zmq::sockopt::heartbeat_ttl, ClampInt(cfg.heartbeat_timeout_ms, 100, 6553599));
+}
+
+void ApplyCommon(zmq::socket_t& s, const TransportConfig& cfg) {
+  s.set(zmq::sockopt::linger, ClampInt(cfg.linger_ms, 0, kIntMax));
+  s.set(zmq::sockopt::sndhwm, ClampInt(cfg.sndhwm, 0, kIntMax));
+  s.set(zmq::sockopt::rcvhwm, ClampInt(cfg.rcvhwm, 0, kIntMax));
+  s.set(zmq::sockopt::maxmsgsize, cfg.max_msg_bytes > 0 ? cfg.max_msg_bytes : int64_t{-1});
+  s.set(zmq::sockopt::tcp_keepalive, 0);  // ZMTP heartbeats do this job at our own intervals
+  ApplyHeartbeats(s, cfg);
+}
+
+}  // namespace
+
+void ApplyRouterOptions(zmq::socket_t& router, const TransportConfig& cfg) {
+  ApplyCommon(router, cfg);
+  // A peer restarted after kill -9 reconnects with the same id while its old
+  // connection may still look alive; hand the id over instead of ignoring the newcomer.
+  router.set(zmq::sockopt::router_handover, 1);
+  // We never send on the ROUTER; if that ever changes, an unroutable message
+  // must fail loudly (EHOSTUNREACH), not vanish.
+  router.set(zmq::sockopt::router_mandatory, 1);
+}
+
+void ApplyDealerOptions(zmq::socket_t& dealer, const TransportConfig& cfg, const std::string& self_id) {
+  ApplyCommon(dealer, cfg);
+  dealer.set(zmq::sockopt::routing_id, zmq::buffer(self_id));
+  dealer.set(zmq::sockopt::reconnect_ivl, ClampInt(cfg.reconnect_ivl_ms, -1, kIntMax));
+  dealer.set(zmq::sockopt::reconnect_ivl_max, ClampInt(cfg.reconnect_ivl_max_ms, 0, kIntMax));
+  // Queue only on a live connection: a send to a dead or never-started peer
+  // fails fast (EAGAIN) instead of piling up for a process that may come back
+  // as a different incarnation. This is the DEALER's ROUTER_MANDATORY.
+  dealer.set(zmq::sockopt::immediate, 1);
+  // A SYN into a black hole must not stall reconnects for the OS's ~2 minutes.
+  dealer.set(zmq::sockopt::connect_timeout, ClampInt(std::max<int64_t>(cfg.heartbeat_timeout_ms, 100), 1, kIntMax));
+}
+
+}  // namespace meshtrain::transport_internal

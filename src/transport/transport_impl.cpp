@@ -1,0 +1,212 @@
+// Transport::Impl, caller side: Create binds the ROUTER, then every public call
+// becomes a command for the communication thread (comm_thread.cpp) and waits
+// for it with a deadline.
+#include <cstdint>
+#include <cstring>
+
+#include "endpoint.h"
+#include "socket_options.h"
+#include "transport_impl.h"
+
+namespace meshtrain {
+
+using transport_internal::Clock;
+using transport_internal::Completion;
+
+namespace {
+
+// Longest a control call (Connect/Disconnect) waits for the comm thread, which
+// never blocks, so this only trips if the process is starved.
+constexpr std::chrono::milliseconds kControlTimeout{5000};
+
+void ReleaseKeepalive(void* /*data*/, void* hint) { delete static_cast<std::shared_ptr<const void>*>(hint); }
+
+Status BindError(const std::string& endpoint, const zmq::error_t& e) {
+  const std::string what = "cannot bind " + endpoint + ": " + e.what();
+  if (e.num() == EADDRINUSE) return Status::Unavailable(what + " (another process holds that port)");
+  return Status::InvalidArgument(what);
+}
+
+}  // namespace
+
+Transport::Impl::Impl(const TransportConfig& cfg, std::string self_id)
+    : cfg_(cfg),
+      self_id_(std::move(self_id)),
+      context_(1),
+      router_(context_, zmq::socket_type::router),
+      // rcvhwm 0 means "no limit" to ZeroMQ, and so to our queue.
+      incoming_(cfg.rcvhwm > 0 ? static_cast<size_t>(cfg.rcvhwm) : SIZE_MAX) {}
+
+Result<std::unique_ptr<Transport::Impl>> Transport::Impl::Create(const TransportConfig& cfg,
+                                                                 const std::string& self_id,
+                                                                 const std::string& bind_endpoint) {
+  MESHTRAIN_RETURN_IF_ERROR(transport_internal::CheckPeerId(self_id));
+  MESHTRAIN_RETURN_IF_ERROR(transport_internal::CheckTcpEndpoint(bind_endpoint, /*for_bind=*/true));
+  std::unique_ptr<Impl> impl;
+  try {
+    impl.reset(new Impl(cfg, self_id));
+    if (!impl->wakeup_.valid()) return Status::IOError(std::string("cannot create wakeup pipe: ") + strerror(errno));
+    transport_internal::ApplyRouterOptions(impl->router_, cfg);
+  } catch (const zmq::error_t& e) {
+    return Status::IOError(std::string("cannot set up ZeroMQ for peer '") + self_id + "': " + e.what());
+  }
+  // libzmq spells "any port" as '*'; accept the more familiar :0 too.
+  std::string endpoint = bind_endpoint;
+  if (endpoint.size() > 2 && endpoint.compare(endpoint.size() - 2, 2, ":0") == 0) endpoint.back() = '*';
+  try {
+    impl->router_.bind(endpoint);
+    impl->bound_endpoint_ = impl->router_.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return BindError(bind_endpoint, e);
+  }
+  // Starting the thread is a full memory barrier: the ROUTER moves to it safely.
+  impl->thread_ = std::thread([raw = impl.get()] { raw->Run(); });
+  return impl;
+}
+
+Transport::Impl::~Impl() {
+  stop_.store(true);
+  wakeup_.Notify();
+  if (thread_.joinable()) thread_.join();
+  // context_ terminates last (member order), waiting at most linger_ms per socket.
+}
+
+void Transport::Impl::Post(Command command) {
+  {
+    std::lock_guard<std::mutex> lock(commands_mu_);
+    commands_.push_back(std::move(command));
+  }
+  wakeup_.Notify();
+}
+
+Status Transport::Impl::WaitControl(const std::shared_ptr<Completion>& completion, const std::string& what) {
+  std::optional<Status> result = completion->Wait(Clock::now() + kControlTimeout);
+  if (!result) return Status::Unavailable(what + ": communication thread did not answer within 5000 ms");
+  return *result;
+}
+
+Status Transport::Impl::Connect(const std::string& peer_id, const std::string& endpoint) {
+  MESHTRAIN_RETURN_IF_ERROR(transport_internal::CheckPeerId(peer_id));
+  MESHTRAIN_RETURN_IF_ERROR(
+      transport_internal::CheckTcpEndpoint(endpoint, /*for_bind=*/false).WithContext("peer '" + peer_id + "'"));
+  {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    auto it = peer_endpoints_.find(peer_id);
+    if (it != peer_endpoints_.end() && it->second == endpoint) return Status::OK();
+  }
+  auto completion = std::make_shared<Completion>();
+  Post(ConnectCommand{peer_id, endpoint, completion});
+  Status st = WaitControl(completion, "connect to peer '" + peer_id + "' at " + endpoint);
+  if (st.ok()) {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    peer_endpoints_[peer_id] = endpoint;
+  }
+  return st;
+}
+
+Status Transport::Impl::Disconnect(const std::string& peer_id) {
+  {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    if (peer_endpoints_.erase(peer_id) == 0) return Status::OK();
+  }
+  auto completion = std::make_shared<Completion>();
+  Post(DisconnectCommand{peer_id, completion});
+  return WaitControl(completion, "disconnect from peer '" + peer_id + "'");
+}
+
+std::vector<std::string> Transport::Impl::connected_peers() const {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, endpoint] : peer_endpoints_) ids.push_back(id);
+  return ids;
+}
+
+Status Transport::Impl::Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout) {
+  const Clock::time_point deadline = Clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  std::string endpoint;
+  {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    auto it = peer_endpoints_.find(peer_id);
+    if (it == peer_endpoints_.end()) {
+      return Status::NotFound("send to peer '" + peer_id + "': not connected (Connect it first)");
+    }
+    endpoint = it->second;
+  }
+  if (msg.payload == nullptr && msg.payload_bytes != 0) {
+    return Status::InvalidArgument("send to peer '" + peer_id + "': payload_bytes without a payload");
+  }
+  const uint64_t frame_limit = cfg_.max_msg_bytes > 0 ? static_cast<uint64_t>(cfg_.max_msg_bytes) : UINT64_MAX;
+  if (msg.payload_bytes > frame_limit || msg.header.size() > frame_limit) {
+    // The receiver would drop the whole connection over it (ZMQ_MAXMSGSIZE).
+    return Status::InvalidArgument("send to peer '" + peer_id + "': frame of " +
+                                   std::to_string(std::max(msg.payload_bytes, msg.header.size())) +
+                                   " bytes exceeds transport.max_msg_bytes = " + std::to_string(cfg_.max_msg_bytes));
+  }
+
+  auto req = std::make_shared<SendRequest>();
+  try {
+    req->header = zmq::message_t(msg.header.data(), msg.header.size());  // small: copied
+    req->has_payload = msg.payload != nullptr;
+    if (msg.payload_bytes == 0) {
+      // Nothing to share; release the keepalive now.
+    } else if (msg.keepalive) {
+      // Zero-copy: ZeroMQ reads the caller's buffer and calls ReleaseKeepalive when done.
+      auto* hint = new std::shared_ptr<const void>(std::move(msg.keepalive));
+      try {
+        req->payload = zmq::message_t(const_cast<void*>(msg.payload), msg.payload_bytes, &ReleaseKeepalive, hint);
+      } catch (...) {
+        delete hint;
+        throw;
+      }
+    } else {
+      // No keepalive means no way to know when ZeroMQ is done with the
+      // buffer, so take a copy rather than risk a dangling read.
+      req->payload = zmq::message_t(msg.payload, msg.payload_bytes);
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable("send to peer '" + peer_id + "': " + e.what());
+  }
+  req->bytes = msg.header.size() + msg.payload_bytes;
+  req->deadline = deadline;
+  req->timeout = timeout;
+
+  Post(SendCommand{peer_id, req});
+  std::optional<Status> result = req->completion.Wait(deadline);
+  if (!result) {
+    send_timeouts_.fetch_add(1, std::memory_order_relaxed);
+    return SendTimedOut(peer_id, endpoint, timeout);
+  }
+  if (!result->ok()) send_timeouts_.fetch_add(1, std::memory_order_relaxed);
+  return *result;
+}
+
+Status Transport::Impl::SendTimedOut(const std::string& peer_id, const std::string& endpoint,
+                                     std::chrono::milliseconds timeout) const {
+  return Status::Unavailable("send to peer '" + peer_id + "' (" + endpoint + "): not taken within " +
+                             std::to_string(timeout.count()) + " ms (no live connection, or " +
+                             std::to_string(cfg_.sndhwm) + " messages already queued)");
+}
+
+Result<IncomingMessage> Transport::Impl::Receive(std::chrono::milliseconds timeout) {
+  bool made_room = false;
+  std::optional<IncomingMessage> msg =
+      incoming_.Pop(Clock::now() + std::max(timeout, std::chrono::milliseconds(0)), &made_room);
+  if (made_room) wakeup_.Notify();  // the comm thread paused reading the ROUTER
+  if (!msg) {
+    return Status::Timeout("peer '" + self_id_ + "': no message within " + std::to_string(timeout.count()) + " ms");
+  }
+  return std::move(*msg);
+}
+
+TransportStats Transport::Impl::stats() const {
+  TransportStats s;
+  s.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
+  s.bytes_recv = bytes_recv_.load(std::memory_order_relaxed);
+  s.msgs_sent = msgs_sent_.load(std::memory_order_relaxed);
+  s.msgs_recv = msgs_recv_.load(std::memory_order_relaxed);
+  s.malformed = malformed_.load(std::memory_order_relaxed);
+  s.send_timeouts = send_timeouts_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace meshtrain

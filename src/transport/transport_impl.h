@@ -1,0 +1,117 @@
+// Transport::Impl: the caller-side API (Send/Receive/Connect wait on
+// completions) and the communication thread that owns every ZeroMQ socket.
+// Only Run() and the functions it calls touch sockets (marked "comm thread").
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "completion.h"
+#include "incoming_queue.h"
+#include "meshtrain/transport.h"
+#include "wakeup_pipe.h"
+
+namespace meshtrain {
+
+class Transport::Impl {
+ public:
+  static Result<std::unique_ptr<Impl>> Create(const TransportConfig& cfg, const std::string& self_id,
+                                              const std::string& bind_endpoint);
+  ~Impl();
+
+  const std::string& self_id() const { return self_id_; }
+  const std::string& bound_endpoint() const { return bound_endpoint_; }
+  Status Connect(const std::string& peer_id, const std::string& endpoint);
+  Status Disconnect(const std::string& peer_id);
+  std::vector<std::string> connected_peers() const;
+  Status Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout);
+  Result<IncomingMessage> Receive(std::chrono::milliseconds timeout);
+  TransportStats stats() const;
+
+ private:
+  // One Send() in flight.
+  struct SendRequest {
+    zmq::message_t header;
+    zmq::message_t payload;
+    bool has_payload = false;
+    uint64_t bytes = 0;  // header + payload
+    transport_internal::Clock::time_point deadline;
+    std::chrono::milliseconds timeout{0};
+    transport_internal::Completion completion;
+  };
+  struct ConnectCommand {
+    std::string peer_id, endpoint;
+    std::shared_ptr<transport_internal::Completion> completion;
+  };
+  struct DisconnectCommand {
+    std::string peer_id;
+    std::shared_ptr<transport_internal::Completion> completion;
+  };
+  struct SendCommand {
+    std::string peer_id;
+    std::shared_ptr<SendRequest> request;
+  };
+  using Command = std::variant<ConnectCommand, DisconnectCommand, SendCommand>;
+
+  // Comm thread: our DEALER to one peer and the sends waiting for it, in order.
+  struct PeerLink {
+    std::string endpoint;
+    zmq::socket_t dealer;
+    std::deque<std::shared_ptr<SendRequest>> pending;
+  };
+
+  Impl(const TransportConfig& cfg, std::string self_id);
+  // The one message for "the peer did not take it in time", from either side.
+  Status SendTimedOut(const std::string& peer_id, const std::string& endpoint,
+                      std::chrono::milliseconds timeout) const;
+  // Caller side.
+  void Post(Command command);
+  Status WaitControl(const std::shared_ptr<transport_internal::Completion>& completion, const std::string& what);
+  // Comm thread.
+  void Run();
+  void RunCommands();
+  void Handle(ConnectCommand& cmd);
+  void Handle(DisconnectCommand& cmd);
+  void Handle(SendCommand& cmd);
+  void Flush(PeerLink& link);
+  std::optional<Status> TrySend(PeerLink& link, SendRequest& req);
+  void ExpireRequests(transport_internal::Clock::time_point now);
+  long PollTimeoutMs(transport_internal::Clock::time_point now) const;
+  void ReadRouter();
+  void DrainStray(zmq::socket_t& dealer);
+  void CloseAll();
+
+  const TransportConfig cfg_;
+  const std::string self_id_;
+  std::string bound_endpoint_;
+
+  // Declared first so it is destroyed last, after every socket is closed.
+  zmq::context_t context_;
+  zmq::socket_t router_;                  // comm thread (bound by Create before the thread starts)
+  std::map<std::string, PeerLink> links_;  // comm thread
+
+  transport_internal::WakeupPipe wakeup_;
+  std::mutex commands_mu_;
+  std::deque<Command> commands_;
+  transport_internal::IncomingQueue incoming_;
+
+  // Caller-side copy of the peers we connected to, for NotFound and messages.
+  mutable std::mutex peers_mu_;
+  std::map<std::string, std::string> peer_endpoints_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> bytes_sent_{0}, bytes_recv_{0}, msgs_sent_{0}, msgs_recv_{0}, malformed_{0},
+      send_timeouts_{0};
+  std::thread thread_;
+};
+
+}  // namespace meshtrain
