@@ -20,15 +20,15 @@ t0="$(cat "${files[@]}" | field t | sort -g | head -n 1)"
 loss_plots=(); acc_plots=(); event_lines=()
 for f in "${files[@]}"; do
   id="$(basename "$(dirname "$f")")"
-  grep '"loss":' "$f" | grep -v '"event"' | awk -v t0="$t0" '{
+  { grep '"loss":' "$f" || true; } | { grep -v '"event"' || true; } | awk -v t0="$t0" '{
       t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t);
       l = $0; sub(/.*"loss":/, "", l); sub(/,.*/, "", l);
       if (l != "null") print t - t0, l }' >"$tmp/$id.loss"
-  grep '"test_acc":' "$f" | grep -v '"event"' | awk -v t0="$t0" '{
+  { grep '"test_acc":' "$f" || true; } | { grep -v '"event"' || true; } | awk -v t0="$t0" '{
       t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t);
       a = $0; sub(/.*"test_acc":/, "", a); sub(/[,}].*/, "", a);
       print t - t0, a }' >"$tmp/$id.acc"
-  grep '"event":' "$f" | grep -v '"event":"\(checkpoint\|done\)"' | awk -v t0="$t0" -v id="$id" '{
+  { grep '"event":' "$f" || true; } | { grep -v '"event":"\(checkpoint\|done\)"' || true; } | awk -v t0="$t0" -v id="$id" '{
       t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t);
       e = $0; sub(/.*"event":"/, "", e); sub(/".*/, "", e);
       print t - t0, id ":" e }' >>"$tmp/events"

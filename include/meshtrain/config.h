@@ -70,6 +70,9 @@ struct OptimConfig {
   double gamma = 0.1;
   double min_lr = 0.0;                // cosine floor
   double clip_norm = 0.0;             // 0 = no clipping by global norm
+  // ring, every = 1: the cluster's batch is N times a peer's. "linear" multiplies
+  // lr (and min_lr) by N (Goyal et al.), so one config suits any cluster size.
+  std::string lr_scaling = "none";    // none | linear
 };
 
 struct TrainConfig {

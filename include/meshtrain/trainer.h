@@ -29,6 +29,10 @@ class Trainer {
   virtual TrainOutcome outcome() const = 0;
 };
 
+// The seed with which peer `peer_index` (its place in the cluster list) shuffles
+// its shard: distinct per peer, fixed by train.seed.
+uint64_t SamplerSeed(uint64_t train_seed, size_t peer_index);
+
 // `meshtrain eval`: test loss and accuracy of a checkpoint under `cfg`'s data and model.
 Result<TrainOutcome> EvaluateCheckpoint(const Config& cfg, const std::string& checkpoint_path);
 

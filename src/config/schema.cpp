@@ -103,6 +103,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(optim, step_size, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(optim, gamma, FloatAbove0UpTo1()));
   f.push_back(MESHTRAIN_FIELD(optim, min_lr, FloatAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(optim, lr_scaling, OneOf({"none", "linear"})));
   f.push_back(MESHTRAIN_FIELD(optim, clip_norm, FloatAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(train, epochs, IntAtLeast(1)));

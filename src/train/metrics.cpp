@@ -1,6 +1,7 @@
 #include "meshtrain/metrics.h"
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -49,9 +50,11 @@ JsonLine& JsonLine::Add(const char* key, double value) {
   if (!std::isfinite(value)) {
     body_ += "null";  // JSON has no NaN/Inf
   } else {
+    // Shortest text that reads back as the same double: unix times keep their
+    // milliseconds, and 0.1 stays "0.1".
     char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.9g", value);
-    body_ += buf;
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+    body_.append(buf, ec == std::errc() ? end : buf);
   }
   return *this;
 }

@@ -23,11 +23,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Each peer shuffles its shard with its own stream; documented in docs/training.md.
-uint64_t SamplerSeed(uint64_t train_seed, size_t peer_index) {
-  return train_seed * 1000003ULL + 7919ULL * (peer_index + 1);
-}
-
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 struct Parts {
@@ -80,6 +75,12 @@ class PeerTrainer final : public Trainer {
       steps_per_epoch_ = CeilDiv(largest, std::min<int64_t>(cfg_.train.batch_size, largest));
     } else {
       steps_per_epoch_ = CeilDiv(parts_.data.train.rows, batch);
+    }
+    optim_ = cfg_.optim;
+    if (replicas_->averages_gradients() && optim_.lr_scaling == "linear") {
+      const double n = static_cast<double>(cfg_.cluster.peers.size());
+      optim_.lr *= n;
+      optim_.min_lr *= n;
     }
     total_steps_ = steps_per_epoch_ * cfg_.train.epochs;
     if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
@@ -191,7 +192,7 @@ class PeerTrainer final : public Trainer {
       return;
     }
     if (cfg_.optim.clip_norm > 0) ClipByGlobalNorm(grads, cfg_.optim.clip_norm);
-    const double lr = ScheduledLearningRate(cfg_.optim, step_, total_steps_);
+    const double lr = ScheduledLearningRate(optim_, step_, total_steps_);
     last_lr_ = lr;
     parts_.optimizer->Step(model.params(), grads, lr, step_ + 1);
   }
@@ -311,6 +312,7 @@ class PeerTrainer final : public Trainer {
   }
 
   const Config& cfg_;
+  OptimConfig optim_;  // cfg_.optim with lr scaled for the cluster
   Parts parts_;
   std::unique_ptr<DataParallel> replicas_;
   BatchSampler sampler_;
@@ -330,6 +332,10 @@ class PeerTrainer final : public Trainer {
 };
 
 }  // namespace
+
+uint64_t SamplerSeed(uint64_t train_seed, size_t peer_index) {
+  return train_seed * 1000003ULL + 7919ULL * (peer_index + 1);
+}
 
 Result<std::unique_ptr<Trainer>> Trainer::Create(const Config& cfg, bool resume) {
   auto parts = BuildParts(cfg);
