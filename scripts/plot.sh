@@ -24,9 +24,12 @@ for f in "${files[@]}"; do
       t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t);
       l = $0; sub(/.*"loss":/, "", l); sub(/,.*/, "", l);
       if (l != "null") print t - t0, l }' >"$tmp/$id.loss"
-  { grep '"test_acc":' "$f" || true; } | { grep -v '"event"' || true; } | awk -v t0="$t0" '{
+  # Classifiers report test accuracy; regression runs only test loss.
+  metric=test_acc
+  grep -v '"event"' "$f" | grep -q '"test_acc":' || metric=test_loss
+  { grep "\"$metric\":" "$f" || true; } | { grep -v '"event"' || true; } | awk -v t0="$t0" -v m="$metric" '{
       t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t);
-      a = $0; sub(/.*"test_acc":/, "", a); sub(/[,}].*/, "", a);
+      a = $0; sub(".*\"" m "\":", "", a); sub(/[,}].*/, "", a);
       print t - t0, a }' >"$tmp/$id.acc"
   { grep '"event":' "$f" || true; } | { grep -v '"event":"\(checkpoint\|done\)"' || true; } | awk -v t0="$t0" -v id="$id" '{
       t = $0; sub(/.*"t":/, "", t); sub(/,.*/, "", t);
@@ -52,7 +55,7 @@ join() { local IFS=","; echo "$*"; }
   printf '%s\n' "${event_lines[@]}"
   echo "set ylabel 'training loss'; set logscale y"
   [ ${#loss_plots[@]} -gt 0 ] && echo "plot $(join "${loss_plots[@]}")" || echo "set label 'no loss lines' at graph 0.5,0.5; plot NaN notitle"
-  echo "unset logscale y; set ylabel 'test accuracy'"
+  echo "unset logscale y; set ylabel '${metric/_/ }'"
   [ ${#acc_plots[@]} -gt 0 ] && echo "plot $(join "${acc_plots[@]}")" || echo "plot NaN notitle"
   echo "unset multiplot"
 } >"$tmp/plot.gp"

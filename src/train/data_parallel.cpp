@@ -16,7 +16,8 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg) {
   dp->start_timeout_ms_ = cfg.sync.start_timeout_ms;
   for (const auto& p : cfg.cluster.peers) dp->view_.push_back(p.id);
   std::sort(dp->view_.begin(), dp->view_.end());
-  if (dp->mode_ == "local") {
+  // A cluster of one has no one to talk to: it trains like a local peer and opens no socket.
+  if (dp->mode_ == "local" || cfg.cluster.peers.size() == 1) {
     dp->view_ = {cfg.self_id};
     return dp;
   }

@@ -249,7 +249,8 @@ class PeerTrainer final : public Trainer {
     for (const auto& [peer, seconds] : rs.wait_seconds_by_peer) waits.Add(peer.c_str(), seconds);
     JsonLine line;
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", step_ / steps_per_epoch_);
-    line.Add("event", "done").Add("test_acc", outcome_.test_acc).Add("test_loss", outcome_.test_loss);
+    line.Add("event", "done").Add("test_loss", outcome_.test_loss);
+    if (parts_.data.test.num_classes > 0) line.Add("test_acc", outcome_.test_acc);
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
