@@ -1,0 +1,308 @@
+// Ring all-reduce between peers that are separate processes on 127.0.0.1.
+//
+//   bench_sync_allreduce              table for N = 2 and 4, buffers 4 KB .. 64 MB (x4 steps)
+//   bench_sync_allreduce --sweep      the same for several sync.chunk_bytes (to pick the default)
+//   options: --peers 2,4  --chunk-bytes 1048576  --min-bytes 4096  --max-bytes 67108864
+//
+// For each buffer size S: the median wall time t of one all-reduce (the
+// slowest peer's median over many rounds), the bus bandwidth 2(N-1)/N*S/t,
+// and the bytes each peer sent per round against the ideal 2(N-1)/N*S (the
+// worst peer's ratio; headers make it slightly above 1). The benchmark starts
+// its peers by fork/exec of itself with "--worker", and reaps every child.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "meshtrain/config.h"
+#include "meshtrain/peer_group.h"
+
+using namespace meshtrain;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::vector<int64_t> ParseList(const std::string& csv) {
+  std::vector<int64_t> out;
+  std::stringstream ss(csv);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+std::string JoinList(const std::vector<int64_t>& values) {
+  std::string out;
+  for (int64_t v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
+  return out;
+}
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Every peer runs the same number of rounds per size (they are in lockstep).
+int RoundsFor(int64_t bytes) { return static_cast<int>(std::clamp<int64_t>((256LL << 20) / bytes, 7, 201)); }
+
+std::string HumanBytes(double bytes) {
+  char buf[32];
+  if (bytes >= (1 << 20)) {
+    std::snprintf(buf, sizeof(buf), "%.0f MB", bytes / (1 << 20));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f KB", bytes / (1 << 10));
+  }
+  return buf;
+}
+
+// ---- one peer --------------------------------------------------------------
+
+struct WorkerArgs {
+  int rank = 0;
+  std::vector<int64_t> ports;
+  int64_t chunk_bytes = 1 << 20;
+  std::vector<int64_t> sizes;
+  std::string out_path;
+};
+
+int RunWorker(const WorkerArgs& a) {
+  Config cfg;
+  for (size_t i = 0; i < a.ports.size(); ++i) {
+    cfg.cluster.peers.push_back({"p" + std::to_string(i), "tcp://127.0.0.1:" + std::to_string(a.ports[i])});
+  }
+  cfg.self_id = "p" + std::to_string(a.rank);
+  cfg.self_index = static_cast<size_t>(a.rank);
+  cfg.sync.mode = "ring";
+  cfg.sync.chunk_bytes = a.chunk_bytes;
+  cfg.sync.timeout_ms = 60000;
+  auto group = PeerGroup::Create(cfg);
+  if (!group.ok()) {
+    std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), group.status().ToString().c_str());
+    return 1;
+  }
+  PeerGroup& g = *group.value();
+  Status st = g.WaitForPeers(std::chrono::milliseconds(30000));
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), st.ToString().c_str());
+    return 1;
+  }
+  std::vector<std::string> ring = g.peer_ids();
+  std::ofstream out(a.out_path);
+  uint64_t round = 0;
+  for (int64_t bytes : a.sizes) {
+    std::vector<float> buf(static_cast<size_t>(bytes) / sizeof(float));
+    const int rounds = RoundsFor(bytes);
+    const int warmup = 2;
+    std::vector<double> seconds;
+    uint64_t sent_before = 0;
+    for (int k = 0; k < warmup + rounds; ++k) {
+      std::fill(buf.begin(), buf.end(), 1.0f);  // sums would overflow if they compounded
+      if (k == warmup) sent_before = g.stats().bytes_sent;
+      const Clock::time_point t0 = Clock::now();
+      st = g.AllreduceSum(buf, ring, 0, round++);
+      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (!st.ok()) {
+        std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), st.ToString().c_str());
+        return 1;
+      }
+      if (buf[0] != static_cast<float>(ring.size())) {
+        std::fprintf(stderr, "%s: wrong sum %g\n", cfg.self_id.c_str(), static_cast<double>(buf[0]));
+        return 1;
+      }
+      if (k >= warmup) seconds.push_back(dt);
+    }
+    const double sent_per_round = static_cast<double>(g.stats().bytes_sent - sent_before) / rounds;
+    std::sort(seconds.begin(), seconds.end());
+    out << bytes << ' ' << seconds[seconds.size() / 2] << ' ' << sent_per_round << '\n';
+  }
+  g.Shutdown();
+  return 0;
+}
+
+// ---- the coordinator -------------------------------------------------------
+
+struct Row {
+  double median_s = 0;       // slowest peer's median
+  double worst_ratio = 0;    // bytes sent / ideal, worst peer
+};
+
+// Starts n workers, waits for them (bounded), and returns rows by size; empty on failure.
+std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t chunk_bytes,
+                                  const std::vector<int64_t>& sizes) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "meshtrain-bench-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) return {};
+  const std::filesystem::path dir = tmpl;
+  std::vector<int64_t> ports;
+  for (int i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
+
+  std::vector<pid_t> pids;
+  for (int r = 0; r < n; ++r) {
+    const std::string out = (dir / ("rank" + std::to_string(r) + ".txt")).string();
+    const std::string log = (dir / ("rank" + std::to_string(r) + ".log")).string();
+    std::vector<std::string> argv = {self_exe,    "--worker", std::to_string(r), JoinList(ports),
+                                     std::to_string(chunk_bytes), JoinList(sizes), out};
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+      }
+      std::vector<char*> args;
+      for (auto& s : argv) args.push_back(s.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    pids.push_back(pid);
+  }
+
+  // Wait for all, at most 15 minutes; on any failure or the deadline, kill the rest.
+  const Clock::time_point deadline = Clock::now() + std::chrono::minutes(15);
+  bool failed = false;
+  size_t running = pids.size();
+  std::vector<bool> done(pids.size(), false);
+  while (running > 0) {
+    for (size_t i = 0; i < pids.size(); ++i) {
+      if (done[i]) continue;
+      int status = 0;
+      if (::waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+        done[i] = true;
+        --running;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed = true;
+      }
+    }
+    if (running > 0 && (failed || Clock::now() >= deadline)) {
+      for (size_t i = 0; i < pids.size(); ++i) {
+        if (!done[i]) ::kill(pids[i], SIGKILL);
+      }
+      for (size_t i = 0; i < pids.size(); ++i) {
+        if (!done[i]) ::waitpid(pids[i], nullptr, 0);
+      }
+      failed = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  std::map<int64_t, Row> rows;
+  if (failed) {
+    std::fprintf(stderr, "N=%d chunk_bytes=%lld failed; peer logs:\n", n, static_cast<long long>(chunk_bytes));
+    for (int r = 0; r < n; ++r) {
+      std::ifstream log(dir / ("rank" + std::to_string(r) + ".log"));
+      std::string line;
+      while (std::getline(log, line)) std::fprintf(stderr, "  p%d: %s\n", r, line.c_str());
+    }
+  } else {
+    const double factor = 2.0 * (n - 1) / n;
+    for (int r = 0; r < n; ++r) {
+      std::ifstream in(dir / ("rank" + std::to_string(r) + ".txt"));
+      int64_t bytes = 0;
+      double median = 0, sent = 0;
+      while (in >> bytes >> median >> sent) {
+        Row& row = rows[bytes];
+        row.median_s = std::max(row.median_s, median);
+        row.worst_ratio = std::max(row.worst_ratio, sent / (factor * static_cast<double>(bytes)));
+      }
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return rows;
+}
+
+void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, const std::map<int64_t, Row>& rows) {
+  std::printf("\nN = %d peers, sync.chunk_bytes = %s\n", n, HumanBytes(static_cast<double>(chunk_bytes)).c_str());
+  std::printf("%10s %8s %12s %14s %12s\n", "buffer", "rounds", "time/op", "bus bandwidth", "sent/ideal");
+  const double factor = 2.0 * (n - 1) / n;
+  for (int64_t bytes : sizes) {
+    auto it = rows.find(bytes);
+    if (it == rows.end()) {
+      std::printf("%10s   (failed)\n", HumanBytes(static_cast<double>(bytes)).c_str());
+      continue;
+    }
+    const double t = it->second.median_s;
+    const double bus = factor * static_cast<double>(bytes) / t;
+    std::printf("%10s %8d %10.3f ms %10.1f MB/s %12.4f\n", HumanBytes(static_cast<double>(bytes)).c_str(),
+                RoundsFor(bytes), t * 1e3, bus / 1e6, it->second.worst_ratio);
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "--worker") {
+    if (args.size() != 6) return 2;
+    WorkerArgs w;
+    w.rank = std::stoi(args[1]);
+    w.ports = ParseList(args[2]);
+    w.chunk_bytes = std::stoll(args[3]);
+    w.sizes = ParseList(args[4]);
+    w.out_path = args[5];
+    return RunWorker(w);
+  }
+
+  std::vector<int64_t> peers = {2, 4};
+  std::vector<int64_t> chunk_list = {1 << 20};
+  int64_t min_bytes = 4096, max_bytes = 64LL << 20;
+  bool sweep = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--sweep") {
+      sweep = true;
+    } else if (args[i] == "--peers" && has_value) {
+      peers = ParseList(args[++i]);
+    } else if (args[i] == "--chunk-bytes" && has_value) {
+      chunk_list = ParseList(args[++i]);
+    } else if (args[i] == "--min-bytes" && has_value) {
+      min_bytes = std::stoll(args[++i]);
+    } else if (args[i] == "--max-bytes" && has_value) {
+      max_bytes = std::stoll(args[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--sweep] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] [--max-bytes B]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  if (sweep) chunk_list = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
+  std::vector<int64_t> sizes;
+  for (int64_t s = min_bytes; s <= max_bytes; s *= 4) sizes.push_back(s);
+
+  const std::string self_exe = std::filesystem::canonical("/proc/self/exe").string();
+  std::printf("ring all-reduce, separate processes on 127.0.0.1 (%u hardware threads)\n",
+              std::thread::hardware_concurrency());
+  std::printf("time/op: slowest peer's median; bus bandwidth = 2(N-1)/N*S / time; sent/ideal = bytes a peer\n"
+              "sent per round over 2(N-1)/N*S, worst peer (headers included)\n");
+  int failures = 0;
+  for (int64_t n : peers) {
+    for (int64_t chunk_bytes : chunk_list) {
+      const auto rows = RunCluster(self_exe, static_cast<int>(n), chunk_bytes, sizes);
+      if (rows.empty()) ++failures;
+      PrintTable(static_cast<int>(n), chunk_bytes, sizes, rows);
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}

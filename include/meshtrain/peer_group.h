@@ -1,0 +1,120 @@
+// PeerGroup: this peer's Transport plus its view of the cluster, and the
+// collectives on top (docs/ring.md). It never opens a socket itself. Every
+// incoming message is decoded and validated (wire.h) before use; a bad one is
+// dropped, counted and logged at most once per peer per minute. Hello and Bye
+// are answered whenever they arrive, also in the middle of a collective.
+//
+// Not thread-safe: one thread runs WaitForPeers, the collectives and Shutdown.
+// stats() may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meshtrain/config.h"
+#include "meshtrain/status.h"
+#include "meshtrain/transport.h"
+
+namespace meshtrain {
+
+class DropLog;
+struct Header;
+class Mailbox;
+class PeerTable;
+class RingAllreduce;
+
+struct CommStats {
+  uint64_t bytes_sent = 0;   // header + payload bytes, every message type (transport counters)
+  uint64_t bytes_recv = 0;
+  double comm_seconds = 0;   // wall time inside collectives
+  // Time blocked on that peer inside collectives: waiting for its pieces, or
+  // for the transport to take pieces for it (slow peer, full queue).
+  std::map<std::string, double> wait_seconds_by_peer;
+  uint64_t rejected = 0;     // messages dropped as invalid (bad header, size, sender, NaN, ...)
+  uint64_t stale = 0;        // messages of an older view/round, dropped as expected after an abort
+  uint64_t unhandled = 0;    // valid messages of a type this layer does not handle (yet)
+  uint64_t rounds = 0;       // collectives completed successfully
+};
+
+class PeerGroup {
+ public:
+  // Receives one line per dropped message (rate-limited per peer); the default
+  // writes "meshtrain[<self>]: ..." to stderr.
+  using LogSink = std::function<void(std::string_view line)>;
+
+  // self = cfg.self_id; peers = cfg.cluster.peers (the first cluster.size of
+  // them if the loader has not trimmed the list yet). Binds self's endpoint and
+  // connects a DEALER to every other peer. A cluster of one opens no socket.
+  // Uses only the Config structs (no Config member functions).
+  static Result<std::unique_ptr<PeerGroup>> Create(const Config& cfg);
+  ~PeerGroup();
+  PeerGroup(const PeerGroup&) = delete;
+  PeerGroup& operator=(const PeerGroup&) = delete;
+
+  // Start barrier: sends Hello to every peer (again every 100 ms) and returns
+  // once every peer has said Hello and answered ours, and our answers to
+  // theirs are on the wire, or Timeout after at most `timeout`:
+  // "peers never heard from within 3000 ms: p2, p3 (tcp://..., tcp://...)".
+  Status WaitForPeers(std::chrono::milliseconds timeout);
+
+  // Ring all-reduce (sum) of `buf` among `ring` (sorted peer ids incl. self),
+  // tagged (view_id, round). Every member calls it with the same length. Each
+  // single wait is bounded by sync.timeout_ms: Timeout names the peer waited
+  // for. A peer that said Bye makes it return Aborted at once. On success buf
+  // holds the sum, bit-identical on every member (a NaN/Inf anywhere in a piece
+  // makes that piece NaN everywhere). Tags must increase from call to call
+  // ((view, round) compared in that order), also after a failed call: a round
+  // is redone under a new tag, never the old one.
+  Status AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
+                      uint64_t round);
+
+  // Tells every peer we are leaving (Bye) and closes the transport, flushing
+  // within transport.linger_ms. Idempotent; collectives fail afterwards.
+  void Shutdown();
+
+  CommStats stats() const;
+  const std::vector<std::string>& peer_ids() const { return peer_ids_; }  // sorted ids of the cluster
+  const std::string& self_id() const { return self_id_; }
+  // The endpoint actually bound ("" for a cluster of one or after Shutdown).
+  std::string bound_endpoint() const;
+  void set_log_sink(LogSink sink);
+
+ private:
+  PeerGroup();
+  Status CheckRing(const std::vector<std::string>& ring, size_t* rank) const;
+  void HandleControl(const Header& h);
+  Status CheckTag(uint64_t view_id, uint64_t round) const;
+  bool SendHello(const std::string& peer);
+  void AnswerHellos();
+  std::string DescribePeers(const std::vector<std::string>& ids) const;
+
+  std::string self_id_;
+  std::vector<std::string> peer_ids_;  // sorted, including self
+  SyncConfig sync_;
+  TransportConfig transport_cfg_;
+
+  // Destroyed bottom-up: the mailbox (which may hold received messages) before
+  // the transport, the log after the mailbox that writes to it.
+  std::unique_ptr<Transport> transport_;  // null for a cluster of one and after Shutdown (guarded by stats_mu_)
+  std::unique_ptr<PeerTable> peers_;
+  std::unique_ptr<DropLog> drop_log_;
+  std::unique_ptr<Mailbox> mailbox_;
+  std::unique_ptr<RingAllreduce> ring_;
+  bool shut_down_ = false;
+  std::optional<std::pair<uint64_t, uint64_t>> last_tag_;  // (view, round) of the last collective
+
+  mutable std::mutex stats_mu_;
+  CommStats stats_;                 // our own counters; transport/mailbox ones are merged in stats()
+  TransportStats final_transport_;  // snapshot taken when the transport closes
+};
+
+}  // namespace meshtrain

@@ -1,0 +1,310 @@
+#include "meshtrain/peer_group.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <set>
+
+#include "meshtrain/ring_allreduce.h"
+#include "meshtrain/wire.h"
+#include "sync/drop_log.h"
+#include "sync/mailbox.h"
+#include "sync/peer_ring_links.h"
+#include "sync/peer_table.h"
+#include "sync/ring_messages.h"
+#include "sync/round_tag.h"
+
+namespace meshtrain {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The start barrier repeats its Hello this often: a peer that starts late
+// finds our DEALER still reconnecting, and a Hello sent before it was up is
+// refused (ZMQ_IMMEDIATE), not queued.
+constexpr std::chrono::milliseconds kHelloInterval{100};
+// Hello, its answer and Bye are best effort: if a peer is not reachable now,
+// the next Hello (or its own) tries again, so never stall a round for one.
+constexpr std::chrono::milliseconds kControlSendTimeout{20};
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
+  return out;
+}
+
+}  // namespace
+
+PeerGroup::PeerGroup() : peers_(std::make_unique<PeerTable>()) {}
+
+PeerGroup::~PeerGroup() = default;
+
+Result<std::unique_ptr<PeerGroup>> PeerGroup::Create(const Config& cfg) {
+  std::vector<PeerEntry> members = cfg.cluster.peers;
+  if (cfg.cluster.size > 0 && static_cast<size_t>(cfg.cluster.size) < members.size()) {
+    members.resize(static_cast<size_t>(cfg.cluster.size));
+  }
+  if (members.empty()) return Status::InvalidArgument("cluster.peers is empty: a peer group needs at least this peer");
+
+  std::unique_ptr<PeerGroup> group(new PeerGroup());
+  group->self_id_ = cfg.self_id;
+  group->sync_ = cfg.sync;
+  group->transport_cfg_ = cfg.transport;
+  std::string self_endpoint;
+  std::set<std::string> seen;
+  for (const PeerEntry& p : members) {
+    if (!seen.insert(p.id).second) {
+      return Status::InvalidArgument("cluster.peers: peer id \"" + p.id + "\" is listed twice");
+    }
+    group->peer_ids_.push_back(p.id);
+    if (p.id == cfg.self_id) {
+      self_endpoint = p.endpoint;
+    } else {
+      group->peers_->Add(p.id, p.endpoint);
+    }
+  }
+  std::sort(group->peer_ids_.begin(), group->peer_ids_.end());
+  if (seen.count(cfg.self_id) == 0) {
+    return Status::InvalidArgument("peer id \"" + cfg.self_id + "\" is not in the cluster (" +
+                                   JoinIds(group->peer_ids_) + ")");
+  }
+  group->ring_ = std::make_unique<RingAllreduce>(
+      static_cast<size_t>(std::max<int64_t>(cfg.sync.chunk_bytes / static_cast<int64_t>(sizeof(float)), 1)));
+  group->drop_log_ = std::make_unique<DropLog>(cfg.self_id);
+  if (members.size() == 1) return group;  // a cluster of one: nothing to talk to
+
+  Result<std::unique_ptr<Transport>> transport = Transport::Create(cfg.transport, cfg.self_id, self_endpoint);
+  if (!transport.ok()) return transport.status().WithContext("peer " + cfg.self_id);
+  group->transport_ = std::move(transport).value();
+  for (const auto& [id, state] : group->peers_->all()) {
+    MESHTRAIN_RETURN_IF_ERROR(group->transport_->Connect(id, state.endpoint).WithContext("peer " + cfg.self_id));
+  }
+
+  ValidationRules rules;
+  for (const auto& [id, state] : group->peers_->all()) rules.known_senders.push_back(id);
+  rules.allow_unknown_hello = false;  // joining a running cluster is the membership layer's job
+  const int64_t max_bytes = cfg.transport.max_msg_bytes;
+  rules.max_elems = max_bytes > 0 ? static_cast<uint64_t>(max_bytes) / sizeof(float)
+                                  : std::numeric_limits<uint64_t>::max();
+  const size_t min_stash = max_bytes > 0 ? static_cast<size_t>(max_bytes) : size_t{256} << 20;
+  group->mailbox_ = std::make_unique<Mailbox>(group->transport_.get(), std::move(rules), min_stash,
+                                              group->drop_log_.get());
+  PeerGroup* raw = group.get();
+  group->mailbox_->set_control_handler([raw](const Header& h) { raw->HandleControl(h); });
+  return group;
+}
+
+// The start barrier is a two-way handshake per pair. Each Hello says what the
+// sender knows: whether it has heard from us, and whether it knows we have
+// heard from it. We are done with a peer when we have heard from it and it
+// has said it heard from us; and we may only stop answering once every peer
+// that did not yet know we heard it has been told so by a Hello that reached
+// ZeroMQ (else it would wait for us forever while we run ahead).
+void PeerGroup::HandleControl(const Header& h) {
+  PeerState* peer = peers_->Find(h.sender);
+  if (peer == nullptr) return;  // Validate only lets known senders through
+  if (h.type == MessageType::kBye) {  // an orderly leave; a later Hello brings it back
+    peer->departed = true;
+    peer->heard = false;
+    peer->acked = false;
+    peer->owe_answer = false;
+    return;
+  }
+  const HelloFlags flags = DecodeHelloFlags(h.extra);
+  peer->heard = true;
+  peer->departed = false;
+  if (flags.heard_you) peer->acked = true;
+  // Answered whenever it comes, even mid-collective. Our DEALER to it may not
+  // be connected yet (it can reach us before we reach it): then the answer is
+  // owed and retried.
+  if (!flags.got_yours) peer->owe_answer = !SendHello(h.sender);
+}
+
+bool PeerGroup::SendHello(const std::string& peer_id) {
+  PeerState* peer = peers_->Find(peer_id);
+  HelloFlags flags;
+  flags.heard_you = peer->heard;
+  flags.got_yours = peer->acked;
+  OutgoingMessage msg;
+  EncodeHeaderTo(HelloHeader(self_id_, flags), &msg.header);
+  const bool sent = transport_->Send(peer_id, std::move(msg), kControlSendTimeout).ok();
+  if (sent && peer->heard) peer->owe_answer = false;
+  return sent;
+}
+
+void PeerGroup::AnswerHellos() {
+  for (auto& [id, state] : peers_->all()) {
+    if (state.owe_answer) SendHello(id);
+  }
+}
+
+std::string PeerGroup::DescribePeers(const std::vector<std::string>& ids) const {
+  std::vector<std::string> endpoints;
+  for (const auto& id : ids) endpoints.push_back(peers_->EndpointOf(id));
+  return JoinIds(ids) + " (" + JoinIds(endpoints) + ")";
+}
+
+Status PeerGroup::WaitForPeers(std::chrono::milliseconds timeout) {
+  if (shut_down_) return Status::Aborted("peer " + self_id_ + ": WaitForPeers after Shutdown");
+  if (!transport_) return Status::OK();
+  const Clock::time_point deadline = Clock::now() + timeout;
+  Clock::time_point next_hello = Clock::now();
+  for (;;) {
+    const std::vector<std::string> waiting = peers_->NotReady();
+    if (waiting.empty() && !peers_->OwesAnswers()) return Status::OK();
+    Clock::time_point now = Clock::now();
+    if (now >= deadline) break;
+    if (now >= next_hello) {
+      for (const auto& id : waiting) SendHello(id);
+      AnswerHellos();
+      next_hello = Clock::now() + kHelloInterval;
+    }
+    now = Clock::now();
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, next_hello) - now);
+    mailbox_->Pump(std::max(wait, std::chrono::milliseconds(1)));
+  }
+  std::vector<std::string> silent, unanswered, unreachable;
+  for (const auto& id : peers_->NotReady()) (peers_->Find(id)->heard ? unanswered : silent).push_back(id);
+  for (const auto& [id, state] : peers_->all()) {
+    if (state.owe_answer && state.acked) unreachable.push_back(id);
+  }
+  std::string msg;
+  const std::string within = " within " + std::to_string(timeout.count()) + " ms: ";
+  const auto add = [&](const char* what, const std::vector<std::string>& ids) {
+    if (!ids.empty()) msg += (msg.empty() ? "" : "; ") + std::string(what) + within + DescribePeers(ids);
+  };
+  add("peers never heard from", silent);
+  add("peers that never answered our Hello", unanswered);
+  add("peers we could not answer", unreachable);
+  return Status::Timeout(msg);
+}
+
+Status PeerGroup::CheckRing(const std::vector<std::string>& ring, size_t* rank) const {
+  if (ring.empty()) return Status::InvalidArgument("ring all-reduce: the ring is empty (it must include this peer)");
+  for (size_t i = 0; i < ring.size(); ++i) {
+    if (i > 0 && ring[i] <= ring[i - 1]) {
+      return Status::InvalidArgument("ring all-reduce: ring ids must be sorted and distinct, got \"" + ring[i] +
+                                     "\" after \"" + ring[i - 1] + "\"");
+    }
+    if (!std::binary_search(peer_ids_.begin(), peer_ids_.end(), ring[i])) {
+      return Status::InvalidArgument("ring all-reduce: \"" + ring[i] + "\" is not in the cluster (" +
+                                     JoinIds(peer_ids_) + ")");
+    }
+  }
+  const auto it = std::find(ring.begin(), ring.end(), self_id_);
+  if (it == ring.end()) {
+    return Status::InvalidArgument("ring all-reduce: this peer (" + self_id_ + ") is not in the ring (" +
+                                   JoinIds(ring) + ")");
+  }
+  *rank = static_cast<size_t>(it - ring.begin());
+  return Status::OK();
+}
+
+Status PeerGroup::CheckTag(uint64_t view_id, uint64_t round) const {
+  const RoundTag tag{view_id, round};
+  if (!last_tag_) return Status::OK();
+  const RoundTag last{last_tag_->first, last_tag_->second};
+  if (tag > last) return Status::OK();
+  return Status::InvalidArgument("ring all-reduce (" + tag.ToString() + "): the tag must come after the last one (" +
+                                 last.ToString() + "); a failed round is redone under a new tag, never the old one");
+}
+
+Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
+                               uint64_t round) {
+  if (shut_down_) return Status::Aborted("peer " + self_id_ + ": all-reduce after Shutdown");
+  size_t rank = 0;
+  MESHTRAIN_RETURN_IF_ERROR(CheckRing(ring, &rank));
+  MESHTRAIN_RETURN_IF_ERROR(CheckTag(view_id, round));
+  const RoundTag tag{view_id, round};
+  const Clock::time_point start = Clock::now();
+  last_tag_ = std::make_pair(view_id, round);
+  if (ring.size() == 1) {  // the sum of one buffer: no messages, no sockets
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.rounds;
+    return Status::OK();
+  }
+
+  const size_t n = ring.size();
+  const RingLayout layout = ring_->LayoutFor(buf.size(), n);
+  if (layout.n_pieces() > std::numeric_limits<uint32_t>::max()) {
+    return Status::InvalidArgument("ring all-reduce (" + tag.ToString() + "): " + std::to_string(buf.size()) +
+                                   " floats make more than 2^32 pieces; raise sync.chunk_bytes");
+  }
+  const uint64_t piece_bytes = static_cast<uint64_t>(layout.segment_elems()) * sizeof(float);
+  if (transport_cfg_.max_msg_bytes > 0 && piece_bytes > static_cast<uint64_t>(transport_cfg_.max_msg_bytes)) {
+    return Status::InvalidArgument("ring all-reduce (" + tag.ToString() + "): pieces of " +
+                                   std::to_string(piece_bytes) + " bytes exceed transport.max_msg_bytes = " +
+                                   std::to_string(transport_cfg_.max_msg_bytes) +
+                                   "; lower sync.chunk_bytes or raise transport.max_msg_bytes");
+  }
+
+  PeerRingLinks::Setup setup;
+  setup.transport = transport_.get();
+  setup.mailbox = mailbox_.get();
+  setup.peers = peers_.get();
+  setup.self = self_id_;
+  setup.left = ring[(rank + n - 1) % n];
+  setup.right = ring[(rank + 1) % n];
+  setup.tag = tag;
+  setup.layout = &layout;
+  setup.timeout = std::chrono::milliseconds(std::max<int64_t>(sync_.timeout_ms, 1));
+  PeerRingLinks links(setup);
+
+  mailbox_->BeginRound(tag, buf.size() * sizeof(float));
+  // Answer what came in since the last collective first: a Bye among it ends
+  // this round at once, before we block sending to a peer that is gone.
+  mailbox_->PumpQueued();
+  AnswerHellos();
+  const Status st = ring_->Run(buf, rank, n, links);
+  mailbox_->EndRound(st.ok());
+
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.comm_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  stats_.wait_seconds_by_peer[setup.left] += links.left_wait_seconds();
+  stats_.wait_seconds_by_peer[setup.right] += links.right_wait_seconds();
+  if (st.ok()) ++stats_.rounds;
+  return st;
+}
+
+void PeerGroup::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (!transport_) return;
+  for (const auto& [id, state] : peers_->all()) {
+    if (state.departed) continue;
+    OutgoingMessage msg;
+    EncodeHeaderTo(ByeHeader(self_id_), &msg.header);
+    transport_->Send(id, std::move(msg), kControlSendTimeout);  // best effort: a missed Bye looks like a crash
+  }
+  mailbox_->set_transport(nullptr);
+  std::unique_ptr<Transport> closing;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    final_transport_ = transport_->stats();
+    closing = std::move(transport_);
+  }
+  closing.reset();  // lingers up to transport.linger_ms so the Byes get out
+}
+
+CommStats PeerGroup::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  CommStats out = stats_;
+  const TransportStats t = transport_ ? transport_->stats() : final_transport_;
+  out.bytes_sent = t.bytes_sent;
+  out.bytes_recv = t.bytes_recv;
+  if (mailbox_) {
+    out.rejected = mailbox_->rejected();
+    out.stale = mailbox_->stale();
+    out.unhandled = mailbox_->unhandled();
+  }
+  return out;
+}
+
+std::string PeerGroup::bound_endpoint() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return transport_ ? transport_->bound_endpoint() : std::string();
+}
+
+void PeerGroup::set_log_sink(LogSink sink) { drop_log_->set_sink(std::move(sink)); }
+
+}  // namespace meshtrain
