@@ -148,6 +148,31 @@ TEST_CASE("a corrupt newest checkpoint is refused and the previous one is used")
   CHECK(ReadFile(dir.File("bad_inspect.txt")).find("checksum mismatch") != std::string::npos);
 }
 
+TEST_CASE("a batch with a non-finite loss is skipped and logged, never applied") {
+  TempDir dir;
+  // Two separable classes; one row holds a value so large that its logits overflow.
+  std::string csv = "a,b,label\n";
+  for (int i = 0; i < 200; ++i) {
+    const int label = i % 2;
+    csv += std::to_string(label ? 1.0 + 0.01 * i : -1.0 - 0.01 * i) + "," + std::to_string(0.5) + "," +
+           std::to_string(label) + "\n";
+  }
+  csv += "3e38,3e38,1\n";
+  const std::string train = dir.Write("train.csv", csv);
+  const std::string test = dir.Write("test.csv", "a,b,label\n-2,0.5,0\n2,0.5,1\n-1.5,0.5,0\n1.5,0.5,1\n");
+  const std::string config = WriteClusterConfig(dir, 1, "[data]\nformat = \"csv\"\ntrain_csv = \"" + train +
+                                                          "\"\ntest_csv = \"" + test +
+                                                          "\"\nscaling = \"none\"\n[model]\ntype = \"softmax\"\n"
+                                                          "[optim]\nlr = 0.1\n[train]\nepochs = 3\nbatch_size = 8\n");
+  PeerRun run = StartPeer(dir, config, "p0");
+  REQUIRE_MESSAGE(FinishPeer(run, 60s) == 0, run.log());
+  const std::string metrics = run.metrics();
+  CHECK(metrics.find("\"event\":\"nonfinite_skipped\"") != std::string::npos);
+  Checkpoint c = FinalCheckpoint(run);
+  for (float v : c.params) REQUIRE(std::isfinite(v));
+  CHECK(LastMetric(metrics, "test_acc") == doctest::Approx(1.0));
+}
+
 TEST_CASE("bad config, arguments and data files exit with a message naming the culprit") {
   TempDir dir;
   struct Case {
