@@ -2,7 +2,9 @@
 # Starts the first N peers of a cluster config as background processes on this
 # machine, logs each to RUN_DIR/<id>/, waits for all, prints the summary table.
 #
-#   scripts/launch.sh N CONFIG [extra meshtrain run args, e.g. --set sync.mode=ring]
+#   scripts/launch.sh N [CONFIG] [extra meshtrain run args, e.g. --set sync.mode=ring]
+#
+# Without CONFIG: configs/fashion_mlp.toml for up to 4 peers, configs/fashion_mlp_8.toml beyond.
 #
 # Environment: RUN_DIR (default runs), MESHTRAIN (the binary; default build/meshtrain).
 # Exits non-zero if any peer failed. Ctrl-C / SIGTERM stops exactly the peers it started.
@@ -12,14 +14,21 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${MESHTRAIN:-$root/build/meshtrain}"
 run_dir="${RUN_DIR:-runs}"
 
-if [ $# -lt 2 ]; then
-  echo "usage: scripts/launch.sh N CONFIG [meshtrain run args...]" >&2
+if [ $# -lt 1 ]; then
+  echo "usage: scripts/launch.sh N [CONFIG] [meshtrain run args...]" >&2
   exit 2
 fi
-n="$1"; config="$2"; shift 2
+n="$1"; shift
 if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
   echo "launch: N must be a positive integer (got '$n')" >&2
   exit 2
+fi
+if [ $# -gt 0 ] && [[ "$1" != -* ]]; then
+  config="$1"; shift
+elif [ "$n" -le 4 ]; then
+  config="$root/configs/fashion_mlp.toml"
+else
+  config="$root/configs/fashion_mlp_8.toml"
 fi
 if [ ! -x "$bin" ]; then
   echo "launch: $bin not found; build first (scripts/test.sh or cmake --build build)" >&2
