@@ -24,7 +24,7 @@ inline std::string PeerId(size_t i) {
 }
 
 // The Config of peer `self` in a cluster listening on `ports`.
-inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t timeout_ms = 5000,
+inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t timeout_ms = 20000,
                             int64_t chunk_bytes = 1 << 20) {
   Config cfg;
   for (size_t i = 0; i < ports.size(); ++i) {
@@ -51,7 +51,7 @@ struct LocalCluster {
 
 // Creates peers 0..started-1 of an n-peer cluster (the others never start).
 // Retries with new ports if one was taken between picking and binding.
-inline LocalCluster StartCluster(size_t n, size_t started, int64_t timeout_ms = 5000,
+inline LocalCluster StartCluster(size_t n, size_t started, int64_t timeout_ms = 20000,
                                  int64_t chunk_bytes = 1 << 20) {
   for (int attempt = 0;; ++attempt) {
     LocalCluster c;

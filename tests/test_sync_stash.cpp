@@ -33,7 +33,7 @@ struct Scene {
       ports = {FreeLoopbackPort(), FreeLoopbackPort()};
       auto t = Transport::Create(TransportConfig{}, "p1", "tcp://127.0.0.1:" + std::to_string(ports[1]));
       if (!t.ok()) continue;
-      auto g = PeerGroup::Create(TestPeerConfig(ports, 0, /*timeout_ms=*/5000));
+      auto g = PeerGroup::Create(TestPeerConfig(ports, 0, /*timeout_ms=*/20000));
       if (!g.ok()) continue;
       fake = std::move(t.value());
       p0 = std::move(g.value());
