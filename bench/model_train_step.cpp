@@ -16,53 +16,7 @@
 #include "meshtrain/model.h"
 #include "meshtrain/optim.h"
 #include "optim/sgd.h"
-
-// Eigen allocates with std::malloc rather than operator new, so on glibc the
-// malloc family is interposed (forwarding to glibc's __libc_* entry points) and
-// every heap allocation of the process is counted; operator new goes through it.
-namespace {
-constinit std::atomic<long long> g_allocations{0};
-void Count() { g_allocations.fetch_add(1, std::memory_order_relaxed); }
-}  // namespace
-
-#if defined(__GLIBC__)
-extern "C" {
-void* __libc_malloc(std::size_t size);
-void* __libc_calloc(std::size_t count, std::size_t size);
-void* __libc_realloc(void* p, std::size_t size);
-void* __libc_memalign(std::size_t alignment, std::size_t size);
-
-void* malloc(std::size_t size) noexcept {
-  Count();
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t count, std::size_t size) noexcept {
-  Count();
-  return __libc_calloc(count, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-  Count();
-  return __libc_realloc(p, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-  Count();
-  return __libc_memalign(alignment, size);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
-  Count();
-  *out = __libc_memalign(alignment, size);
-  return *out != nullptr || size == 0 ? 0 : ENOMEM;
-}
-}  // extern "C"
-#else
-void* operator new(std::size_t size) {
-  Count();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
+#include "support/allocation_counter.h"
 
 namespace {
 
@@ -122,7 +76,7 @@ Figures Measure(const Shape& shape, int64_t dim, int64_t batch, double seconds) 
   for (int i = 0; i < 20; ++i) one_step();  // warm caches and Eigen's cache-size query
 
   using Clock = std::chrono::steady_clock;
-  const long long allocations_before = g_allocations.load();
+  const long long allocations_before = meshtrain::testing::AllocationCount();
   const auto start = Clock::now();
   const double cpu_start = ThreadCpuSeconds();
   int64_t steps = 0;
@@ -132,7 +86,7 @@ Figures Measure(const Shape& shape, int64_t dim, int64_t batch, double seconds) 
     steps += 50;
     elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   } while (elapsed < seconds);
-  const long long allocations = g_allocations.load() - allocations_before;
+  const long long allocations = meshtrain::testing::AllocationCount() - allocations_before;
   const double cpu = ThreadCpuSeconds() - cpu_start;
 
   Figures f;

@@ -1,7 +1,5 @@
-// A training step must not touch the heap. Eigen allocates with std::malloc,
-// not operator new, so on glibc this TU interposes the malloc family (forwarding
-// to glibc's __libc_* entry points) and counts every call: operator new goes
-// through malloc too. Elsewhere it falls back to replacing operator new.
+// A training step must not touch the heap: every allocation of the process is
+// counted (support/allocation_counter.h) around a step.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -12,53 +10,7 @@
 #include <vector>
 
 #include "meshtrain/model.h"
-
-namespace {
-constinit std::atomic<long long> g_allocations{0};
-void Count() { g_allocations.fetch_add(1, std::memory_order_relaxed); }
-}  // namespace
-
-#if defined(__GLIBC__)
-extern "C" {
-void* __libc_malloc(std::size_t size);
-void* __libc_calloc(std::size_t count, std::size_t size);
-void* __libc_realloc(void* p, std::size_t size);
-void* __libc_memalign(std::size_t alignment, std::size_t size);
-
-void* malloc(std::size_t size) noexcept {
-  Count();
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t count, std::size_t size) noexcept {
-  Count();
-  return __libc_calloc(count, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-  Count();
-  return __libc_realloc(p, size);
-}
-void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-  Count();
-  return __libc_memalign(alignment, size);
-}
-int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
-  Count();
-  *out = __libc_memalign(alignment, size);
-  return *out != nullptr || size == 0 ? 0 : ENOMEM;
-}
-}  // extern "C"
-#else
-void* operator new(std::size_t size) {
-  Count();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
+#include "support/allocation_counter.h"
 
 namespace meshtrain {
 namespace {
@@ -109,7 +61,7 @@ TEST_CASE("ForwardBackward and Evaluate allocate nothing after construction") {
     model.ForwardBackward(full);  // first use (e.g. Eigen's one-time cache size query)
 
     EvalTotals totals;
-    const long long before = g_allocations.load();
+    const long long before = meshtrain::testing::AllocationCount();
     for (int i = 0; i < 3; ++i) {
       model.ForwardBackward(full);
       model.ForwardBackward(partial);
@@ -118,17 +70,17 @@ TEST_CASE("ForwardBackward and Evaluate allocate nothing after construction") {
       model.Evaluate(full, &totals);
       model.Evaluate(chunked, &totals);
     }
-    CHECK(g_allocations.load() - before == 0);
+    CHECK(meshtrain::testing::AllocationCount() - before == 0);
   }
 }
 
 TEST_CASE("the counter sees operator new and malloc") {
-  const long long before = g_allocations.load();
+  const long long before = meshtrain::testing::AllocationCount();
   auto* v = new std::vector<float>(10);
   delete v;
   void* p = std::malloc(64);
   std::free(p);
-  const long long counted = g_allocations.load() - before;
+  const long long counted = meshtrain::testing::AllocationCount() - before;
   CHECK(counted >= 2);
 }
 
