@@ -253,6 +253,7 @@ void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, c
 }  // namespace
 
 int main(int argc, char** argv) {
+  meshtrain::TuneAllocatorForMessages();  // as the meshtrain binary does
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--worker") {
     if (args.size() != 6) return 2;

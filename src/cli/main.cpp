@@ -11,6 +11,7 @@
 #include "meshtrain/checkpoint.h"
 #include "meshtrain/config.h"
 #include "meshtrain/trainer.h"
+#include "meshtrain/transport.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ int Inspect(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  meshtrain::TuneAllocatorForMessages();
   std::signal(SIGPIPE, SIG_IGN);
   auto cmd = meshtrain::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
   if (!cmd.ok()) {

@@ -105,6 +105,7 @@ class PeerTrainer final : public Trainer {
     int64_t samples_since = 0;
     auto window_start = Clock::now();
     double samples_per_s = 0;
+    bool full_window_seen = false;
 
     while (step_ < total_steps_) {
       if (stop && stop->load()) {
@@ -143,12 +144,16 @@ class PeerTrainer final : public Trainer {
       }
 
       last_loss_ = loss;
+      // Throughput over the last full second; until one has passed, over the run so far.
       samples_since += batch.rows;
       const double window = SecondsSince(window_start);
+      if (window >= 1.0 || !full_window_seen) {
+        samples_per_s = static_cast<double>(samples_since) / std::max(window, 1e-9);
+      }
       if (window >= 1.0) {
-        samples_per_s = static_cast<double>(samples_since) / window;
         samples_since = 0;
         window_start = Clock::now();
+        full_window_seen = true;
       }
       if (step_ % cfg_.train.log_every == 0 || step_ == total_steps_) LogStep(loss, samples_per_s);
       const bool epoch_end = step_ % steps_per_epoch_ == 0;
