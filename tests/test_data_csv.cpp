@@ -138,6 +138,10 @@ TEST_CASE("CSV errors name the file, line and field") {
     dir.Write("train.csv", "a,label,b\n1,0,2\n-inf,0,2\n");
     CheckError(LoadStatus(cfg), Status::Code::kCorruption, {train, "line 3, field 1"});
   }
+  SUBCASE("a feature beyond the float range (found by fuzz_csv)") {
+    dir.Write("train.csv", "a,label,b\n1,0,2\n3,1,4e69\n");
+    CheckError(LoadStatus(cfg), Status::Code::kCorruption, {train, "line 3, field 3 ('b')", "'4e69'", "too large"});
+  }
   SUBCASE("negative label") {
     dir.Write("train.csv", "a,label,b\n1,-1,2\n");
     CheckError(LoadStatus(cfg), Status::Code::kCorruption, {train, "line 2, field 2 ('label')", "'-1'", "negative"});
@@ -248,6 +252,15 @@ TEST_CASE("CSV scaling uses statistics of the whole train file, for every peer a
   data->train.FillRow(1, row);
   CHECK(row[0] == 0.0f);
   CHECK(row[1] == 1.0f);
+
+  // Features near the float limits: max - min overflows a float, the scaled rows must not.
+  dir.Write("train.csv", "a,label,b\n-3e38,0,1\n3e38,1,2\n");
+  data = LoadShardedData(cfg, 1, 0);
+  REQUIRE(data.ok());
+  data->train.FillRow(1, row);
+  CHECK(row[0] == doctest::Approx(1.0));
+  data->train.FillRow(0, row);
+  CHECK(row[0] == doctest::Approx(0.0));
 }
 
 TEST_CASE("ScanCsv reports the layout and visits every row") {

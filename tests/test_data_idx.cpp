@@ -145,6 +145,12 @@ TEST_CASE("IDX errors name the file and the position") {
     dir.Write(cfg.train_images, BigEndian32(0x803) + BigEndian32(20) + BigEndian32(1u << 16) + BigEndian32(1u << 16));
     CheckError(LoadStatus(cfg), Status::Code::kCorruption, {images, "byte 8", "implausibly large"});
   }
+  SUBCASE("image sizes whose product overflows int64 (found by fuzz_idx)") {
+    dir.Write(cfg.train_images,
+              BigEndian32(0x803) + BigEndian32(20) + BigEndian32(0xffffffffu) + BigEndian32(0xffffffffu));
+    CheckError(LoadStatus(cfg), Status::Code::kCorruption,
+               {images, "byte 8", "4294967295x4294967295", "implausibly large"});
+  }
   SUBCASE("images vs labels count") {
     dir.Write(cfg.train_images, IdxImages(19, 2, 3, IdPixel));
     CheckError(LoadStatus(cfg), Status::Code::kCorruption, {images, labels, "byte 4", "19 images", "20 labels"});

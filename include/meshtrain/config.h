@@ -14,6 +14,9 @@ namespace meshtrain {
 struct PeerEntry {
   std::string id;        // unique, [A-Za-z0-9_.-]+
   std::string endpoint;  // "tcp://host:port"
+  // Gossip neighbours of this peer (ids) for sync.topology = "explicit"; an
+  // edge listed on either side links both (docs/gossip.md).
+  std::vector<std::string> neighbors = {};
 };
 
 struct ClusterConfig {
@@ -87,9 +90,14 @@ struct TrainConfig {
 struct SyncConfig {
   std::string mode = "local";     // local | ring | gossip
   int64_t every = 1;              // 1: all-reduce gradients each step; k>1: average params every k steps
-  std::string topology = "ring";  // gossip: ring | torus | exponential | random
-  bool async = false;
+  std::string topology = "ring";  // gossip: ring | torus | exponential | random | explicit
+  bool async = false;             // gossip: push-sum, never waiting on a slow neighbour
+  int64_t final_rounds = 0;       // gossip: averaging rounds at the end so every peer holds one model
+  uint64_t gossip_seed = 1;       // gossip: the random topology's choices
   std::string compression = "none";  // none | fp16 | bf16 | int8 | topk
+  std::string int8_rounding = "nearest";  // int8: nearest | stochastic (unbiased)
+  double topk_ratio = 0.01;       // topk: fraction of each piece's entries a peer sends, (0, 1]
+  bool error_feedback = true;     // lossy codecs: carry what was not sent into the next round
   int64_t timeout_ms = 10000;     // longest wait for any message of a round
   int64_t chunk_bytes = 1 << 20;  // pipelining unit of ring all-reduce
   int64_t start_timeout_ms = 30000;  // how long to wait for every peer at start
@@ -110,6 +118,9 @@ struct MembershipConfig {
   int64_t heartbeat_ms = 100;
   int64_t suspect_ms = 500;
   int64_t dead_ms = 1000;
+  // What happens to a dead peer's shard (docs/faults.md): "epoch" re-cuts the
+  // data over the live peers at the next epoch; "none" keeps the static shards.
+  std::string reshard = "epoch";
 };
 
 struct CheckpointConfig {

@@ -1,7 +1,8 @@
 // Data-parallel replicas: how a peer's flat gradient or parameter buffer is
-// combined with the other peers' (ring all-reduce), or not at all (local).
+// combined with the other peers' (ring all-reduce, gossip), or not at all (local).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -9,11 +10,14 @@
 #include <vector>
 
 #include "meshtrain/aligned_buffer.h"
+#include "meshtrain/codec.h"
 #include "meshtrain/config.h"
+#include "meshtrain/membership.h"
 #include "meshtrain/status.h"
 
 namespace meshtrain {
 
+class Gossip;
 class PeerGroup;
 
 struct ReplicaStats {
@@ -22,13 +26,20 @@ struct ReplicaStats {
   double comm_seconds = 0;
   std::vector<std::pair<std::string, double>> wait_seconds_by_peer;
   uint64_t rejected = 0;
+  // Gossip (docs/gossip.md): the last consensus distance (-1: none), the push-sum
+  // weight, and messages that came late or out of order (handled, not lost).
+  double consensus = -1;
+  double gossip_weight = 1;
+  uint64_t gossip_late = 0;
+  uint64_t gossip_out_of_order = 0;
 };
 
 class DataParallel {
  public:
   ~DataParallel();
-  // local mode needs no network; ring mode binds this peer's endpoint and connects to the cluster.
-  static Result<std::unique_ptr<DataParallel>> Create(const Config& cfg);
+  // local mode needs no network; ring and gossip bind this peer's endpoint and connect to the cluster.
+  // Gossip needs the model's parameter count (`num_params`) to check what it receives.
+  static Result<std::unique_ptr<DataParallel>> Create(const Config& cfg, size_t num_params = 0);
 
   // Waits until every peer of the cluster is reachable (ring); immediate for local.
   Status Start();
@@ -42,19 +53,72 @@ class DataParallel {
   Status AverageGradients(std::span<float> grads, int64_t rows, double* loss, uint64_t round);
   // Replaces `params` with the mean of every peer's parameters.
   Status AverageParameters(std::span<float> params, uint64_t round);
+  // Gossip: true when parameters are mixed with neighbours after `step` (every sync.every steps).
+  bool mixes_after(int64_t step) const { return gossip_ != nullptr && step % every_ == 0; }
+  // Gossip: one synchronous round or one push-sum mix (gossip.h).
+  Status Mix(std::span<float> params, int64_t step);
+  // Gossip: true when the run ends with sync.final_rounds of agreement.
+  bool agrees_at_end() const;
+  // Gossip: the end-of-run agreement after the last step; a no-op otherwise.
+  Status Agree(std::span<float> params, int64_t step);
   void Shutdown();
+
+  // Ring mode runs with membership (docs/membership.md): the view follows who
+  // is alive, Start waits for a view with this peer (all static peers on a
+  // fresh start; any running cluster on a restart or a bootstrap join), a
+  // round interrupted by a view change returns Aborted (redo the step), and
+  // after every view change the trainer calls Reconcile before its next step.
+  bool elastic() const;
+  View current_view() const;  // membership's installed view; the static cluster as view 0 when not elastic
+  // The view the rounds run in: the last one reconciled. A round never runs in
+  // a view this peer has not reconciled (it would meet peers that are still
+  // reconciling); once membership installs another, rounds return Aborted.
+  View active_view() const;
+  // Publishes (step, checksum of params + optimizer state + meta), waits for
+  // every member's, and if this peer is behind fetches the most advanced
+  // state into *fetched (values = params then optimizer state). On success
+  // the view becomes the active one. Aborted if the view changes meanwhile
+  // (call again with the new one), or once *stop is set.
+  Result<ReconcilePlan> Reconcile(const View& view, int64_t step, std::span<const float> params,
+                                  std::span<const float> optimizer_state, const std::string& meta,
+                                  StateSnapshot* fetched, const std::atomic<bool>* stop);
+  std::vector<MembershipEvent> DrainEvents();
+  void SetProgress(int64_t step);
+  // The last step is done: waits (bounded) until the other members are done
+  // too, so our leaving cannot abort a last round they are still finishing.
+  void Finish(int64_t step);
 
   ReplicaStats stats() const;
   std::vector<std::string> view() const;
 
  private:
   DataParallel() = default;
+  Status AllreduceCompressed(uint64_t round);  // buffer_ through the codec (ring, sync.compression)
+  Status WaitForStartView();
+  // After a failed round: Aborted if membership replaces the view (the round
+  // is redone in the new one), else the failure itself.
+  Status AfterFailedRound(const Status& failed, uint64_t view_id);
+  Membership* membership() const;
   std::string mode_;
   int64_t every_ = 1;
   int64_t start_timeout_ms_ = 0;
+  int64_t sync_timeout_ms_ = 0;
+  int64_t dead_ms_ = 0;
+  std::string self_id_;
+  std::vector<PeerEntry> static_peers_;
+  std::vector<std::string> bootstrap_;
   std::vector<std::string> view_;
+  View active_view_;  // elastic: the last view reconciled
   std::unique_ptr<PeerGroup> group_;
+  std::unique_ptr<Gossip> gossip_;  // gossip mode only; runs over group_'s links
   AlignedFloats buffer_;  // gradient/parameters plus the sample count and loss, reduced as one
+  // Compressed gradients (docs/compression.md): the codec (kNone = plain f32),
+  // and with error feedback the residual of earlier rounds plus the one this
+  // round is building, which replaces it only if the round succeeds.
+  CodecSpec codec_;
+  bool error_feedback_ = false;
+  AlignedFloats residual_;
+  AlignedFloats residual_next_;
 };
 
 }  // namespace meshtrain

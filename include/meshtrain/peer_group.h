@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "meshtrain/codec.h"
 #include "meshtrain/config.h"
 #include "meshtrain/status.h"
 #include "meshtrain/transport.h"
@@ -27,8 +28,10 @@
 namespace meshtrain {
 
 class DropLog;
+class GossipLinks;
 struct Header;
 class Mailbox;
+class Membership;
 class PeerTable;
 class RingAllreduce;
 
@@ -43,6 +46,13 @@ struct CommStats {
   uint64_t stale = 0;        // messages of an older view/round, dropped as expected after an abort
   uint64_t unhandled = 0;    // valid messages of a type this layer does not handle (yet)
   uint64_t rounds = 0;       // collectives completed successfully
+};
+
+// How AllreduceSumCompressed treats the buffer (docs/compression.md).
+struct CompressedReduce {
+  CodecSpec codec;            // how the pieces travel
+  size_t exact_tail = 0;      // the last floats (sample counts, loss) travel as exact f32, never through the codec
+  std::span<float> residual;  // error feedback, buf.size() - exact_tail floats kept across rounds; empty = none
 };
 
 class PeerGroup {
@@ -77,9 +87,29 @@ class PeerGroup {
   Status AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
                       uint64_t round);
 
+  // The same collective with compressed pieces (docs/compression.md): same
+  // ring, tags, timeouts and errors; every peer ends with bit-identical buf,
+  // and the receiver always accumulates in fp32. With a residual, whatever a
+  // lossy encode drops is added to it, and it is added back in next round
+  // (error feedback); on failure it is partly updated (keep a copy to redo).
+  // Every member must use the same codec, exact_tail and length.
+  Status AllreduceSumCompressed(std::span<float> buf, const CompressedReduce& how,
+                                const std::vector<std::string>& ring, uint64_t view_id, uint64_t round);
+
   // Tells every peer we are leaving (Bye) and closes the transport, flushing
   // within transport.linger_ms. Idempotent; collectives fail afterwards.
   void Shutdown();
+
+  // Membership (membership.h, docs/membership.md): starts heartbeating on its
+  // own thread, which from now on owns the transport's receive side and
+  // passes collective pieces, Hello and Bye up to the mailbox. Collectives
+  // then follow its views: members of the current view may be in the ring
+  // (also peers that joined after the start, or through cluster.bootstrap),
+  // and a round whose view is replaced ends Aborted at once, to be redone in
+  // the new view. Call once after Create, before any collective; not for a
+  // cluster of one (InvalidArgument). Shutdown announces the leave first.
+  Status StartMembership();
+  Membership* membership() const { return membership_.get(); }
 
   CommStats stats() const;
   const std::vector<std::string>& peer_ids() const { return peer_ids_; }  // sorted ids of the cluster
@@ -87,6 +117,10 @@ class PeerGroup {
   // The endpoint actually bound ("" for a cluster of one or after Shutdown).
   std::string bound_endpoint() const;
   void set_log_sink(LogSink sink);
+  // The links gossip averaging runs over (gossip.h, docs/gossip.md): sends to
+  // and receives from any peer over this group's transport. Null for a
+  // cluster of one.
+  GossipLinks* gossip_links() const { return gossip_links_.get(); }
 
  private:
   PeerGroup();
@@ -96,6 +130,9 @@ class PeerGroup {
   bool SendHello(const std::string& peer);
   void AnswerHellos();
   std::string DescribePeers(const std::vector<std::string>& ids) const;
+  // Makes every member of the current view known to the table and the
+  // mailbox (peers that joined later), once per view.
+  void AdoptView(uint64_t view_id);
 
   std::string self_id_;
   std::vector<std::string> peer_ids_;  // sorted, including self
@@ -105,9 +142,17 @@ class PeerGroup {
   // Destroyed bottom-up: the mailbox (which may hold received messages) before
   // the transport, the log after the mailbox that writes to it.
   std::unique_ptr<Transport> transport_;  // null for a cluster of one and after Shutdown (guarded by stats_mu_)
+  // Reads the transport on its own thread: stopped before the transport closes.
+  std::unique_ptr<Membership> membership_;
+  std::vector<PeerEntry> cluster_;          // the static members (after cluster.size), for membership
+  std::vector<std::string> bootstrap_;
+  MembershipConfig membership_cfg_;
+  std::string self_endpoint_;
+  uint64_t adopted_view_ = 0;               // the last view whose members AdoptView made known
   std::unique_ptr<PeerTable> peers_;
   std::unique_ptr<DropLog> drop_log_;
   std::unique_ptr<Mailbox> mailbox_;
+  std::unique_ptr<GossipLinks> gossip_links_;  // files the mailbox's gossip messages; destroyed before it
   std::unique_ptr<RingAllreduce> ring_;
   bool shut_down_ = false;
   std::optional<std::pair<uint64_t, uint64_t>> last_tag_;  // (view, round) of the last collective

@@ -50,6 +50,69 @@ bool CheckPeers(LoadState* state) {
   return diagnostics.size() == errors_before;
 }
 
+// Each neighbour names another peer of the list, at most once. Run on the list as written.
+void CheckNeighborNames(LoadState* state) {
+  const auto& peers = state->config.cluster.peers;
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < peers.size(); ++i) index_of.emplace(peers[i].id, i);
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const std::string name = "cluster.peers[" + std::to_string(i) + "].neighbors";
+    std::map<std::string, int> seen;
+    for (const std::string& n : peers[i].neighbors) {
+      const Origin& at = state->peer_origins[i].neighbors;
+      if (n == peers[i].id) {
+        state->diagnostics.Add(at, name + ": a peer cannot be its own neighbour (got " + Quote(n) + ")");
+      } else if (index_of.count(n) == 0) {
+        state->diagnostics.Add(at, name + ": " + Quote(n) + " is not in cluster.peers; ids are " + IdList(peers));
+      } else if (++seen[n] == 2) {
+        state->diagnostics.Add(at, name + ": " + Quote(n) + " is listed twice");
+      }
+    }
+  }
+}
+
+// Gossip over sync.topology = "explicit": the peers kept by cluster.size, linked by
+// every edge listed on either side (edges to peers not kept are dropped), must
+// form one connected graph, or some peers would never exchange parameters.
+void CheckExplicitGraph(LoadState* state) {
+  const Config& c = state->config;
+  if (c.sync.mode != "gossip" || c.sync.topology != "explicit" || c.cluster.peers.size() < 2) return;
+  const auto& peers = c.cluster.peers;
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < peers.size(); ++i) index_of.emplace(peers[i].id, i);
+  std::vector<std::vector<size_t>> adjacent(peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    for (const std::string& n : peers[i].neighbors) {
+      auto it = index_of.find(n);
+      if (it == index_of.end()) continue;
+      adjacent[i].push_back(it->second);
+      adjacent[it->second].push_back(i);
+    }
+  }
+  std::vector<bool> reached(peers.size(), false);
+  std::vector<size_t> todo = {0};
+  reached[0] = true;
+  while (!todo.empty()) {
+    const size_t at = todo.back();
+    todo.pop_back();
+    for (size_t next : adjacent[at]) {
+      if (!reached[next]) {
+        reached[next] = true;
+        todo.push_back(next);
+      }
+    }
+  }
+  std::vector<std::string> cut_off;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (!reached[i]) cut_off.push_back(peers[i].id);
+  }
+  if (cut_off.empty()) return;
+  state->diagnostics.Add(state->OriginOf("sync.topology"),
+                         "sync.topology = 'explicit': the neighbour graph of cluster.peers[*].neighbors is not "
+                         "connected: " + JoinQuoted(cut_off) + " cannot reach " + Quote(peers[0].id) +
+                         "; add neighbors that link them");
+}
+
 void PickSelf(const std::string& id_argument, const std::vector<PeerEntry>& listed, LoadState* state) {
   Config& config = state->config;
   const auto& peers = config.cluster.peers;
@@ -102,8 +165,10 @@ void CheckClusterAndPickSelf(const std::string& id_argument, LoadState* state) {
     sound = false;
   }
   if (!sound || cluster.size < 0) return;
+  CheckNeighborNames(state);
   const std::vector<PeerEntry> all = cluster.peers;
   if (cluster.size > 0) cluster.peers.resize(static_cast<size_t>(cluster.size));
+  CheckExplicitGraph(state);
   PickSelf(id_argument, all, state);
 }
 

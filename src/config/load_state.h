@@ -16,6 +16,7 @@ struct PeerOrigin {
   Origin entry;
   Origin id;
   Origin endpoint;
+  Origin neighbors;       // where its neighbors list was written (if at all)
   bool complete = false;  // has both an id and an endpoint of the right type
 };
 

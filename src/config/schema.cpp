@@ -40,7 +40,8 @@ constexpr FieldKind KindOf() {
 template <auto Section, auto Member>
 FieldSpec Bind(std::string_view section, std::string_view key, Rule rule) {
   using Value = std::remove_cvref_t<decltype(std::declval<Config&>().*Section.*Member)>;
-  static_assert(static_cast<size_t>(KindOf<Value>()) == FieldValue(Value{}).index());
+  // Compared by type, not via FieldValue(Value{}): clang 14 cannot build a std::string in a constant expression.
+  static_assert(std::is_same_v<std::variant_alternative_t<static_cast<size_t>(KindOf<Value>()), FieldValue>, Value>);
   return FieldSpec{
       section, key, KindOf<Value>(), std::move(rule),
       [](const Config& c) { return FieldValue(c.*Section.*Member); },
@@ -115,9 +116,14 @@ std::vector<FieldSpec> BuildFields() {
 
   f.push_back(MESHTRAIN_FIELD(sync, mode, OneOf({"local", "ring", "gossip"})));
   f.push_back(MESHTRAIN_FIELD(sync, every, IntAtLeast(1)));
-  f.push_back(MESHTRAIN_FIELD(sync, topology, OneOf({"ring", "torus", "exponential", "random"})));
+  f.push_back(MESHTRAIN_FIELD(sync, topology, OneOf({"ring", "torus", "exponential", "random", "explicit"})));
   f.push_back(MESHTRAIN_FIELD(sync, async, Any()));
+  f.push_back(MESHTRAIN_FIELD(sync, final_rounds, IntIn(0, 100000)));
+  f.push_back(MESHTRAIN_FIELD(sync, gossip_seed, Any()));
   f.push_back(MESHTRAIN_FIELD(sync, compression, OneOf({"none", "fp16", "bf16", "int8", "topk"})));
+  f.push_back(MESHTRAIN_FIELD(sync, int8_rounding, OneOf({"nearest", "stochastic"})));
+  f.push_back(MESHTRAIN_FIELD(sync, topk_ratio, FloatAbove0UpTo1()));
+  f.push_back(MESHTRAIN_FIELD(sync, error_feedback, Any()));
   f.push_back(MESHTRAIN_FIELD(sync, timeout_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(sync, chunk_bytes, IntAtLeast(4)));
   f.push_back(MESHTRAIN_FIELD(sync, start_timeout_ms, IntAtLeast(1)));
@@ -134,6 +140,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(membership, heartbeat_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, suspect_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, dead_ms, IntAtLeast(1)));
+  f.push_back(MESHTRAIN_FIELD(membership, reshard, OneOf({"epoch", "none"})));
 
   f.push_back(MESHTRAIN_FIELD(checkpoint, dir, Any()));
   f.push_back(MESHTRAIN_FIELD(checkpoint, every_steps, IntAtLeast(0)));

@@ -59,6 +59,6 @@ bool IsSection(std::string_view name);
 std::vector<std::string_view> KeysOf(std::string_view section);
 
 // Keys of one [[cluster.peers]] entry.
-inline constexpr std::string_view kPeerKeys[] = {"id", "endpoint"};
+inline constexpr std::string_view kPeerKeys[] = {"id", "endpoint", "neighbors"};
 
 }  // namespace meshtrain::config_internal

@@ -110,7 +110,8 @@ std::optional<FieldValue> ReadValue(const FieldSpec& spec, const toml::node& nod
   }
 }
 
-// One [[cluster.peers]] entry: exactly the keys id and endpoint, both strings.
+// One [[cluster.peers]] entry: the strings id and endpoint (both required),
+// and optionally neighbors, a list of peer ids (gossip, topology "explicit").
 void ReadPeer(const toml::table& table, size_t index, LoadState* state) {
   const std::string name = "cluster.peers[" + std::to_string(index) + "]";
   PeerEntry peer;
@@ -121,10 +122,18 @@ void ReadPeer(const toml::table& table, size_t index, LoadState* state) {
   for (auto&& [key, node] : table) {
     const Origin at = At(key.source());
     const std::string key_name = name + "." + std::string(key.str());
+    if (key.str() == "neighbors") {
+      auto value = ReadList<std::string>(FieldKind::kStringList, FieldKind::kString, node, key_name, at,
+                                         &state->diagnostics);
+      if (!value) continue;
+      peer.neighbors = std::get<std::vector<std::string>>(std::move(*value));
+      origin.neighbors = at;
+      continue;
+    }
     const bool is_id = key.str() == "id";
     if (!is_id && key.str() != "endpoint") {
       std::vector<std::string_view> keys(std::begin(kPeerKeys), std::end(kPeerKeys));
-      std::string hint = "a peer has only 'id' and 'endpoint'";
+      std::string hint = "a peer has only 'id', 'endpoint' and 'neighbors'";
       if (auto match = ClosestMatch(key.str(), keys)) hint = "did you mean " + Quote(*match) + "?";
       state->diagnostics.Add(at, key_name + ": unknown key; " + hint);
       continue;

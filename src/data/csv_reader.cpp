@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -167,6 +168,10 @@ Result<CsvLayout> ScanCsv(const std::string& path, const std::string& label_colu
       double v = 0;
       if (!ParseNumber(cells[i], &v)) return Status::Corruption(field() + " is not a finite number");
       if (i != layout.label_index) {
+        // Features are kept as float: a larger magnitude would become infinity.
+        if (std::fabs(v) > std::numeric_limits<float>::max()) {
+          return Status::Corruption(field() + " is too large for a float feature (|x| > 3.4e38)");
+        }
         features[f++] = static_cast<float>(v);
         continue;
       }

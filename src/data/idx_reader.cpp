@@ -79,7 +79,8 @@ Result<IdxImageFile> IdxImageFile::Open(const std::string& path) {
   images.count_ = (*dims)[0];
   images.height_ = (*dims)[1];
   images.width_ = (*dims)[2];
-  if (images.dim() > kIdxMaxImageBytes) {
+  // Each size is below 2^32, so the product could overflow int64: bound them one at a time first.
+  if (images.height_ > kIdxMaxImageBytes || images.width_ > kIdxMaxImageBytes || images.dim() > kIdxMaxImageBytes) {
     return Status::Corruption(path + ": byte 8: image size " + std::to_string(images.height_) + "x" +
                               std::to_string(images.width_) + " in the IDX header is implausibly large");
   }

@@ -13,7 +13,7 @@ Mailbox::Mailbox(Transport* transport, ValidationRules rules, size_t min_stash_b
 
 bool Mailbox::Pump(std::chrono::milliseconds timeout) {
   if (transport_ == nullptr) return false;
-  Result<IncomingMessage> got = transport_->Receive(timeout);
+  Result<IncomingMessage> got = source_ ? source_(timeout) : transport_->Receive(timeout);
   if (!got.ok()) return false;
   IncomingMessage msg = std::move(got).value();
 
@@ -42,11 +42,24 @@ bool Mailbox::Pump(std::chrono::milliseconds timeout) {
     case MessageType::kAllGather:
       File(std::move(header).value(), std::move(msg));
       break;
+    case MessageType::kGossip:
+      if (on_gossip_) {
+        on_gossip_(std::move(header).value(), std::move(msg));
+      } else {
+        unhandled_.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
     default:
       unhandled_.fetch_add(1, std::memory_order_relaxed);  // a later layer's message (membership, gossip)
       break;
   }
   return true;
+}
+
+void Mailbox::AddKnownSender(const std::string& id) {
+  if (std::find(rules_.known_senders.begin(), rules_.known_senders.end(), id) == rules_.known_senders.end()) {
+    rules_.known_senders.push_back(id);
+  }
 }
 
 void Mailbox::PumpQueued(size_t limit) {
@@ -84,8 +97,9 @@ void Mailbox::File(Header header, IncomingMessage msg) {
       piece.owner = holder;
     } else {
       // ZeroMQ packs small frames into a shared receive buffer at any offset;
-      // a float* there would be misaligned, so take an aligned copy.
-      auto copy = std::make_shared<std::vector<float>>(payload_bytes / sizeof(float));
+      // a float* there would be misaligned, so take an aligned copy (rounded
+      // up: f16 and i8 payloads need not be a whole number of floats).
+      auto copy = std::make_shared<std::vector<float>>((payload_bytes + sizeof(float) - 1) / sizeof(float));
       std::memcpy(copy->data(), data, payload_bytes);
       piece.data = copy->data();
       piece.owner = std::move(copy);

@@ -34,6 +34,9 @@ struct StashedPiece {
 class Mailbox {
  public:
   using ControlHandler = std::function<void(const Header&)>;
+  // Gossip messages are not lockstep (push-sum has no rounds), so they bypass
+  // the stash and its round floor: each validated one goes to this handler.
+  using GossipHandler = std::function<void(Header, IncomingMessage)>;
   // Per stashed piece on top of its payload, so that payload-less messages
   // cannot fill memory for free.
   static constexpr size_t kPieceOverheadBytes = 256;
@@ -43,7 +46,15 @@ class Mailbox {
   Mailbox(Transport* transport, ValidationRules rules, size_t min_stash_bytes, DropLog* log);
 
   void set_control_handler(ControlHandler handler) { on_control_ = std::move(handler); }
+  void set_gossip_handler(GossipHandler handler) { on_gossip_ = std::move(handler); }
   void set_transport(Transport* transport) { transport_ = transport; }
+  // Where messages come from instead of transport->Receive: with membership
+  // on, its thread owns the transport's receive side and passes the rest up
+  // (membership.h). The transport must still be set (null stops pumping).
+  using Source = std::function<Result<IncomingMessage>(std::chrono::milliseconds)>;
+  void set_source(Source source) { source_ = std::move(source); }
+  // A peer that joined after the start (membership admitted it to the view).
+  void AddKnownSender(const std::string& id);
 
   // Receives at most one message, waiting at most `timeout`, and files it.
   // False if nothing arrived.
@@ -86,6 +97,8 @@ class Mailbox {
   size_t stashed_bytes_ = 0;
   DropLog* log_;
   ControlHandler on_control_;
+  GossipHandler on_gossip_;
+  Source source_;
   std::map<Key, StashedPiece> stash_;
   std::optional<RoundTag> current_;  // the collective running now
   std::optional<RoundTag> floor_;    // the last one that ran: nothing at or below it is accepted

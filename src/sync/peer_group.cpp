@@ -5,9 +5,11 @@
 #include <limits>
 #include <set>
 
+#include "meshtrain/membership.h"
 #include "meshtrain/ring_allreduce.h"
 #include "meshtrain/wire.h"
 #include "sync/drop_log.h"
+#include "sync/gossip_links.h"
 #include "sync/mailbox.h"
 #include "sync/peer_ring_links.h"
 #include "sync/peer_table.h"
@@ -71,7 +73,12 @@ Result<std::unique_ptr<PeerGroup>> PeerGroup::Create(const Config& cfg) {
   group->ring_ = std::make_unique<RingAllreduce>(
       static_cast<size_t>(std::max<int64_t>(cfg.sync.chunk_bytes / static_cast<int64_t>(sizeof(float)), 1)));
   group->drop_log_ = std::make_unique<DropLog>(cfg.self_id);
-  if (members.size() == 1) return group;  // a cluster of one: nothing to talk to
+  group->cluster_ = members;
+  group->bootstrap_ = cfg.cluster.bootstrap;
+  group->membership_cfg_ = cfg.membership;
+  group->self_endpoint_ = self_endpoint;
+  // A cluster of one has nothing to talk to, unless it joins others through bootstrap.
+  if (members.size() == 1 && cfg.cluster.bootstrap.empty()) return group;
 
   Result<std::unique_ptr<Transport>> transport = Transport::Create(cfg.transport, cfg.self_id, self_endpoint);
   if (!transport.ok()) return transport.status().WithContext("peer " + cfg.self_id);
@@ -91,6 +98,11 @@ Result<std::unique_ptr<PeerGroup>> PeerGroup::Create(const Config& cfg) {
                                               group->drop_log_.get());
   PeerGroup* raw = group.get();
   group->mailbox_->set_control_handler([raw](const Header& h) { raw->HandleControl(h); });
+  // Gossip messages bypass the stash: push-sum has no rounds (docs/gossip.md).
+  group->gossip_links_ = std::make_unique<GossipLinks>(group->transport_.get(), group->mailbox_.get(),
+                                                       group->peers_.get(), cfg.self_id, 4 * members.size() + 16);
+  group->mailbox_->set_gossip_handler(
+      [raw](Header h, IncomingMessage msg) { raw->gossip_links_->File(std::move(h), std::move(msg)); });
   return group;
 }
 
@@ -179,6 +191,51 @@ Status PeerGroup::WaitForPeers(std::chrono::milliseconds timeout) {
   return Status::Timeout(msg);
 }
 
+Status PeerGroup::StartMembership() {
+  if (shut_down_) return Status::Aborted("peer " + self_id_ + ": StartMembership after Shutdown");
+  if (!transport_) return Status::InvalidArgument("peer " + self_id_ + ": a cluster of one has no membership");
+  if (membership_) return Status::OK();
+  MembershipOptions options;
+  options.self_id = self_id_;
+  // A configured port 0 (or *) means "any": tell the others the one we got.
+  const bool any_port = self_endpoint_.ends_with(":0") || self_endpoint_.ends_with(":*");
+  options.self_endpoint = any_port ? transport_->bound_endpoint() : self_endpoint_;
+  options.peers = cluster_;
+  options.bootstrap = bootstrap_;
+  options.timing = membership_cfg_;
+  options.max_msg_bytes = transport_cfg_.max_msg_bytes;
+  options.state_piece_floats =
+      static_cast<size_t>(std::max<int64_t>(sync_.chunk_bytes / static_cast<int64_t>(sizeof(float)), 1));
+  options.inbox_capacity = static_cast<size_t>(std::max<int64_t>(4 * transport_cfg_.rcvhwm, 4096));
+  Result<std::unique_ptr<Membership>> started = Membership::Start(transport_.get(), std::move(options));
+  if (!started.ok()) return started.status().WithContext("peer " + self_id_);
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    membership_ = std::move(started).value();
+  }
+  Membership* m = membership_.get();
+  mailbox_->set_source([m](std::chrono::milliseconds timeout) { return m->Receive(timeout); });
+  return Status::OK();
+}
+
+void PeerGroup::AdoptView(uint64_t view_id) {
+  if (!membership_ || view_id <= adopted_view_) return;
+  const View v = membership_->view();
+  if (v.id != view_id) return;
+  adopted_view_ = view_id;
+  for (const ViewMember& m : v.members) {
+    if (m.id == self_id_) continue;
+    if (PeerState* known = peers_->Find(m.id)) {
+      // Membership admits a peer that said Bye only when it is back as a new
+      // incarnation (a restart): it is no longer gone.
+      known->departed = false;
+      continue;
+    }
+    peers_->Add(m.id, membership_->EndpointOf(m.id));
+    mailbox_->AddKnownSender(m.id);
+  }
+}
+
 Status PeerGroup::CheckRing(const std::vector<std::string>& ring, size_t* rank) const {
   if (ring.empty()) return Status::InvalidArgument("ring all-reduce: the ring is empty (it must include this peer)");
   for (size_t i = 0; i < ring.size(); ++i) {
@@ -186,7 +243,7 @@ Status PeerGroup::CheckRing(const std::vector<std::string>& ring, size_t* rank) 
       return Status::InvalidArgument("ring all-reduce: ring ids must be sorted and distinct, got \"" + ring[i] +
                                      "\" after \"" + ring[i - 1] + "\"");
     }
-    if (!std::binary_search(peer_ids_.begin(), peer_ids_.end(), ring[i])) {
+    if (!std::binary_search(peer_ids_.begin(), peer_ids_.end(), ring[i]) && peers_->Find(ring[i]) == nullptr) {
       return Status::InvalidArgument("ring all-reduce: \"" + ring[i] + "\" is not in the cluster (" +
                                      JoinIds(peer_ids_) + ")");
     }
@@ -212,10 +269,15 @@ Status PeerGroup::CheckTag(uint64_t view_id, uint64_t round) const {
 Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
                                uint64_t round) {
   if (shut_down_) return Status::Aborted("peer " + self_id_ + ": all-reduce after Shutdown");
+  AdoptView(view_id);
   size_t rank = 0;
   MESHTRAIN_RETURN_IF_ERROR(CheckRing(ring, &rank));
   MESHTRAIN_RETURN_IF_ERROR(CheckTag(view_id, round));
   const RoundTag tag{view_id, round};
+  if (membership_ && membership_->view_id() != view_id) {
+    return Status::Aborted("ring all-reduce (" + tag.ToString() + "): view " + std::to_string(view_id) +
+                           " is no longer current (now view " + std::to_string(membership_->view_id()) + ")");
+  }
   const Clock::time_point start = Clock::now();
   last_tag_ = std::make_pair(view_id, round);
   if (ring.size() == 1) {  // the sum of one buffer: no messages, no sockets
@@ -248,6 +310,15 @@ Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::stri
   setup.tag = tag;
   setup.layout = &layout;
   setup.timeout = std::chrono::milliseconds(std::max<int64_t>(sync_.timeout_ms, 1));
+  if (membership_) {
+    const Membership* m = membership_.get();
+    setup.superseded = [m, view_id]() -> std::string {
+      const uint64_t now = m->view_id();
+      if (now == view_id) return {};
+      return "view " + std::to_string(view_id) + " was replaced by view " + std::to_string(now) +
+             " (membership changed); the round is redone in the new view";
+    };
+  }
   PeerRingLinks links(setup);
 
   mailbox_->BeginRound(tag, buf.size() * sizeof(float));
@@ -270,6 +341,7 @@ void PeerGroup::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (!transport_) return;
+  if (membership_) membership_->Leave();  // heartbeats saying so: the others re-form at once
   for (const auto& [id, state] : peers_->all()) {
     if (state.departed) continue;
     OutgoingMessage msg;
@@ -277,6 +349,14 @@ void PeerGroup::Shutdown() {
     transport_->Send(id, std::move(msg), kControlSendTimeout);  // best effort: a missed Bye looks like a crash
   }
   mailbox_->set_transport(nullptr);
+  mailbox_->set_source(nullptr);
+  if (gossip_links_) gossip_links_->set_transport(nullptr);
+  std::unique_ptr<Membership> stopping;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);  // stats() reads it from any thread
+    stopping = std::move(membership_);
+  }
+  stopping.reset();  // joins its thread, the transport's other reader
   std::unique_ptr<Transport> closing;
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
@@ -297,6 +377,7 @@ CommStats PeerGroup::stats() const {
     out.stale = mailbox_->stale();
     out.unhandled = mailbox_->unhandled();
   }
+  if (membership_) out.rejected += membership_->stats().rejected;
   return out;
 }
 

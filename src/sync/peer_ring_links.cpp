@@ -12,6 +12,8 @@ namespace {
 // How long one attempt to hand a piece to the transport may block before we
 // look at incoming messages (a Bye) again.
 constexpr std::chrono::milliseconds kSendSlice{100};
+// The longest a wait goes without checking whether membership moved the view on.
+constexpr std::chrono::milliseconds kViewPollSlice{100};
 }  // namespace
 
 PeerRingLinks::PeerRingLinks(Setup setup) : s_(std::move(setup)) {}
@@ -44,6 +46,7 @@ Status PeerRingLinks::Send(RingPhase phase, size_t piece, const float* data, siz
   const Clock::time_point deadline = start + s_.timeout;
   Status st;
   for (;;) {
+    if (Status gone = Superseded(); !gone.ok()) return gone;
     if (s_.peers->Departed(s_.right)) {
       return Status::Aborted(Context() + ": cannot send " + PieceName(phase, piece) + ": right neighbour " +
                              Named(s_.right) + " left the group (Bye)");
@@ -76,6 +79,7 @@ Status PeerRingLinks::Send(RingPhase phase, size_t piece, const float* data, siz
 Result<ReceivedPiece> PeerRingLinks::ReceiveLeft(RingPhase phase, size_t piece, size_t size) {
   const MessageType type = ToMessageType(phase);
   const Clock::time_point deadline = Clock::now() + s_.timeout;
+  bool drained = false;  // after the view moved on: pieces already received are taken before giving up
   for (;;) {
     if (std::optional<StashedPiece> got = s_.mailbox->Take(s_.tag, type, static_cast<uint32_t>(piece), s_.left)) {
       bool non_finite = false;
@@ -93,13 +97,23 @@ Result<ReceivedPiece> PeerRingLinks::ReceiveLeft(RingPhase phase, size_t piece, 
       return Status::Aborted(Context() + ": left neighbour " + Named(s_.left) + " left the group (Bye) before sending " +
                              PieceName(phase, piece));
     }
+    if (Status gone = Superseded(); !gone.ok()) {
+      // A peer that finished the round sent everything first: what it sent may
+      // still be queued behind the news that it left. Take that before giving up.
+      if (drained) return gone;
+      s_.mailbox->PumpQueued();
+      drained = true;
+      continue;
+    }
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
       return Status::Timeout(Context() + ": no " + PieceName(phase, piece) + " from " + Named(s_.left) + " within " +
                              std::to_string(s_.timeout.count()) + " ms");
     }
     // Round up, so the last wait ends at the deadline, not a hair before it.
-    const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    // With membership, look at the view now and then (a view change also wakes the wait).
+    if (s_.superseded) left_ms = std::min(left_ms, kViewPollSlice);
     s_.mailbox->Pump(std::max(left_ms, std::chrono::milliseconds(1)));
     left_wait_seconds_ += std::chrono::duration<double>(Clock::now() - now).count();
   }
@@ -133,6 +147,12 @@ Status PeerRingLinks::CheckPiece(const StashedPiece& got, RingPhase phase, size_
   }
   *non_finite = extra->non_finite;
   return Status::OK();
+}
+
+Status PeerRingLinks::Superseded() const {
+  if (!s_.superseded) return Status::OK();
+  const std::string why = s_.superseded();
+  return why.empty() ? Status::OK() : Status::Aborted(Context() + ": " + why);
 }
 
 std::string PeerRingLinks::Context() const { return "ring all-reduce (" + s_.tag.ToString() + ")"; }

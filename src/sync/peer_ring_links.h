@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "meshtrain/ring_allreduce.h"
@@ -26,6 +27,9 @@ class PeerRingLinks final : public RingLinks {
     RoundTag tag;
     const RingLayout* layout = nullptr;
     std::chrono::milliseconds timeout{0};  // for any single wait (send or receive)
+    // With membership on: says why the round's view is no longer current
+    // (empty while it is); the round then ends Aborted, to be redone in the new view.
+    std::function<std::string()> superseded;
   };
 
   explicit PeerRingLinks(Setup setup);
@@ -45,6 +49,7 @@ class PeerRingLinks final : public RingLinks {
   Status Send(RingPhase phase, size_t piece, const float* data, size_t size, std::shared_ptr<const void> keepalive,
               bool non_finite);
   Status CheckPiece(const StashedPiece& got, RingPhase phase, size_t piece, size_t size, bool* non_finite);
+  Status Superseded() const;                            // Aborted once the view moved on
   std::string Context() const;                          // "ring all-reduce (view 0, round 7)"
   std::string PieceName(RingPhase phase, size_t piece) const;  // "reduce-scatter piece 3 of 12"
   std::string Named(const std::string& peer) const;     // "p2 (tcp://127.0.0.1:5557)"

@@ -2,37 +2,160 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 
+#include "meshtrain/gossip.h"
 #include "meshtrain/peer_group.h"
 
 namespace meshtrain {
 
 DataParallel::~DataParallel() = default;
 
-Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg) {
+Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, size_t num_params) {
   std::unique_ptr<DataParallel> dp(new DataParallel());
   dp->mode_ = cfg.sync.mode;
   dp->every_ = cfg.sync.every;
   dp->start_timeout_ms_ = cfg.sync.start_timeout_ms;
+  // Compression applies to the gradient all-reduce only (docs/compression.md):
+  // refuse it where it would silently send f32 instead.
+  if (cfg.sync.compression != "none" && cfg.cluster.peers.size() > 1 &&
+      (dp->mode_ == "gossip" || (dp->mode_ == "ring" && dp->every_ > 1))) {
+    return Status::InvalidArgument(
+        "sync.compression = \"" + cfg.sync.compression +
+        "\" applies to the ring's gradient all-reduce (sync.mode = \"ring\", sync.every = 1) only; " +
+        (dp->mode_ == "gossip" ? std::string("gossip exchanges parameters in f32")
+                               : std::string("parameter averaging (sync.every > 1) travels in f32")) +
+        "; set sync.compression = \"none\"");
+  }
+  if (dp->mode_ == "ring") {
+    auto compression = ParseCompression(cfg.sync.compression);
+    if (!compression.ok()) return compression.status();
+    auto rounding = ParseRounding(cfg.sync.int8_rounding);
+    if (!rounding.ok()) return rounding.status();
+    dp->codec_.compression = compression.value();
+    dp->codec_.rounding = rounding.value();
+    dp->codec_.topk_ratio = cfg.sync.topk_ratio;
+    dp->error_feedback_ = cfg.sync.error_feedback && dp->codec_.compression != Compression::kNone;
+  }
+  dp->sync_timeout_ms_ = cfg.sync.timeout_ms;
+  dp->dead_ms_ = cfg.membership.dead_ms;
+  dp->self_id_ = cfg.self_id;
+  dp->static_peers_ = cfg.cluster.peers;
+  dp->bootstrap_ = cfg.cluster.bootstrap;
   for (const auto& p : cfg.cluster.peers) dp->view_.push_back(p.id);
   std::sort(dp->view_.begin(), dp->view_.end());
-  // A cluster of one has no one to talk to: it trains like a local peer and opens no socket.
-  if (dp->mode_ == "local" || cfg.cluster.peers.size() == 1) {
+  // A cluster of one has no one to talk to: it trains like a local peer and opens
+  // no socket, unless it is a ring peer joining others through cluster.bootstrap.
+  const bool joins = dp->mode_ == "ring" && !cfg.cluster.bootstrap.empty();
+  if (dp->mode_ == "local" || (cfg.cluster.peers.size() == 1 && !joins)) {
     dp->view_ = {cfg.self_id};
     return dp;
   }
-  if (dp->mode_ != "ring") {
-    return Status::InvalidArgument("sync.mode = \"" + dp->mode_ + "\" is not available in this build (use local or ring)");
+  if (dp->mode_ != "ring" && dp->mode_ != "gossip") {
+    return Status::InvalidArgument("sync.mode = \"" + dp->mode_ + "\" is not available in this build (use local, ring or gossip)");
   }
   auto group = PeerGroup::Create(cfg);
   if (!group.ok()) return group.status();
   dp->group_ = std::move(group.value());
+  if (dp->mode_ == "gossip") {
+    auto gossip = Gossip::Create(cfg, dp->group_->gossip_links(), num_params);
+    if (!gossip.ok()) return gossip.status();
+    dp->gossip_ = std::move(gossip).value();
+  }
   return dp;
 }
 
 Status DataParallel::Start() {
   if (!group_) return Status::OK();
-  return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
+  if (mode_ != "ring") return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
+  MESHTRAIN_RETURN_IF_ERROR(group_->StartMembership());
+  return WaitForStartView();
+}
+
+Membership* DataParallel::membership() const { return group_ ? group_->membership() : nullptr; }
+
+bool DataParallel::elastic() const { return membership() != nullptr; }
+
+Status DataParallel::WaitForStartView() {
+  Membership* m = membership();
+  const bool joining = !bootstrap_.empty();
+  const auto ready = [&](const View& v) {
+    if (!v.Contains(self_id_)) return false;
+    if (joining) return v.members.size() > 1;
+    if (m->ClusterRunning()) return true;  // a restart: join what is running
+    for (const PeerEntry& p : static_peers_) {
+      if (!v.Contains(p.id)) return false;
+    }
+    return true;  // a fresh start: everyone listed is here
+  };
+  if (m->WaitForView(std::chrono::milliseconds(start_timeout_ms_), ready)) return Status::OK();
+  const std::string within = " within " + std::to_string(start_timeout_ms_) + " ms";
+  if (joining) {
+    std::string endpoints;
+    for (const auto& e : bootstrap_) endpoints += (endpoints.empty() ? "" : ", ") + e;
+    return Status::Timeout("no running cluster answered through cluster.bootstrap (" + endpoints + ")" + within);
+  }
+  const std::vector<std::string> silent = m->NeverHeard();
+  if (!silent.empty()) {
+    std::string ids, endpoints;
+    for (const auto& id : silent) {
+      ids += (ids.empty() ? "" : ", ") + id;
+      endpoints += (endpoints.empty() ? "" : ", ") + m->EndpointOf(id);
+    }
+    return Status::Timeout("peers never heard from" + within + ": " + ids + " (" + endpoints + ")");
+  }
+  return Status::Timeout("the peers never agreed on a view with all of them" + within + " (last: " +
+                         m->view().ToString() + ")");
+}
+
+View DataParallel::current_view() const {
+  if (Membership* m = membership()) return m->view();
+  View v;
+  for (const auto& id : view_) v.members.push_back({id, 0});
+  return v;
+}
+
+View DataParallel::active_view() const {
+  if (membership() != nullptr) return active_view_;
+  return current_view();
+}
+
+Status DataParallel::AfterFailedRound(const Status& failed, uint64_t view_id) {
+  Membership* m = membership();
+  if (m == nullptr || failed.code() == Status::Code::kInvalidArgument) return failed;
+  // A dead or departing neighbour fails the round before (or as) membership
+  // notices; the view change follows within about dead_ms.
+  const auto wait = std::chrono::milliseconds(2 * dead_ms_ + 1000);
+  if (m->view_id() != view_id || m->WaitForViewChange(view_id, wait)) return Status::Aborted(failed.message());
+  return failed;
+}
+
+Result<ReconcilePlan> DataParallel::Reconcile(const View& view, int64_t step, std::span<const float> params,
+                                              std::span<const float> optimizer_state, const std::string& meta,
+                                              StateSnapshot* fetched, const std::atomic<bool>* stop) {
+  Membership* m = membership();
+  if (m == nullptr) return ReconcilePlan{static_cast<uint64_t>(step), 0, {self_id_}, false};
+  Result<ReconcilePlan> plan =
+      m->Reconcile(view.id, static_cast<uint64_t>(step), params, optimizer_state, meta,
+                   std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), fetched, stop);
+  if (plan.ok()) active_view_ = view;
+  return plan;
+}
+
+std::vector<MembershipEvent> DataParallel::DrainEvents() {
+  Membership* m = membership();
+  return m ? m->DrainEvents() : std::vector<MembershipEvent>{};
+}
+
+void DataParallel::SetProgress(int64_t step) {
+  if (Membership* m = membership()) m->SetProgress(static_cast<uint64_t>(step), true);
+}
+
+void DataParallel::Finish(int64_t step) {
+  if (Membership* m = membership()) {
+    m->Finish(static_cast<uint64_t>(step), std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)));
+  }
 }
 
 Status DataParallel::AverageGradients(std::span<float> grads, int64_t rows, double* loss, uint64_t round) {
@@ -45,7 +168,13 @@ Status DataParallel::AverageGradients(std::span<float> grads, int64_t rows, doub
   for (size_t i = 0; i < n; ++i) buffer_[i] = grads[i] * w;
   buffer_[n] = w;
   buffer_[n + 1] = static_cast<float>(*loss * static_cast<double>(rows));
-  MESHTRAIN_RETURN_IF_ERROR(group_->AllreduceSum(buffer_, view_, /*view_id=*/0, round));
+  if (codec_.compression == Compression::kNone) {
+    const View ring = active_view();
+    const Status st = group_->AllreduceSum(buffer_, ring.ids(), ring.id, round);
+    if (!st.ok()) return AfterFailedRound(st, ring.id);
+  } else {
+    MESHTRAIN_RETURN_IF_ERROR(AllreduceCompressed(round));
+  }
   const float total = buffer_[n];
   const float inv = total > 0 ? 1.0f / total : 0.0f;
   for (size_t i = 0; i < n; ++i) grads[i] = buffer_[i] * inv;
@@ -53,13 +182,51 @@ Status DataParallel::AverageGradients(std::span<float> grads, int64_t rows, doub
   return Status::OK();
 }
 
+// The gradient travels through the codec; the sample count and the loss (the
+// last two floats) travel exactly. The residual is committed only when the
+// round succeeded and its sum is finite: a failed round is redone from the
+// old residual, and a non-finite one is skipped by every replica, so what it
+// took out of the residual must stay there.
+Status DataParallel::AllreduceCompressed(uint64_t round) {
+  CompressedReduce how;
+  how.codec = codec_;
+  how.exact_tail = 2;
+  if (error_feedback_) {
+    const size_t n = buffer_.size() - how.exact_tail;
+    if (residual_.size() != n) residual_.assign(n, 0.0f);
+    residual_next_.assign(residual_.begin(), residual_.end());
+    how.residual = residual_next_;
+  }
+  const View ring = active_view();
+  const Status st = group_->AllreduceSumCompressed(buffer_, how, ring.ids(), ring.id, round);
+  if (!st.ok()) return AfterFailedRound(st, ring.id);
+  if (error_feedback_ && std::all_of(buffer_.begin(), buffer_.end(), [](float v) { return std::isfinite(v); })) {
+    residual_.swap(residual_next_);
+  }
+  return Status::OK();
+}
+
 Status DataParallel::AverageParameters(std::span<float> params, uint64_t round) {
   if (!group_) return Status::OK();
   buffer_.assign(params.begin(), params.end());
-  MESHTRAIN_RETURN_IF_ERROR(group_->AllreduceSum(buffer_, view_, /*view_id=*/0, round));
-  const float inv = 1.0f / static_cast<float>(view_.size());
+  const View ring = active_view();
+  const Status st = group_->AllreduceSum(buffer_, ring.ids(), ring.id, round);
+  if (!st.ok()) return AfterFailedRound(st, ring.id);
+  const float inv = 1.0f / static_cast<float>(ring.members.size());
   for (size_t i = 0; i < params.size(); ++i) params[i] = buffer_[i] * inv;
   return Status::OK();
+}
+
+Status DataParallel::Mix(std::span<float> params, int64_t step) {
+  if (!gossip_) return Status::OK();
+  return gossip_->Mix(params, static_cast<uint64_t>(step));
+}
+
+bool DataParallel::agrees_at_end() const { return gossip_ != nullptr && gossip_->agrees_at_end(); }
+
+Status DataParallel::Agree(std::span<float> params, int64_t step) {
+  if (!gossip_) return Status::OK();
+  return gossip_->Finish(params, static_cast<uint64_t>(step));
 }
 
 void DataParallel::Shutdown() {
@@ -74,10 +241,23 @@ ReplicaStats DataParallel::stats() const {
   out.bytes_recv = s.bytes_recv;
   out.comm_seconds = s.comm_seconds;
   out.rejected = s.rejected;
-  for (const auto& [peer, seconds] : s.wait_seconds_by_peer) out.wait_seconds_by_peer.emplace_back(peer, seconds);
+  std::map<std::string, double> waits = s.wait_seconds_by_peer;
+  if (gossip_) {
+    const GossipStats g = gossip_->stats();
+    out.comm_seconds += g.comm_seconds;
+    out.consensus = g.consensus;
+    out.gossip_weight = g.weight;
+    out.gossip_late = g.late;
+    out.gossip_out_of_order = g.out_of_order;
+    for (const auto& [peer, seconds] : g.wait_seconds_by_peer) waits[peer] += seconds;
+  }
+  for (const auto& [peer, seconds] : waits) out.wait_seconds_by_peer.emplace_back(peer, seconds);
   return out;
 }
 
-std::vector<std::string> DataParallel::view() const { return view_; }
+std::vector<std::string> DataParallel::view() const {
+  if (membership() != nullptr) return active_view_.ids();
+  return view_;
+}
 
 }  // namespace meshtrain

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "meshtrain/checkpoint.h"
 #include "meshtrain/data.h"
 #include "meshtrain/data_parallel.h"
+#include "meshtrain/membership_epochs.h"
 #include "meshtrain/metrics.h"
 #include "meshtrain/model.h"
 #include "meshtrain/optim.h"
@@ -63,14 +66,16 @@ class PeerTrainer final : public Trainer {
       : cfg_(cfg),
         parts_(std::move(parts)),
         replicas_(std::move(replicas)),
-        sampler_(parts_.data.train, cfg.train.batch_size, SamplerSeed(cfg.train.seed, cfg.self_index)),
+        sampler_(std::make_unique<BatchSampler>(parts_.data.train, cfg.train.batch_size,
+                                                SamplerSeed(cfg.train.seed, cfg.self_index))),
         progress_(cfg.log.progress, stdout, cfg.train.log_every) {}
 
   Status Init(bool resume) {
     const int64_t batch = std::min<int64_t>(cfg_.train.batch_size, parts_.data.train.rows);
-    if (cfg_.sync.mode == "ring") {
+    if (cfg_.sync.mode == "ring" || cfg_.sync.mode == "gossip") {
       // Lockstep: every peer runs the same number of steps per epoch, set by the
-      // largest shard; smaller shards wrap around.
+      // largest shard; smaller shards wrap around. (Synchronous gossip needs it
+      // as the ring does; push-sum gets equal work per peer from it.)
       const int64_t largest = *std::max_element(parts_.data.shard_sizes.begin(), parts_.data.shard_sizes.end());
       steps_per_epoch_ = CeilDiv(largest, std::min<int64_t>(cfg_.train.batch_size, largest));
     } else {
@@ -86,6 +91,17 @@ class PeerTrainer final : public Trainer {
     if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
     MESHTRAIN_RETURN_IF_ERROR(metrics_.Open(cfg_.MetricsPath()));
     if (resume) MESHTRAIN_RETURN_IF_ERROR(Restore());
+    // The static plan: every listed peer holds its shard, epochs of equal length.
+    for (const PeerEntry& p : cfg_.cluster.peers) plan_.shard_owners.push_back(p.id);
+    loaded_owners_ = plan_.shard_owners;
+    plan_.next_owners = plan_.shard_owners;
+    plan_.epoch = step_ / steps_per_epoch_;
+    plan_.start_step = plan_.epoch * steps_per_epoch_;
+    plan_.steps = steps_per_epoch_;
+    plan_.lr_peers = static_cast<int64_t>(cfg_.cluster.peers.size());
+    plan_.compat = parts_.model->Describe() + "; " + std::to_string(parts_.model->num_params()) + " params; optim " +
+                   cfg_.optim.type + "; batch " + std::to_string(cfg_.train.batch_size) + "; seed " +
+                   std::to_string(cfg_.train.seed) + "; data " + cfg_.data.format + "/" + cfg_.data.shard;
     return Status::OK();
   }
 
@@ -114,19 +130,41 @@ class PeerTrainer final : public Trainer {
         replicas_->Shutdown();
         return Status::Aborted("stopped by signal at step " + std::to_string(step_));
       }
-      const int64_t epoch = step_ / steps_per_epoch_;
-      const int64_t index = step_ % steps_per_epoch_;
+      if (replicas_->elastic()) {  // docs/membership.md: follow the view, reconcile after a change
+        Status st = FollowMembership(stop);
+        if (st.code() == Status::Code::kAborted) continue;  // the view moved on again: reconcile anew
+        if (!st.ok()) return Fail(st);
+        if (step_ >= total_steps_) break;  // took over the state of peers that had finished
+      }
+      if (step_ >= plan_.end_step()) {
+        Status st = StartNextEpoch();
+        if (!st.ok()) return Fail(st);
+      }
+      const int64_t epoch = plan_.epoch;
+      const int64_t index = step_ - plan_.start_step;
 
       auto t0 = Clock::now();
-      Batch batch = sampler_.Get(epoch, index);
-      double loss = model.ForwardBackward(batch);
+      Batch batch{};
+      double loss = 0;
+      if (has_shard_) {
+        batch = sampler_->Get(epoch, index);
+        loss = model.ForwardBackward(batch);
+      } else {  // no shard this epoch (a newcomer): take part in the round with nothing to add
+        auto grads = model.grads();
+        std::fill(grads.begin(), grads.end(), 0.0f);
+      }
       double step_compute_s = SecondsSince(t0);
 
       if (replicas_->averages_gradients()) {
         auto t1 = Clock::now();
         Status st = replicas_->AverageGradients(model.grads(), batch.rows, &loss, static_cast<uint64_t>(step_));
         comm_s_ += SecondsSince(t1);
+        if (st.code() == Status::Code::kAborted && replicas_->elastic()) {
+          RoundAborted(st);
+          continue;  // redone after the reconciliation (a step is never applied twice, nor lost)
+        }
         if (!st.ok()) return Fail(st);
+        RoundDone();
       }
 
       auto t2 = Clock::now();
@@ -134,13 +172,30 @@ class PeerTrainer final : public Trainer {
       step_compute_s += SecondsSince(t2);
       SlowDown(step_compute_s);
       compute_s_ += step_compute_s * std::max(1.0, cfg_.debug.slowdown);
+      CountMissingShards();
       ++step_;
 
       if (replicas_->averages_parameters_after(step_)) {
         auto t3 = Clock::now();
         Status st = replicas_->AverageParameters(model.params(), static_cast<uint64_t>(step_));
         comm_s_ += SecondsSince(t3);
+        // Local SGD: the step is applied; a failed average is left to the next
+        // one (the reconciliation after the view change aligns the replicas).
+        if (st.code() == Status::Code::kAborted && replicas_->elastic()) {
+          RoundAborted(st);
+          st = Status::OK();
+        }
         if (!st.ok()) return Fail(st);
+      }
+      if (replicas_->mixes_after(step_)) {  // gossip (docs/gossip.md)
+        auto t4 = Clock::now();
+        Status st = replicas_->Mix(model.params(), step_);
+        comm_s_ += SecondsSince(t4);
+        if (!st.ok()) return Fail(st);
+      }
+      if (step_ == total_steps_) {
+        train_s_ = SecondsSince(run_start);
+        AgreeAtEnd();
       }
 
       last_loss_ = loss;
@@ -156,7 +211,7 @@ class PeerTrainer final : public Trainer {
         full_window_seen = true;
       }
       if (step_ % cfg_.train.log_every == 0 || step_ == total_steps_) LogStep(loss, samples_per_s);
-      const bool epoch_end = step_ % steps_per_epoch_ == 0;
+      const bool epoch_end = step_ == plan_.end_step();
       if ((cfg_.train.eval_every > 0 && step_ % cfg_.train.eval_every == 0) ||
           (cfg_.train.eval_every == 0 && epoch_end) || step_ == total_steps_) {
         Evaluate();
@@ -167,14 +222,17 @@ class PeerTrainer final : public Trainer {
       const double elapsed = SecondsSince(run_start);
       const double eta = elapsed / static_cast<double>(std::max<int64_t>(step_ - first_step_, 1)) *
                          static_cast<double>(total_steps_ - step_);
-      progress_.Update({step_, total_steps_, step_ / steps_per_epoch_, loss, outcome_.test_acc_or(-1), samples_per_s,
-                        eta, static_cast<int>(view.size())});
+      progress_.Update({step_, total_steps_, CurrentEpoch(), loss, outcome_.test_acc_or(-1), samples_per_s,
+                        eta, static_cast<int>(replicas_->view().size())});
     }
     if (last_saved_step_ != step_) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+    elastic_ = replicas_->elastic();
+    final_view_ = replicas_->view();
+    replicas_->Finish(step_);  // leave only once the others are done too
     replicas_->Shutdown();
     WriteSummary(SecondsSince(run_start));
-    progress_.Finish({step_, total_steps_, step_ / steps_per_epoch_, last_loss_, outcome_.test_acc, samples_per_s, 0,
-                      static_cast<int>(view.size())});
+    progress_.Finish({step_, total_steps_, CurrentEpoch(), last_loss_, outcome_.test_acc, samples_per_s, 0,
+                      static_cast<int>(replicas_->view().size())});
     return Status::OK();
   }
 
@@ -186,6 +244,225 @@ class PeerTrainer final : public Trainer {
     double test_loss = 0;
     double test_acc_or(double fallback) const { return test_acc >= 0 ? test_acc : fallback; }
   };
+
+  // Gossip: the final averaging rounds, before the last evaluation and checkpoint
+  // so both see the agreed model. Best effort: if a peer never comes, this peer
+  // still writes the model it has (event agreement_failed), since it did train to the end.
+  void AgreeAtEnd() {
+    if (!replicas_->agrees_at_end()) return;
+    auto t = Clock::now();
+    Status st = replicas_->Agree(parts_.model->params(), step_);
+    comm_s_ += SecondsSince(t);
+    if (!st.ok()) {
+      Event("agreement_failed", st.message());
+      return;
+    }
+    char buf[120];
+    std::snprintf(buf, sizeof(buf), "%lld final rounds; consensus distance %.3g before the last",
+                  static_cast<long long>(cfg_.sync.final_rounds), replicas_->stats().consensus);
+    Event("agreed", buf);
+  }
+
+  // The epoch the next step belongs to (after an epoch's last step, the next
+  // one; with equal epochs this is step / steps_per_epoch).
+  int64_t CurrentEpoch() const { return step_ >= plan_.end_step() ? plan_.epoch + 1 : plan_.epoch; }
+
+  // ---- membership (docs/membership.md, docs/faults.md) ----
+
+  // Between steps: tells membership our step, writes its events, and after a
+  // view change reconciles with the members of the new view. Aborted if the
+  // view moved on meanwhile (the caller comes back).
+  Status FollowMembership(const std::atomic<bool>* stop) {
+    replicas_->SetProgress(step_);
+    WriteMembershipEvents();
+    const View view = replicas_->current_view();
+    if (view.id == reconciled_view_) return Status::OK();
+    return ReconcileView(view, stop);
+  }
+
+  void WriteMembershipEvents() {
+    for (const MembershipEvent& e : replicas_->DrainEvents()) {
+      if (e.name == "peer_suspect") continue;  // a dead peer gets its own line; suspicion alone is noise
+      JsonLine line;
+      line.Add("t", e.unix_t).Add("peer", cfg_.self_id).Add("step", step_).Add("event", e.name);
+      if (!e.peer.empty()) line.Add("about", e.peer);
+      if (e.name == "peer_dead") line.Add("silence_s", e.silence_s);
+      if (e.name == "view_change") {
+        line.Add("view_id", static_cast<int64_t>(e.view.id)).Add("view", e.view.ids());
+        view_changed_at_ = e.unix_t;
+        ++view_changes_;
+      }
+      line.Add("detail", e.detail);
+      metrics_.Write(line);
+      progress_.Message("peer " + cfg_.self_id + ": " + e.name + (e.peer.empty() ? "" : " " + e.peer) + ": " +
+                        e.detail);
+    }
+  }
+
+  // The members of `view` agree on the most advanced (step, state); if that is
+  // not ours we copy it (parameters, optimizer state, step, epoch plan). The
+  // interrupted round is then redone, or skipped if it completed somewhere.
+  Status ReconcileView(const View& view, const std::atomic<bool>* stop) {
+    Model& model = *parts_.model;
+    plan_.next_owners = NextShardOwners(plan_, view.ids(), cfg_.membership.reshard);
+    StateSnapshot fetched;
+    const auto t0 = Clock::now();
+    const int64_t before = step_;
+    auto agreed = replicas_->Reconcile(view, step_, model.params(), parts_.optimizer->state(),
+                                       EncodeEpochPlan(plan_), &fetched, stop);
+    if (!agreed.ok()) return agreed.status();
+    reconciled_view_ = view.id;
+    awaiting_first_round_ = true;
+    if (!agreed->behind) return Status::OK();
+    MESHTRAIN_RETURN_IF_ERROR(AdoptState(fetched, agreed.value()));
+    ++state_syncs_;
+    std::string sources;
+    for (const auto& id : agreed->sources) sources += (sources.empty() ? "" : ",") + id;
+    const double ms = SecondsSince(t0) * 1000;
+    JsonLine line;
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "state_sync");
+    line.Add("from_step", before).Add("view_id", static_cast<int64_t>(view.id)).Add("sources", agreed->sources);
+    line.Add("bytes", static_cast<int64_t>(fetched.values.size() * sizeof(float))).Add("ms", ms);
+    line.Add("detail", "step " + std::to_string(before) + " -> " + std::to_string(step_) + ": " +
+                           std::to_string(fetched.values.size()) + " floats from " + sources + ", checksum verified");
+    metrics_.Write(line);
+    progress_.Message("peer " + cfg_.self_id + ": state_sync: step " + std::to_string(before) + " -> " +
+                      std::to_string(step_) + " from " + sources);
+    return Status::OK();
+  }
+
+  Status AdoptState(const StateSnapshot& state, const ReconcilePlan& agreed) {
+    auto params = parts_.model->params();
+    auto optimizer_state = parts_.optimizer->state();
+    const std::string from = agreed.sources.empty() ? std::string("?") : agreed.sources.front();
+    if (state.values.size() != params.size() + optimizer_state.size()) {
+      return Status::InvalidArgument("state from " + from + " holds " + std::to_string(state.values.size()) +
+                                     " values; this peer's model and optimizer hold " +
+                                     std::to_string(params.size() + optimizer_state.size()));
+    }
+    std::optional<EpochPlan> plan = DecodeEpochPlan(state.meta);
+    if (!plan) return Status::Corruption("state from " + from + " carries no readable epoch plan");
+    if (plan->compat != plan_.compat) {
+      return Status::InvalidArgument("peer " + from + " trains another setup (" + plan->compat + "); this peer: " +
+                                     plan_.compat + " (use the same [model], [optim], [data], batch_size and seed)");
+    }
+    std::copy(state.values.begin(), state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), params.begin());
+    std::copy(state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), state.values.end(),
+              optimizer_state.begin());
+    step_ = static_cast<int64_t>(state.step);
+    plan_ = std::move(*plan);
+    MESHTRAIN_RETURN_IF_ERROR(EnsureShard());
+    ScaleLearningRate();
+    RecomputeTotalSteps();
+    return Status::OK();
+  }
+
+  // The next epoch's shards go to the owners decided at the last
+  // reconciliation; re-cut when they differ from this epoch's.
+  Status StartNextEpoch() {
+    ReportMissingShards();
+    const std::vector<std::string> previous = plan_.shard_owners;
+    plan_.epoch += 1;
+    plan_.start_step = plan_.end_step();
+    plan_.shard_owners = plan_.next_owners;
+    MESHTRAIN_RETURN_IF_ERROR(EnsureShard());
+    if (plan_.shard_owners != previous) {
+      if (has_shard_) {
+        const auto& sizes = parts_.data.shard_sizes;
+        const int64_t largest = std::max<int64_t>(*std::max_element(sizes.begin(), sizes.end()), 1);
+        plan_.steps = CeilDiv(largest, std::min<int64_t>(cfg_.train.batch_size, largest));
+      }
+      std::string owners;
+      for (const auto& id : plan_.shard_owners) owners += (owners.empty() ? "" : ",") + id;
+      JsonLine line;
+      line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "reshard");
+      line.Add("epoch", plan_.epoch).Add("owners", plan_.shard_owners).Add("steps", plan_.steps);
+      line.Add("detail", "epoch " + std::to_string(plan_.epoch) + ": the data is re-cut over " +
+                             std::to_string(plan_.shard_owners.size()) + " peers (" + owners + "), " +
+                             std::to_string(plan_.steps) + " steps");
+      metrics_.Write(line);
+    }
+    RecomputeTotalSteps();
+    return Status::OK();
+  }
+
+  // Loads our shard of the current plan if the one in memory was cut for another.
+  Status EnsureShard() {
+    const int index = plan_.ShardIndexOf(cfg_.self_id);
+    has_shard_ = index >= 0;
+    if (!has_shard_ || plan_.shard_owners == loaded_owners_) return Status::OK();
+    auto data = LoadShardedData(cfg_.data, static_cast<int>(plan_.shard_owners.size()), index);
+    if (!data.ok()) return data.status();
+    sampler_.reset();
+    parts_.data = std::move(data).value();
+    sampler_ = std::make_unique<BatchSampler>(parts_.data.train, cfg_.train.batch_size,
+                                              SamplerSeed(cfg_.train.seed, static_cast<size_t>(index)));
+    loaded_owners_ = plan_.shard_owners;
+    return Status::OK();
+  }
+
+  void ScaleLearningRate() {
+    optim_ = cfg_.optim;
+    if (replicas_->averages_gradients() && optim_.lr_scaling == "linear") {
+      optim_.lr *= static_cast<double>(plan_.lr_peers);
+      optim_.min_lr *= static_cast<double>(plan_.lr_peers);
+    }
+  }
+
+  void RecomputeTotalSteps() {
+    total_steps_ = plan_.start_step + plan_.steps * std::max<int64_t>(cfg_.train.epochs - plan_.epoch, 0);
+    if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
+  }
+
+  // A dead peer's shard is not silently lost: every step it sits out is counted.
+  void CountMissingShards() {
+    if (!replicas_->elastic()) return;
+    const View view = replicas_->active_view();
+    for (const auto& owner : plan_.shard_owners) {
+      if (!view.Contains(owner)) {
+        ++missing_shard_steps_[owner];
+        ++missing_shard_steps_total_;
+      }
+    }
+  }
+
+  void ReportMissingShards() {
+    if (missing_shard_steps_.empty()) return;
+    std::string detail = "epoch " + std::to_string(plan_.epoch) + ":";
+    int64_t samples = 0;
+    for (const auto& [owner, steps] : missing_shard_steps_) {
+      detail += " " + owner + "'s shard sat out " + std::to_string(steps) + " of " + std::to_string(plan_.steps) +
+                " steps;";
+      samples += steps * cfg_.train.batch_size;
+    }
+    detail += " about " + std::to_string(samples) + " samples not seen this epoch";
+    if (plan_.next_owners != plan_.shard_owners) detail += "; the next epoch re-cuts the data over the live peers";
+    JsonLine line;
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "shard_missing");
+    line.Add("epoch", plan_.epoch).Add("samples", samples).Add("detail", detail);
+    metrics_.Write(line);
+    missing_shard_steps_.clear();
+  }
+
+  void RoundAborted(const Status& st) {
+    ++rounds_aborted_;
+    Event("round_aborted", st.message());
+  }
+
+  // The first successful round after a view change: the cluster has re-formed.
+  void RoundDone() {
+    if (!awaiting_first_round_) return;
+    awaiting_first_round_ = false;
+    if (!replicas_->elastic() || view_changed_at_ <= 0) return;
+    const double ms = (UnixSeconds() - view_changed_at_) * 1000;
+    JsonLine line;
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "view_ready");
+    line.Add("view_id", static_cast<int64_t>(reconciled_view_)).Add("view", replicas_->view());
+    line.Add("ms_since_view_change", ms);
+    line.Add("detail", "first round of view " + std::to_string(reconciled_view_) + " done, " +
+                           std::to_string(static_cast<int64_t>(ms)) + " ms after the view change");
+    metrics_.Write(line);
+  }
 
   // A non-finite loss or gradient skips the update: one bad batch must not poison the model.
   void ApplyStep(double loss) {
@@ -203,9 +480,10 @@ class PeerTrainer final : public Trainer {
   }
 
   // debug.slowdown = s stretches each step to s times its compute time (straggler
-  // experiments); debug.step_delay_ms adds a fixed pause (fault tests).
+  // experiments); debug.step_delay_ms adds a fixed pause (fault tests), which
+  // also stands in for compute on a device of its own, so s stretches it too.
   void SlowDown(double step_seconds) const {
-    double pause = cfg_.debug.step_delay_ms / 1000.0;
+    double pause = cfg_.debug.step_delay_ms / 1000.0 * std::max(1.0, cfg_.debug.slowdown);
     if (cfg_.debug.slowdown > 1.0) pause += step_seconds * (cfg_.debug.slowdown - 1.0);
     if (pause > 0) std::this_thread::sleep_for(std::chrono::duration<double>(pause));
   }
@@ -215,7 +493,7 @@ class PeerTrainer final : public Trainer {
     outcome_.test_acc = totals.accuracy();
     outcome_.test_loss = totals.loss();
     JsonLine line;
-    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", step_ / steps_per_epoch_);
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("test_loss", outcome_.test_loss);
     if (parts_.data.test.num_classes > 0) line.Add("test_acc", outcome_.test_acc);
     metrics_.Write(line);
@@ -228,10 +506,11 @@ class PeerTrainer final : public Trainer {
   void LogStep(double loss, double samples_per_s) {
     ReplicaStats rs = replicas_->stats();
     JsonLine line;
-    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", step_ / steps_per_epoch_);
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("loss", loss).Add("lr", last_lr_).Add("view", replicas_->view());
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("samples_per_s", samples_per_s);
+    if (rs.consensus >= 0) line.Add("consensus", rs.consensus);
     metrics_.Write(line);
   }
 
@@ -253,12 +532,23 @@ class PeerTrainer final : public Trainer {
     JsonLine waits;
     for (const auto& [peer, seconds] : rs.wait_seconds_by_peer) waits.Add(peer.c_str(), seconds);
     JsonLine line;
-    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", step_ / steps_per_epoch_);
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("event", "done").Add("test_loss", outcome_.test_loss);
     if (parts_.data.test.num_classes > 0) line.Add("test_acc", outcome_.test_acc);
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
+    if (elastic_) {
+      line.Add("view", final_view_).Add("view_changes", view_changes_).Add("rounds_aborted", rounds_aborted_);
+      line.Add("state_syncs", state_syncs_).Add("missing_shard_steps", missing_shard_steps_total_);
+    }
+    if (train_s_ > 0) {
+      line.Add("train_s", train_s_).Add("steps_per_s", static_cast<double>(step_ - first_step_) / train_s_);
+    }
+    if (cfg_.sync.mode == "gossip") {
+      line.Add("consensus", rs.consensus).Add("gossip_weight", rs.gossip_weight);
+      line.Add("late_msgs", rs.gossip_late).Add("out_of_order_msgs", rs.gossip_out_of_order);
+    }
     line.AddRaw("wait_s_by_peer", waits.str());
     metrics_.Write(line);
   }
@@ -266,7 +556,7 @@ class PeerTrainer final : public Trainer {
   Checkpoint Snapshot() const {
     Checkpoint c;
     c.header.step = step_;
-    c.header.epoch = step_ / steps_per_epoch_;
+    c.header.epoch = CurrentEpoch();
     c.header.config_hash = cfg_.Hash();
     c.header.seed = cfg_.train.seed;
     c.header.peer_id = cfg_.self_id;
@@ -321,7 +611,7 @@ class PeerTrainer final : public Trainer {
   OptimConfig optim_;  // cfg_.optim with lr scaled for the cluster
   Parts parts_;
   std::unique_ptr<DataParallel> replicas_;
-  BatchSampler sampler_;
+  std::unique_ptr<BatchSampler> sampler_;  // over parts_.data.train; rebuilt when the shard is re-cut
   ProgressReporter progress_;
   MetricsWriter metrics_;
   OutcomeState outcome_;
@@ -335,6 +625,21 @@ class PeerTrainer final : public Trainer {
   double last_lr_ = 0;
   double compute_s_ = 0;
   double comm_s_ = 0;
+  double train_s_ = 0;  // wall time until the last step (before any final agreement)
+  // Membership (docs/membership.md, docs/faults.md).
+  EpochPlan plan_;                          // the epoch being trained, and whose shards make it
+  std::vector<std::string> loaded_owners_;  // the plan our shard in parts_.data.train was cut for
+  bool has_shard_ = true;                   // false: we hold no shard this epoch (a newcomer)
+  uint64_t reconciled_view_ = 0;
+  bool awaiting_first_round_ = false;       // a view was reconciled; its first round has not succeeded yet
+  double view_changed_at_ = 0;              // unix time of the last view change
+  std::map<std::string, int64_t> missing_shard_steps_;  // this epoch: steps each absent owner's shard sat out
+  int64_t missing_shard_steps_total_ = 0;
+  int64_t view_changes_ = 0;
+  int64_t rounds_aborted_ = 0;
+  int64_t state_syncs_ = 0;
+  bool elastic_ = false;                 // for the summary, written after the group is shut down
+  std::vector<std::string> final_view_;
 };
 
 }  // namespace
@@ -346,7 +651,7 @@ uint64_t SamplerSeed(uint64_t train_seed, size_t peer_index) {
 Result<std::unique_ptr<Trainer>> Trainer::Create(const Config& cfg, bool resume) {
   auto parts = BuildParts(cfg);
   if (!parts.ok()) return parts.status();
-  auto replicas = DataParallel::Create(cfg);
+  auto replicas = DataParallel::Create(cfg, parts->model->num_params());
   if (!replicas.ok()) return replicas.status();
   auto trainer = std::make_unique<PeerTrainer>(cfg, std::move(parts.value()), std::move(replicas.value()));
   MESHTRAIN_RETURN_IF_ERROR(trainer->Init(resume));

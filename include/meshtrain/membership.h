@@ -1,0 +1,208 @@
+// Membership: who is alive, which view the cluster trains in, who joins, and
+// how a peer that is behind gets the state it lacks (docs/membership.md).
+//
+// One thread per peer owns heartbeating: it is the only reader of the
+// Transport, handles heartbeats and state transfers itself, and forwards
+// every other message to the layer above through Receive(). So heartbeats
+// flow while the trainer computes, and a peer is declared dead within
+// membership.dead_ms of its last word on every survivor.
+//
+// Views: the view is the sorted set of live members (id, incarnation) with an
+// id that grows with every change. Every peer proposes the live set it sees;
+// a view is installed when every member of it proposes exactly it (all peers
+// see the proposals in each other's heartbeats), so once detection settles
+// every peer installs the same view.
+//
+// Reconciliation: after a view change the members exchange (step, checksum of
+// their state), agree on the most advanced, and those behind copy the state
+// from the members that hold it (the ZeroMQ guide's "clone" pattern, striped
+// over every holder). Thread-safe: the public methods may be called from any
+// thread; they are meant for the one trainer thread.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meshtrain/config.h"
+#include "meshtrain/status.h"
+#include "meshtrain/transport.h"
+
+namespace meshtrain {
+
+enum class MemberState : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
+const char* ToString(MemberState state);
+
+// One process of a peer: a restarted peer comes back with a higher incarnation.
+struct ViewMember {
+  std::string id;
+  uint64_t incarnation = 0;
+  auto operator<=>(const ViewMember&) const = default;
+};
+
+struct View {
+  uint64_t id = 0;                  // 0: none installed yet; grows with every change
+  std::vector<ViewMember> members;  // sorted by id
+  bool operator==(const View&) const = default;
+  std::vector<std::string> ids() const;
+  bool Contains(const std::string& peer) const;
+  std::string ToString() const;  // "view 3 [p0, p1, p3]"
+};
+
+// What a member brings to a view's reconciliation.
+struct ReplicaReport {
+  uint64_t view_id = 0;  // 0: nothing reported yet
+  uint64_t step = 0;
+  uint64_t checksum = 0;  // StateChecksum of its state
+  bool operator==(const ReplicaReport&) const = default;
+};
+
+// Who is ahead after a view change, and who holds that state.
+struct ReconcilePlan {
+  uint64_t target_step = 0;
+  uint64_t checksum = 0;             // of the reference state
+  std::vector<std::string> sources;  // members holding exactly that state, sorted
+  bool behind = false;               // this peer must copy it
+};
+
+// The most advanced step wins; among the members at that step, the state
+// most of them hold is the reference (ties: the one the lowest id holds), and
+// every member whose (step, checksum) differs copies it. Ring replicas are
+// identical, so normally all holders agree. `reports` must hold every member
+// of the view, including `self`.
+ReconcilePlan PlanReconcile(const std::map<std::string, ReplicaReport>& reports, const std::string& self);
+
+// 64-bit hash of the state a peer would hand out: its float values (bit
+// patterns) and its metadata bytes.
+uint64_t StateChecksum(std::span<const float> values, std::string_view meta);
+
+// A peer's state as offered to others (and as received by a fetch).
+struct StateSnapshot {
+  uint64_t view_id = 0;
+  uint64_t step = 0;
+  uint64_t checksum = 0;
+  std::vector<float> values;  // parameters then optimizer state
+  std::string meta;           // the trainer's own fields (epoch plan, ...), opaque here
+};
+
+struct MembershipEvent {
+  std::string name;  // peer_suspect, peer_dead, peer_left, peer_joined, view_change, evicted
+  std::string peer;  // the peer concerned ("" for view_change)
+  double unix_t = 0;
+  double silence_s = 0;  // peer_dead / peer_suspect: how long it had been silent
+  View view;             // view_change: the new view
+  std::string detail;
+};
+
+struct MembershipOptions {
+  std::string self_id;
+  std::string self_endpoint;            // where we listen (told to newcomers)
+  std::vector<PeerEntry> peers;         // the static cluster list (self may be in it)
+  std::vector<std::string> bootstrap;   // endpoints of live peers a newcomer asks
+  MembershipConfig timing;
+  uint64_t incarnation = 0;             // 0: taken from the clock (higher on every restart)
+  int64_t max_msg_bytes = 256LL << 20;  // largest state piece and payload accepted
+  size_t state_piece_floats = 1 << 18;  // state transfer unit (1 MB)
+  size_t inbox_capacity = 4096;         // forwarded messages held for the layer above
+};
+
+struct MembershipStats {
+  uint64_t heartbeats_sent = 0;
+  uint64_t heartbeats_recv = 0;
+  uint64_t rejected = 0;        // membership messages dropped as invalid
+  uint64_t forwarded = 0;       // messages passed up through Receive
+  uint64_t inbox_dropped = 0;   // forwarded messages dropped because the inbox was full
+  uint64_t state_pieces_sent = 0;
+  uint64_t state_pieces_recv = 0;
+};
+
+class Membership {
+ public:
+  // Starts the membership thread on `transport` (which must outlive it):
+  // connects to every static peer and bootstrap endpoint and starts
+  // heartbeating. From now on, call Receive() instead of transport->Receive().
+  static Result<std::unique_ptr<Membership>> Start(Transport* transport, MembershipOptions options);
+  ~Membership();  // stops the thread (without a goodbye; see Leave)
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+
+  // The next message that is not membership's own (ring pieces, Hello, Bye,
+  // gossip), waiting at most `timeout`. Returns Timeout early when Interrupt()
+  // is called or a new view is installed, so a waiting collective can look up.
+  Result<IncomingMessage> Receive(std::chrono::milliseconds timeout);
+  void Interrupt();
+
+  View view() const;
+  uint64_t view_id() const;  // lock-free: cheap enough for every wait of a collective
+  // Waits until the installed view id differs from `view_id`; false on timeout.
+  bool WaitForViewChange(uint64_t view_id, std::chrono::milliseconds timeout) const;
+  // Waits until `pred(view())` holds; false on timeout.
+  template <typename Pred>
+  bool WaitForView(std::chrono::milliseconds timeout, Pred pred) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const View v = view();
+      if (pred(v)) return true;
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return false;
+      WaitForViewChange(v.id, std::min<std::chrono::milliseconds>(
+                                  std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
+                                  std::chrono::milliseconds(50)));
+    }
+  }
+
+  // True once any live peer said its trainer has started (a running cluster:
+  // this peer joins it rather than waiting for everyone).
+  bool ClusterRunning() const;
+  // Static peers not heard from yet, in id order.
+  std::vector<std::string> NeverHeard() const;
+  std::string EndpointOf(const std::string& id) const;  // "?" if unknown
+  uint64_t incarnation() const;
+
+  // The trainer's progress, sent with every heartbeat.
+  void SetProgress(uint64_t step, bool started);
+  // The end of training at `step`: says so at once, then waits (at most
+  // `timeout`) until every live member of the view has reached `step` too, so
+  // that leaving cannot cut short a round a slower peer is still finishing.
+  // False on timeout.
+  bool Finish(uint64_t step, std::chrono::milliseconds timeout);
+
+  // Reconciliation after a view change, from the trainer thread: offers our
+  // state (a copy is kept, served to members that are behind), publishes
+  // (step, checksum) for the installed view, waits for every member's report
+  // and, if we are behind, fetches the reference state, striped over its
+  // holders and verified by checksum. Returns the plan, and in *fetched the
+  // state we must adopt (empty values if we were not behind). Aborted if the
+  // view changes meanwhile (start again with the new one), or as soon as
+  // *cancel (if given) becomes true; Timeout after `timeout` naming the
+  // members that did not report or send.
+  Result<ReconcilePlan> Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
+                                  std::span<const float> optimizer_state, const std::string& meta,
+                                  std::chrono::milliseconds timeout, StateSnapshot* fetched,
+                                  const std::atomic<bool>* cancel = nullptr);
+
+  // Events since the last call (for the metrics file), oldest first.
+  std::vector<MembershipEvent> DrainEvents();
+
+  // An orderly leave: heartbeats saying so go to every member at once, so they
+  // re-form without waiting for dead_ms; heartbeating stops. Idempotent.
+  void Leave();
+
+  MembershipStats stats() const;
+
+ private:
+  class Impl;
+  explicit Membership(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshtrain

@@ -1,0 +1,784 @@
+// The membership thread: heartbeats out every membership.heartbeat_ms, every
+// incoming message read here first (heartbeats and state transfers handled,
+// the rest passed up through the inbox), the failure detector and the view
+// agreement run on each heartbeat and tick. The trainer thread talks to it
+// through the public methods (views, reconciliation, events), under one mutex.
+// Transport::Send is thread-safe, so either thread may send.
+#include "meshtrain/membership.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "membership/inbox.h"
+#include "membership/member_table.h"
+#include "membership/membership_messages.h"
+#include "membership/state_fetch.h"
+#include "membership/view_agreement.h"
+#include "meshtrain/wire.h"
+
+namespace meshtrain {
+
+using membership_internal::Agree;
+using membership_internal::AgreementInput;
+using membership_internal::Clock;
+using membership_internal::EncodeHeartbeat;
+using membership_internal::HeartbeatHeader;
+using membership_internal::StatePieceHeader;
+using membership_internal::StateRequestHeader;
+using membership_internal::Heartbeat;
+using membership_internal::Inbox;
+using membership_internal::MemberChange;
+using membership_internal::MemberRecord;
+using membership_internal::MemberTable;
+using membership_internal::StateFetch;
+using membership_internal::StatePieceInfo;
+using membership_internal::StateRequest;
+
+namespace {
+
+// Heartbeats and requests are small and best effort: the next one retries.
+constexpr std::chrono::milliseconds kHeartbeatSendTimeout{10};
+// Peers that are not live (dead, gone, never heard) still get a heartbeat now
+// and then: a paused peer learns from it that it was declared dead.
+constexpr std::chrono::milliseconds kQuietPeerInterval{500};
+constexpr std::chrono::milliseconds kStateSendTimeout{2000};
+constexpr std::chrono::milliseconds kRequestSendTimeout{100};
+constexpr std::chrono::milliseconds kFetchRetry{1000};
+constexpr size_t kMaxEvents = 10000;
+constexpr size_t kDrainBatch = 256;
+const char kBootstrapPrefix[] = "bootstrap:";
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Milliseconds since the epoch: a restarted process gets a higher incarnation
+// than any before it without writing anything to disk.
+uint64_t ClockIncarnation() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
+  return out;
+}
+
+std::string DescribeChange(const View& before, const View& after) {
+  std::string out;
+  for (const ViewMember& m : after.members) {
+    const bool had = std::find(before.members.begin(), before.members.end(), m) != before.members.end();
+    if (!had) out += (out.empty() ? "+" : ", +") + m.id;
+  }
+  for (const ViewMember& m : before.members) {
+    const bool has = std::find(after.members.begin(), after.members.end(), m) != after.members.end();
+    if (!has) out += (out.empty() ? "-" : ", -") + m.id;
+  }
+  return out;
+}
+
+}  // namespace
+
+class Membership::Impl {
+ public:
+  Impl(Transport* transport, MembershipOptions options)
+      : transport_(transport), opt_(std::move(options)), inbox_(opt_.inbox_capacity), table_(opt_.self_id) {}
+
+  ~Impl() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  Status Init() {
+    incarnation_ = opt_.incarnation != 0 ? opt_.incarnation : ClockIncarnation();
+    std::vector<std::string> static_endpoints;
+    for (const PeerEntry& p : opt_.peers) {
+      static_endpoints.push_back(p.endpoint);
+      if (p.id == opt_.self_id) continue;
+      table_.Add(p.id, p.endpoint, /*is_static=*/true);
+      MESHTRAIN_RETURN_IF_ERROR(transport_->Connect(p.id, p.endpoint).WithContext("membership"));
+    }
+    for (const std::string& endpoint : opt_.bootstrap) {
+      if (endpoint == opt_.self_endpoint ||
+          std::find(static_endpoints.begin(), static_endpoints.end(), endpoint) != static_endpoints.end()) {
+        continue;  // already a peer we talk to by name
+      }
+      const std::string pseudo = kBootstrapPrefix + endpoint;
+      MESHTRAIN_RETURN_IF_ERROR(transport_->Connect(pseudo, endpoint).WithContext("cluster.bootstrap"));
+      bootstrap_ids_.push_back(pseudo);
+    }
+    thread_ = std::thread([this] { Run(); });
+    return Status::OK();
+  }
+
+  // ---- the layer above's side ----
+
+  Result<IncomingMessage> Receive(std::chrono::milliseconds timeout) { return inbox_.Pop(timeout); }
+  void Interrupt() { inbox_.Interrupt(); }
+
+  View view() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return installed_;
+  }
+  uint64_t view_id() const { return view_id_.load(std::memory_order_acquire); }
+
+  bool WaitForViewChange(uint64_t id, std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return installed_.id != id; });
+  }
+
+  bool ClusterRunning() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, rec] : table_.all()) {
+      if (rec.live() && rec.started) return true;
+    }
+    return false;
+  }
+
+  std::vector<std::string> NeverHeard() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [id, rec] : table_.all()) {
+      if (rec.is_static && !rec.heard) out.push_back(id);
+    }
+    return out;
+  }
+
+  std::string EndpointOf(const std::string& id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (id == opt_.self_id) return opt_.self_endpoint;
+    const MemberRecord* rec = table_.Find(id);
+    return rec ? rec->endpoint : std::string("?");
+  }
+
+  uint64_t incarnation() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return incarnation_;
+  }
+
+  void SetProgress(uint64_t step, bool started) {
+    std::lock_guard<std::mutex> lock(mu_);
+    step_ = step;
+    started_ = started_ || started;
+  }
+
+  bool Finish(uint64_t step, std::chrono::milliseconds timeout) {
+    SetProgress(step, true);
+    SendHeartbeats(/*periodic=*/false);
+    const Clock::time_point deadline = Clock::now() + timeout;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      bool all = true;
+      for (const ViewMember& m : installed_.members) {
+        const MemberRecord* rec = m.id == opt_.self_id ? nullptr : table_.Find(m.id);
+        if (rec != nullptr && rec->live() && rec->step < step) all = false;
+      }
+      if (all) return true;
+      if (Clock::now() >= deadline) return false;
+      cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
+    }
+  }
+
+  std::vector<MembershipEvent> DrainEvents() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<MembershipEvent> out;
+    out.swap(events_);
+    return out;
+  }
+
+  MembershipStats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+
+  void Leave() {
+    std::vector<std::string> targets;
+    std::string header;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (leaving_) return;
+      leaving_ = true;
+      Heartbeat hb = BuildHeartbeatLocked();
+      hb.leaving = true;
+      header = EncodeHeader(HeartbeatHeader(opt_.self_id, installed_.id, step_, EncodeHeartbeat(hb)));
+      for (const auto& [id, rec] : table_.all()) {
+        if (rec.live()) targets.push_back(id);
+      }
+    }
+    for (const std::string& id : targets) {
+      OutgoingMessage msg;
+      msg.header = header;
+      transport_->Send(id, std::move(msg), std::chrono::milliseconds(20));  // best effort, like Bye
+    }
+  }
+
+  Result<ReconcilePlan> Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
+                                  std::span<const float> optimizer_state, const std::string& meta,
+                                  std::chrono::milliseconds timeout, StateSnapshot* fetched,
+                                  const std::atomic<bool>* cancel) {
+    auto snapshot = std::make_shared<StateSnapshot>();
+    snapshot->view_id = view_id;
+    snapshot->step = step;
+    snapshot->values.reserve(params.size() + optimizer_state.size());
+    snapshot->values.insert(snapshot->values.end(), params.begin(), params.end());
+    snapshot->values.insert(snapshot->values.end(), optimizer_state.begin(), optimizer_state.end());
+    snapshot->meta = meta;
+    snapshot->checksum = StateChecksum(snapshot->values, meta);
+    const uint64_t n_values = snapshot->values.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (installed_.id != view_id) return ViewMovedOn(view_id, "before reconciliation");
+      offer_ = snapshot;
+      report_ = ReplicaReport{view_id, step, snapshot->checksum};
+    }
+    SendHeartbeats(/*periodic=*/false);  // our report goes out now, not at the next tick
+
+    const Clock::time_point deadline = Clock::now() + timeout;
+    std::map<std::string, ReplicaReport> reports;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (;;) {
+        if (installed_.id != view_id) return ViewMovedOn(view_id, "during reconciliation");
+        if (cancel != nullptr && cancel->load()) return Status::Aborted("reconciliation cancelled");
+        reports.clear();
+        std::vector<std::string> missing;
+        for (const ViewMember& m : installed_.members) {
+          if (m.id == opt_.self_id) {
+            reports[m.id] = report_;
+            continue;
+          }
+          const MemberRecord* rec = table_.Find(m.id);
+          if (rec != nullptr && rec->report.view_id == view_id) {
+            reports[m.id] = rec->report;
+          } else {
+            missing.push_back(m.id);
+          }
+        }
+        if (missing.empty()) break;
+        if (Clock::now() >= deadline) {
+          return Status::Timeout("reconciliation of " + installed_.ToString() + ": no (step, checksum) within " +
+                                 std::to_string(timeout.count()) + " ms from " + JoinIds(missing));
+        }
+        cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
+      }
+    }
+    ReconcilePlan plan = PlanReconcile(reports, opt_.self_id);
+    if (!plan.behind) return plan;
+    Result<StateSnapshot> got = Fetch(view_id, plan, n_values, deadline, timeout, cancel);
+    if (!got.ok()) return got.status();
+    *fetched = std::move(got).value();
+    return plan;
+  }
+
+ private:
+  Status ViewMovedOn(uint64_t view_id, const char* when) const {
+    return Status::Aborted("view " + std::to_string(view_id) + " was replaced by " + installed_.ToString() + " " +
+                           when);
+  }
+
+  Result<StateSnapshot> Fetch(uint64_t view_id, const ReconcilePlan& plan, uint64_t n_values,
+                              Clock::time_point deadline, std::chrono::milliseconds timeout,
+                              const std::atomic<bool>* cancel) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fetch_ = std::make_unique<StateFetch>(view_id, plan, n_values, opt_.state_piece_floats);
+      fetch_error_.clear();
+    }
+    SendStateRequests();
+    std::unique_lock<std::mutex> lock(mu_);
+    Clock::time_point next_retry = Clock::now() + kFetchRetry;
+    for (;;) {
+      if (fetch_->complete()) break;
+      if (installed_.id != view_id) {
+        fetch_.reset();
+        return ViewMovedOn(view_id, "during state sync");
+      }
+      if (cancel != nullptr && cancel->load()) {
+        fetch_.reset();
+        return Status::Aborted("state sync cancelled");
+      }
+      if (!fetch_error_.empty()) {
+        fetch_.reset();
+        return Status::InvalidArgument("state sync in view " + std::to_string(view_id) + ": " + fetch_error_);
+      }
+      const Clock::time_point now = Clock::now();
+      if (now >= deadline) {
+        const std::string owing = JoinIds(fetch_->Owing());
+        fetch_.reset();
+        return Status::Timeout("state sync of step " + std::to_string(plan.target_step) + " in view " +
+                               std::to_string(view_id) + ": pieces missing from " + owing + " after " +
+                               std::to_string(timeout.count()) + " ms");
+      }
+      if (now >= next_retry) {  // a request or a piece may have been lost: ask again
+        lock.unlock();
+        SendStateRequests();
+        lock.lock();
+        next_retry = Clock::now() + kFetchRetry;
+        continue;
+      }
+      cv_.wait_until(lock, std::min({deadline, next_retry, now + std::chrono::milliseconds(100)}));
+    }
+    Result<StateSnapshot> out = fetch_->Finish();
+    fetch_.reset();
+    return out;
+  }
+
+  void SendStateRequests() {
+    std::vector<std::pair<std::string, std::string>> requests;  // (peer, encoded header)
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!fetch_) return;
+      const StateRequest req = fetch_->RequestFor();
+      for (size_t i = 0; i < fetch_->sources().size() && i < fetch_->n_pieces(); ++i) {
+        requests.emplace_back(fetch_->sources()[i],
+                              EncodeHeader(StateRequestHeader(opt_.self_id, fetch_->view_id(), fetch_->step(),
+                                                              fetch_->FirstPieceOf(i), fetch_->n_pieces(), req)));
+      }
+    }
+    for (auto& [peer, header] : requests) {
+      OutgoingMessage msg;
+      msg.header = std::move(header);
+      transport_->Send(peer, std::move(msg), kRequestSendTimeout);
+    }
+  }
+
+  // ---- the membership thread ----
+
+  void Run() {
+    const auto heartbeat = std::chrono::milliseconds(std::max<int64_t>(opt_.timing.heartbeat_ms, 1));
+    // A gap this long between two turns of our own loop means we were not
+    // running (SIGSTOP, starved CPU), not that everyone else went quiet.
+    const auto stall = std::max(std::chrono::milliseconds(opt_.timing.dead_ms / 2), 3 * heartbeat);
+    Clock::time_point next_tick = Clock::now();
+    Clock::time_point last_turn = Clock::now();
+    while (!stop_.load()) {
+      Clock::time_point now = Clock::now();
+      if (now - last_turn > stall) {
+        std::lock_guard<std::mutex> lock(mu_);
+        table_.Grace(now);
+      }
+      last_turn = now;
+      if (now >= next_tick) {
+        Tick(now);
+        next_tick = now + heartbeat;
+      }
+      now = Clock::now();
+      const auto wait = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(next_tick - now),
+                                   std::chrono::milliseconds(1), heartbeat);
+      Result<IncomingMessage> got = transport_->Receive(wait);
+      if (!got.ok()) continue;
+      Dispatch(std::move(got).value());
+      for (size_t i = 0; i < kDrainBatch && !stop_.load(); ++i) {
+        Result<IncomingMessage> more = transport_->Receive(std::chrono::milliseconds(0));
+        if (!more.ok()) break;
+        Dispatch(std::move(more).value());
+      }
+    }
+  }
+
+  void Tick(Clock::time_point now) {
+    std::vector<std::pair<std::string, std::string>> connects;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (leaving_) return;
+      const auto changes = table_.Tick(now, std::chrono::milliseconds(opt_.timing.suspect_ms),
+                                       std::chrono::milliseconds(opt_.timing.dead_ms));
+      ApplyChangesLocked(changes, &connects);
+      RecomputeLocked();
+    }
+    Connect(connects);
+    SendHeartbeats(/*periodic=*/true);
+  }
+
+  void Dispatch(IncomingMessage msg) {
+    Result<Header> header = DecodeHeader(msg.header.data(), msg.header.size());
+    if (!header.ok() || header->sender != msg.from) {
+      Forward(std::move(msg));  // the layer above rejects, counts and logs it
+      return;
+    }
+    switch (header->type) {
+      case MessageType::kHeartbeat:
+        HandleHeartbeat(header.value(), msg);
+        return;
+      case MessageType::kStateRequest:
+        HandleStateRequest(header.value(), msg);
+        return;
+      case MessageType::kState:
+        HandleStatePiece(header.value(), msg);
+        return;
+      case MessageType::kBye:
+        HandleBye(header->sender);
+        Forward(std::move(msg));  // the collectives end at once on a Bye
+        return;
+      default:
+        Forward(std::move(msg));
+        return;
+    }
+  }
+
+  void Forward(IncomingMessage msg) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.forwarded;  // counted first: the reader may look at the stats as soon as it has the message
+    }
+    if (inbox_.Push(std::move(msg))) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    --stats_.forwarded;
+    ++stats_.inbox_dropped;
+  }
+
+  void Reject(const std::string& from, const std::string& why) {
+    const Clock::time_point now = Clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.rejected;
+    auto [it, fresh] = last_logged_.emplace(from, now);
+    if (!fresh && now - it->second < std::chrono::minutes(1)) return;
+    it->second = now;
+    std::fprintf(stderr, "meshtrain[%s]: membership: dropped a message from %s: %s\n", opt_.self_id.c_str(),
+                 from.c_str(), why.c_str());
+  }
+
+  void HandleHeartbeat(const Header& h, const IncomingMessage& msg) {
+    if (msg.has_payload && msg.payload.size() > 0) return Reject(msg.from, "heartbeat with a payload");
+    std::optional<Heartbeat> hb = membership_internal::DecodeHeartbeat(h.extra);
+    if (!hb) return Reject(msg.from, "malformed heartbeat (" + std::to_string(h.extra.size()) + " bytes of extra)");
+    std::vector<std::pair<std::string, std::string>> connects;
+    std::vector<std::string> disconnects;
+    bool changed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.heartbeats_recv;
+      bool evicted = false;
+      const auto changes = table_.OnHeartbeat(h.sender, *hb, Clock::now(), incarnation_, &evicted);
+      if (evicted && !leaving_) Rejoin(*hb);
+      ApplyChangesLocked(changes, &connects);
+      if (!bootstrap_ids_.empty()) {
+        // Someone answered: from now on we talk to peers by name. Keeping the
+        // bootstrap connection would make the peer's ROUTER hand our id back
+        // and forth between two connections.
+        disconnects.swap(bootstrap_ids_);
+      }
+      changed = RecomputeLocked() || evicted;
+      cv_.notify_all();  // a report may have come with it
+    }
+    for (const std::string& id : disconnects) transport_->Disconnect(id);
+    Connect(connects);
+    if (changed) SendHeartbeats(/*periodic=*/false);
+  }
+
+  // The others declared this incarnation dead (we were paused, or cut off).
+  // Come back as a new incarnation: the view change that admits it also makes
+  // our trainer abort its round and fetch the state it missed.
+  void Rejoin(const Heartbeat& hb) {
+    uint64_t highest = incarnation_;
+    for (const auto& e : hb.table) {
+      if (e.id == opt_.self_id) highest = std::max(highest, e.incarnation);
+    }
+    const uint64_t old = incarnation_;
+    incarnation_ = std::max(highest + 1, ClockIncarnation());
+    MembershipEvent e;
+    e.name = "evicted";
+    e.peer = opt_.self_id;
+    e.unix_t = UnixNow();
+    e.detail = "the others declared incarnation " + std::to_string(old) + " of this peer dead (paused or cut off); "
+               "rejoining as incarnation " + std::to_string(incarnation_);
+    EventLocked(std::move(e));
+  }
+
+  void HandleBye(const std::string& from) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<std::string, std::string>> none;
+    if (std::optional<MemberChange> left = table_.OnLeave(from)) ApplyChangesLocked({*left}, &none);
+    RecomputeLocked();
+  }
+
+  void HandleStateRequest(const Header& h, const IncomingMessage& msg) {
+    if (msg.has_payload && msg.payload.size() > 0) return Reject(msg.from, "state request with a payload");
+    std::optional<StateRequest> req = membership_internal::DecodeStateRequest(h.extra);
+    if (!req) return Reject(msg.from, "malformed state request");
+    std::shared_ptr<const StateSnapshot> snapshot;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (table_.Find(h.sender) == nullptr) return;  // not a peer we know: nothing to give it
+      snapshot = offer_;
+    }
+    // Only the exact state asked for: a request for another view or step is
+    // from a reconciliation that has been overtaken, and its asker will retry.
+    if (!snapshot || snapshot->view_id != h.view_id || snapshot->step != h.step ||
+        snapshot->checksum != req->checksum || snapshot->values.size() != req->n_values) {
+      return;
+    }
+    const uint64_t n = snapshot->values.size();
+    const uint64_t n_pieces = membership_internal::StatePieceCount(n, req->piece_floats);
+    if (h.n_chunks != n_pieces || req->piece_floats * sizeof(float) > static_cast<uint64_t>(opt_.max_msg_bytes)) {
+      return Reject(msg.from, "state request for pieces that do not fit (" + std::to_string(h.n_chunks) + " of " +
+                                  std::to_string(req->piece_floats) + " floats)");
+    }
+    StatePieceInfo info;
+    info.n_values = n;
+    info.piece_floats = req->piece_floats;
+    info.checksum = snapshot->checksum;
+    info.meta = snapshot->meta;
+    for (uint64_t p = h.chunk; p < n_pieces; p += req->stride) {
+      const uint64_t begin = p * req->piece_floats;
+      const uint64_t count = std::min<uint64_t>(req->piece_floats, n - begin);
+      OutgoingMessage out;
+      out.header = EncodeHeader(StatePieceHeader(opt_.self_id, h.view_id, h.step, static_cast<uint32_t>(p),
+                                                 static_cast<uint32_t>(n_pieces), count, info));
+      if (count > 0) {
+        out.payload = snapshot->values.data() + begin;
+        out.payload_bytes = count * sizeof(float);
+        out.keepalive = std::shared_ptr<const void>(snapshot, snapshot->values.data());  // zero copy
+      }
+      if (!transport_->Send(h.sender, std::move(out), kStateSendTimeout).ok()) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.state_pieces_sent;
+    }
+  }
+
+  void HandleStatePiece(const Header& h, const IncomingMessage& msg) {
+    ValidationRules rules;
+    rules.known_senders = {msg.from};
+    rules.allow_unknown_hello = false;
+    rules.max_elems = opt_.max_msg_bytes > 0 ? static_cast<uint64_t>(opt_.max_msg_bytes) / sizeof(float) : ~0ULL;
+    const void* payload = msg.has_payload && msg.payload.size() > 0 ? msg.payload.data() : nullptr;
+    const size_t bytes = payload != nullptr ? msg.payload.size() : 0;
+    const RejectReason why = Validate(h, msg.from, payload, bytes, rules);
+    if (why != RejectReason::kNone) return Reject(msg.from, std::string("state piece: ") + ToString(why));
+    std::optional<StatePieceInfo> info = membership_internal::DecodeStatePieceInfo(h.extra);
+    if (!info) return Reject(msg.from, "state piece with a malformed extra field");
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fetch_) return;  // a late piece of a transfer already finished or abandoned
+    std::string problem;
+    switch (fetch_->Add(msg.from, h, static_cast<const float*>(payload), *info, &problem)) {
+      case StateFetch::Accept::kTaken:
+        ++stats_.state_pieces_recv;
+        if (fetch_->complete()) cv_.notify_all();
+        break;
+      case StateFetch::Accept::kBad:
+        fetch_error_ = problem;
+        cv_.notify_all();
+        break;
+      case StateFetch::Accept::kNotOurs:
+      case StateFetch::Accept::kDuplicate:
+        break;
+    }
+  }
+
+  void Connect(const std::vector<std::pair<std::string, std::string>>& connects) {
+    std::vector<std::pair<std::string, std::string>> reconnects;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reconnects.swap(reconnects_);
+    }
+    for (const auto& [id, endpoint] : reconnects) {
+      transport_->Disconnect(id);
+      const Status st = transport_->Connect(id, endpoint);
+      if (!st.ok()) Reject(id, "cannot reconnect to its endpoint: " + st.message());
+    }
+    for (const auto& [id, endpoint] : connects) {
+      const Status st = transport_->Connect(id, endpoint);
+      if (!st.ok()) Reject(id, "cannot connect to its endpoint: " + st.message());
+    }
+  }
+
+  // Heartbeats to every live peer; with `periodic`, also (now and then) to
+  // peers that are not live, so that they can find us or learn their fate.
+  void SendHeartbeats(bool periodic) {
+    std::vector<std::string> targets;
+    std::string header;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (leaving_) return;
+      header = EncodeHeader(HeartbeatHeader(opt_.self_id, installed_.id, step_, EncodeHeartbeat(BuildHeartbeatLocked())));
+      const Clock::time_point now = Clock::now();
+      for (const auto& [id, rec] : table_.all()) {
+        MemberRecord* r = table_.Find(id);
+        if (rec.live() || (periodic && now - rec.last_sent >= kQuietPeerInterval)) {
+          targets.push_back(id);
+          r->last_sent = now;
+        }
+      }
+      if (periodic) targets.insert(targets.end(), bootstrap_ids_.begin(), bootstrap_ids_.end());
+    }
+    uint64_t sent = 0;
+    for (const std::string& id : targets) {
+      OutgoingMessage msg;
+      msg.header = header;
+      if (transport_->Send(id, std::move(msg), kHeartbeatSendTimeout).ok()) ++sent;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.heartbeats_sent += sent;
+  }
+
+  Heartbeat BuildHeartbeatLocked() const {
+    Heartbeat hb;
+    hb.incarnation = incarnation_;
+    hb.endpoint = opt_.self_endpoint;
+    hb.started = started_;
+    hb.leaving = leaving_;
+    hb.step = step_;
+    hb.installed = installed_;
+    hb.proposal = proposal_;
+    hb.report = report_;
+    hb.table = table_.Entries({opt_.self_id, opt_.self_endpoint, incarnation_, MemberState::kAlive, step_});
+    return hb;
+  }
+
+  void ApplyChangesLocked(const std::vector<MemberChange>& changes,
+                          std::vector<std::pair<std::string, std::string>>* connects) {
+    for (const MemberChange& c : changes) {
+      MembershipEvent e;
+      e.peer = c.id;
+      e.unix_t = UnixNow();
+      e.silence_s = c.silence_s;
+      const MemberRecord* rec = table_.Find(c.id);
+      switch (c.kind) {
+        case MemberChange::Kind::kDiscovered:
+          if (rec != nullptr) connects->emplace_back(c.id, rec->endpoint);
+          continue;
+        case MemberChange::Kind::kJoined:
+          // Our connection to a restarted peer may be deep in its reconnect
+          // back-off (up to transport.reconnect_ivl_max_ms): connect afresh.
+          if (c.returning && rec != nullptr) reconnects_.emplace_back(c.id, rec->endpoint);
+          if (!started_) continue;  // everyone "joins" at start; only later arrivals are news
+          e.name = "peer_joined";
+          e.detail = "incarnation " + std::to_string(rec ? rec->incarnation : 0) + " at " +
+                     (rec ? rec->endpoint : std::string("?"));
+          break;
+        case MemberChange::Kind::kSuspect:
+          e.name = "peer_suspect";
+          e.detail = "silent for " + std::to_string(static_cast<int64_t>(c.silence_s * 1000)) + " ms";
+          break;
+        case MemberChange::Kind::kDead:
+          e.name = "peer_dead";
+          e.detail = "silent for " + std::to_string(static_cast<int64_t>(c.silence_s * 1000)) +
+                     " ms (membership.dead_ms = " + std::to_string(opt_.timing.dead_ms) + ")";
+          break;
+        case MemberChange::Kind::kLeft:
+          e.name = "peer_left";
+          e.detail = "said it is leaving";
+          break;
+      }
+      EventLocked(std::move(e));
+    }
+  }
+
+  // Runs the agreement; true if our proposal or installed view changed.
+  bool RecomputeLocked() {
+    if (leaving_) return false;
+    AgreementInput in;
+    in.self = opt_.self_id;
+    in.self_incarnation = incarnation_;
+    in.installed = installed_;
+    in.previous_proposal = proposal_;
+    in.live = table_.LiveViews();
+    membership_internal::AgreementResult r = Agree(in);
+    bool changed = !(r.proposal == proposal_);
+    proposal_ = std::move(r.proposal);
+    // Before training starts, a peer alone is only a peer that has not heard
+    // the others yet: no view of one.
+    if (r.install && (started_ || r.install->members.size() > 1)) {
+      InstallLocked(*r.install);
+      changed = true;
+    }
+    return changed;
+  }
+
+  void InstallLocked(const View& v) {
+    MembershipEvent e;
+    e.name = "view_change";
+    e.unix_t = UnixNow();
+    e.view = v;
+    e.detail = v.ToString() + (installed_.id == 0 ? "" : " after " + installed_.ToString() + ": " +
+                                                              DescribeChange(installed_, v));
+    installed_ = v;
+    view_id_.store(v.id, std::memory_order_release);
+    EventLocked(std::move(e));
+    cv_.notify_all();
+    inbox_.Interrupt();  // a collective waiting in Receive looks at the view now
+  }
+
+  void EventLocked(MembershipEvent e) {
+    if (events_.size() < kMaxEvents) events_.push_back(std::move(e));
+  }
+
+  Transport* transport_;
+  MembershipOptions opt_;
+  Inbox inbox_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> view_id_{0};
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;  // view installed, report arrived, fetch progressed
+  MemberTable table_;
+  uint64_t incarnation_ = 0;
+  View installed_;
+  View proposal_;
+  uint64_t step_ = 0;
+  bool started_ = false;
+  bool leaving_ = false;
+  ReplicaReport report_;
+  std::shared_ptr<const StateSnapshot> offer_;
+  std::unique_ptr<StateFetch> fetch_;
+  std::string fetch_error_;
+  std::vector<MembershipEvent> events_;
+  std::vector<std::string> bootstrap_ids_;  // pseudo peers for cluster.bootstrap, until someone answers
+  std::vector<std::pair<std::string, std::string>> reconnects_;  // returning peers, reconnected by Connect()
+  std::map<std::string, Clock::time_point> last_logged_;
+  MembershipStats stats_;
+};
+
+Result<std::unique_ptr<Membership>> Membership::Start(Transport* transport, MembershipOptions options) {
+  if (transport == nullptr) return Status::InvalidArgument("membership needs a transport");
+  if (options.self_id.empty()) return Status::InvalidArgument("membership: empty peer id");
+  const MembershipConfig& t = options.timing;
+  if (t.heartbeat_ms <= 0 || t.suspect_ms <= t.heartbeat_ms || t.dead_ms <= t.suspect_ms) {
+    return Status::InvalidArgument("membership: need 0 < heartbeat_ms < suspect_ms < dead_ms (got " +
+                                   std::to_string(t.heartbeat_ms) + ", " + std::to_string(t.suspect_ms) + ", " +
+                                   std::to_string(t.dead_ms) + ")");
+  }
+  options.state_piece_floats = std::max<size_t>(options.state_piece_floats, 1);
+  if (options.max_msg_bytes > 0) {
+    options.state_piece_floats =
+        std::min<size_t>(options.state_piece_floats, static_cast<size_t>(options.max_msg_bytes) / sizeof(float));
+  }
+  auto impl = std::make_unique<Impl>(transport, std::move(options));
+  MESHTRAIN_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Membership>(new Membership(std::move(impl)));
+}
+
+Membership::Membership(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Membership::~Membership() = default;
+
+Result<IncomingMessage> Membership::Receive(std::chrono::milliseconds timeout) { return impl_->Receive(timeout); }
+void Membership::Interrupt() { impl_->Interrupt(); }
+View Membership::view() const { return impl_->view(); }
+uint64_t Membership::view_id() const { return impl_->view_id(); }
+bool Membership::WaitForViewChange(uint64_t view_id, std::chrono::milliseconds timeout) const {
+  return impl_->WaitForViewChange(view_id, timeout);
+}
+bool Membership::ClusterRunning() const { return impl_->ClusterRunning(); }
+std::vector<std::string> Membership::NeverHeard() const { return impl_->NeverHeard(); }
+std::string Membership::EndpointOf(const std::string& id) const { return impl_->EndpointOf(id); }
+uint64_t Membership::incarnation() const { return impl_->incarnation(); }
+void Membership::SetProgress(uint64_t step, bool started) { impl_->SetProgress(step, started); }
+bool Membership::Finish(uint64_t step, std::chrono::milliseconds timeout) { return impl_->Finish(step, timeout); }
+Result<ReconcilePlan> Membership::Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
+                                            std::span<const float> optimizer_state, const std::string& meta,
+                                            std::chrono::milliseconds timeout, StateSnapshot* fetched,
+                                            const std::atomic<bool>* cancel) {
+  return impl_->Reconcile(view_id, step, params, optimizer_state, meta, timeout, fetched, cancel);
+}
+std::vector<MembershipEvent> Membership::DrainEvents() { return impl_->DrainEvents(); }
+void Membership::Leave() { impl_->Leave(); }
+MembershipStats Membership::stats() const { return impl_->stats(); }
+
+}  // namespace meshtrain

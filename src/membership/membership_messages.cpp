@@ -1,0 +1,190 @@
+#include "membership/membership_messages.h"
+
+#include <algorithm>
+
+#include "membership/byte_io.h"
+
+namespace meshtrain::membership_internal {
+namespace {
+
+constexpr uint8_t kStartedFlag = 1;
+constexpr uint8_t kLeavingFlag = 2;
+constexpr size_t kMaxMetaBytes = 64 * 1024;
+
+void PutView(ByteWriter& w, const View& v) {
+  w.U64(v.id);
+  w.U16(static_cast<uint16_t>(std::min(v.members.size(), kMaxTableEntries)));
+  for (size_t i = 0; i < v.members.size() && i < kMaxTableEntries; ++i) {
+    w.ShortStr(v.members[i].id);
+    w.U64(v.members[i].incarnation);
+  }
+}
+
+bool GetView(ByteReader& r, View* v) {
+  v->id = r.U64();
+  const uint16_t n = r.U16();
+  if (r.failed() || n > kMaxTableEntries) return false;
+  v->members.clear();
+  for (uint16_t i = 0; i < n && !r.failed(); ++i) {
+    ViewMember m;
+    m.id = r.ShortStr();
+    m.incarnation = r.U64();
+    if (m.id.empty()) return false;
+    // A view is sorted by id, each id once: anything else is not ours.
+    if (!v->members.empty() && m.id <= v->members.back().id) return false;
+    v->members.push_back(std::move(m));
+  }
+  return !r.failed();
+}
+
+}  // namespace
+
+std::string EncodeHeartbeat(const Heartbeat& hb) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(kHeartbeatFormat);
+  w.U64(hb.incarnation);
+  w.ShortStr(hb.endpoint);
+  w.U8(static_cast<uint8_t>((hb.started ? kStartedFlag : 0) | (hb.leaving ? kLeavingFlag : 0)));
+  w.U64(hb.step);
+  PutView(w, hb.installed);
+  PutView(w, hb.proposal);
+  w.U64(hb.report.view_id);
+  w.U64(hb.report.step);
+  w.U64(hb.report.checksum);
+  const size_t n = std::min(hb.table.size(), kMaxTableEntries);
+  w.U16(static_cast<uint16_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    const TableEntry& e = hb.table[i];
+    w.ShortStr(e.id);
+    w.ShortStr(e.endpoint);
+    w.U64(e.incarnation);
+    w.U8(static_cast<uint8_t>(e.state));
+    w.U64(e.step);
+  }
+  return out;
+}
+
+std::optional<Heartbeat> DecodeHeartbeat(std::string_view bytes) {
+  ByteReader r(bytes);
+  if (r.U8() != kHeartbeatFormat) return std::nullopt;
+  Heartbeat hb;
+  hb.incarnation = r.U64();
+  hb.endpoint = r.ShortStr();
+  const uint8_t flags = r.U8();
+  if ((flags & ~(kStartedFlag | kLeavingFlag)) != 0) return std::nullopt;
+  hb.started = (flags & kStartedFlag) != 0;
+  hb.leaving = (flags & kLeavingFlag) != 0;
+  hb.step = r.U64();
+  if (!GetView(r, &hb.installed) || !GetView(r, &hb.proposal)) return std::nullopt;
+  hb.report.view_id = r.U64();
+  hb.report.step = r.U64();
+  hb.report.checksum = r.U64();
+  const uint16_t n = r.U16();
+  if (r.failed() || n > kMaxTableEntries) return std::nullopt;
+  hb.table.reserve(n);
+  for (uint16_t i = 0; i < n && !r.failed(); ++i) {
+    TableEntry e;
+    e.id = r.ShortStr();
+    e.endpoint = r.ShortStr();
+    e.incarnation = r.U64();
+    const uint8_t state = r.U8();
+    e.step = r.U64();
+    if (state > static_cast<uint8_t>(MemberState::kLeft) || e.id.empty()) return std::nullopt;
+    e.state = static_cast<MemberState>(state);
+    hb.table.push_back(std::move(e));
+  }
+  if (r.failed() || !r.done()) return std::nullopt;
+  return hb;
+}
+
+std::string EncodeStateRequest(const StateRequest& req) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(1);
+  w.U64(req.n_values);
+  w.U64(req.piece_floats);
+  w.U32(req.stride);
+  w.U64(req.checksum);
+  return out;
+}
+
+std::optional<StateRequest> DecodeStateRequest(std::string_view bytes) {
+  ByteReader r(bytes);
+  if (r.U8() != 1) return std::nullopt;
+  StateRequest req;
+  req.n_values = r.U64();
+  req.piece_floats = r.U64();
+  req.stride = r.U32();
+  req.checksum = r.U64();
+  if (r.failed() || !r.done() || req.stride == 0 || req.piece_floats == 0) return std::nullopt;
+  return req;
+}
+
+std::string EncodeStatePieceInfo(const StatePieceInfo& info) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(1);
+  w.U64(info.n_values);
+  w.U64(info.piece_floats);
+  w.U64(info.checksum);
+  w.Blob(info.meta);
+  return out;
+}
+
+std::optional<StatePieceInfo> DecodeStatePieceInfo(std::string_view bytes) {
+  ByteReader r(bytes);
+  if (r.U8() != 1) return std::nullopt;
+  StatePieceInfo info;
+  info.n_values = r.U64();
+  info.piece_floats = r.U64();
+  info.checksum = r.U64();
+  info.meta = r.Blob(kMaxMetaBytes);
+  if (r.failed() || !r.done() || info.piece_floats == 0) return std::nullopt;
+  return info;
+}
+
+uint64_t StatePieceCount(uint64_t n_values, uint64_t piece_floats) {
+  if (piece_floats == 0) return 1;
+  return std::max<uint64_t>(1, (n_values + piece_floats - 1) / piece_floats);
+}
+
+Header HeartbeatHeader(const std::string& self, uint64_t view_id, uint64_t step, std::string extra) {
+  Header h;
+  h.type = MessageType::kHeartbeat;
+  h.sender = self;
+  h.view_id = view_id;
+  h.step = step;
+  h.extra = std::move(extra);
+  return h;
+}
+
+Header StateRequestHeader(const std::string& self, uint64_t view_id, uint64_t step, uint32_t first,
+                          uint32_t n_pieces, const StateRequest& req) {
+  Header h;
+  h.type = MessageType::kStateRequest;
+  h.sender = self;
+  h.view_id = view_id;
+  h.step = step;
+  h.chunk = first;
+  h.n_chunks = n_pieces;
+  h.extra = EncodeStateRequest(req);
+  return h;
+}
+
+Header StatePieceHeader(const std::string& self, uint64_t view_id, uint64_t step, uint32_t piece, uint32_t n_pieces,
+                        uint64_t n_elems, const StatePieceInfo& info) {
+  Header h;
+  h.type = MessageType::kState;
+  h.sender = self;
+  h.view_id = view_id;
+  h.step = step;
+  h.chunk = piece;
+  h.n_chunks = n_pieces;
+  h.dtype = DType::kF32;
+  h.n_elems = n_elems;
+  h.extra = EncodeStatePieceInfo(info);
+  return h;
+}
+
+}  // namespace meshtrain::membership_internal

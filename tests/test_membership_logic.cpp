@@ -1,0 +1,393 @@
+// The pure parts of membership: message codecs, the failure detector on a
+// driven clock, view agreement between simulated peers, the reconciliation
+// plan, the state transfer's assembly, and epoch plans.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "membership/member_table.h"
+#include "membership/membership_messages.h"
+#include "membership/state_fetch.h"
+#include "membership/view_agreement.h"
+#include "meshtrain/membership.h"
+#include "meshtrain/membership_epochs.h"
+
+using namespace meshtrain;
+using namespace meshtrain::membership_internal;
+using namespace std::chrono_literals;
+
+namespace {
+
+View MakeView(uint64_t id, std::vector<std::pair<std::string, uint64_t>> members) {
+  View v;
+  v.id = id;
+  for (auto& [name, inc] : members) v.members.push_back({name, inc});
+  std::sort(v.members.begin(), v.members.end());
+  return v;
+}
+
+Heartbeat SampleHeartbeat() {
+  Heartbeat hb;
+  hb.incarnation = 1700000000123ULL;
+  hb.endpoint = "tcp://127.0.0.1:5555";
+  hb.started = true;
+  hb.step = 42;
+  hb.installed = MakeView(3, {{"p0", 7}, {"p1", 9}});
+  hb.proposal = MakeView(4, {{"p0", 7}, {"p1", 9}, {"p2", 11}});
+  hb.report = {3, 41, 0xdeadbeefcafeULL};
+  hb.table = {{"p0", "tcp://127.0.0.1:5555", 7, MemberState::kAlive, 42},
+              {"p2", "tcp://127.0.0.1:5557", 11, MemberState::kDead, 40}};
+  return hb;
+}
+
+// A simulated cluster for the agreement: each peer's installed view and
+// proposal, exchanged "by heartbeat" in rounds, with its own live set.
+struct SimPeer {
+  std::string id;
+  uint64_t incarnation = 1;
+  View installed, proposal;
+  std::vector<std::string> sees;  // ids it considers live (not itself)
+};
+
+void ExchangeRound(std::vector<SimPeer>& peers) {
+  const std::vector<SimPeer> before = peers;  // everyone sees the others' last heartbeats
+  for (SimPeer& p : peers) {
+    AgreementInput in;
+    in.self = p.id;
+    in.self_incarnation = p.incarnation;
+    in.installed = p.installed;
+    in.previous_proposal = p.proposal;
+    for (const SimPeer& q : before) {
+      if (std::find(p.sees.begin(), p.sees.end(), q.id) == p.sees.end()) continue;
+      in.live[q.id] = PeerViews{q.incarnation, q.installed, q.proposal};
+    }
+    AgreementResult r = Agree(in);
+    p.proposal = r.proposal;
+    if (r.install) p.installed = *r.install;
+  }
+}
+
+std::vector<std::string> Others(const std::vector<std::string>& all, const std::string& self) {
+  std::vector<std::string> out;
+  for (const auto& id : all) {
+    if (id != self) out.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a heartbeat survives encoding, and damaged ones are refused") {
+  const Heartbeat hb = SampleHeartbeat();
+  const std::string bytes = EncodeHeartbeat(hb);
+  auto back = DecodeHeartbeat(bytes);
+  REQUIRE(back.has_value());
+  CHECK(*back == hb);
+
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    CHECK_FALSE(DecodeHeartbeat(std::string_view(bytes).substr(0, cut)).has_value());
+  }
+  CHECK_FALSE(DecodeHeartbeat(bytes + "x").has_value());  // trailing bytes
+  std::string wrong_format = bytes;
+  wrong_format[0] = 9;
+  CHECK_FALSE(DecodeHeartbeat(wrong_format).has_value());
+
+  Heartbeat unsorted = hb;  // a view must be sorted and without duplicates
+  std::swap(unsorted.installed.members[0], unsorted.installed.members[1]);
+  CHECK_FALSE(DecodeHeartbeat(EncodeHeartbeat(unsorted)).has_value());
+  Heartbeat bad_state = hb;
+  std::string raw = EncodeHeartbeat(bad_state);
+  raw[raw.size() - 9] = 7;  // the state byte of the last table entry
+  CHECK_FALSE(DecodeHeartbeat(raw).has_value());
+}
+
+TEST_CASE("mutated heartbeats, requests, piece infos and plans never crash the decoders") {
+  // Bytes from the network: every decoder must refuse or accept, never read past the end.
+  const std::vector<std::string> seeds = {EncodeHeartbeat(SampleHeartbeat()), EncodeStateRequest({1000, 256, 3, 99}),
+                                          EncodeStatePieceInfo({1000, 256, 77, "meta"}), EncodeEpochPlan(EpochPlan{})};
+  std::mt19937 rng(12345);
+  size_t accepted = 0;
+  for (int i = 0; i < 4000; ++i) {
+    std::string bytes = seeds[static_cast<size_t>(i) % seeds.size()];
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !bytes.empty(); ++e) {
+      const size_t at = rng() % bytes.size();
+      switch (rng() % 3) {
+        case 0: bytes[at] = static_cast<char>(rng()); break;
+        case 1: bytes.erase(at, 1 + rng() % 8); break;
+        default: bytes.insert(at, 1 + rng() % 8, static_cast<char>(rng())); break;
+      }
+    }
+    accepted += DecodeHeartbeat(bytes).has_value() + DecodeStateRequest(bytes).has_value() +
+                DecodeStatePieceInfo(bytes).has_value() + DecodeEpochPlan(bytes).has_value();
+  }
+  MESSAGE(accepted << " of 4000 mutated inputs still decoded as something");
+}
+
+TEST_CASE("state requests, state piece info and epoch plans survive encoding") {
+  StateRequest req{1000, 256, 3, 99};
+  auto req_back = DecodeStateRequest(EncodeStateRequest(req));
+  REQUIRE(req_back.has_value());
+  CHECK(*req_back == req);
+  CHECK_FALSE(DecodeStateRequest(EncodeStateRequest(StateRequest{1000, 256, 0, 99})).has_value());  // stride 0
+
+  StatePieceInfo info{1000, 256, 77, std::string("meta\0bytes", 10)};
+  auto info_back = DecodeStatePieceInfo(EncodeStatePieceInfo(info));
+  REQUIRE(info_back.has_value());
+  CHECK(*info_back == info);
+
+  EpochPlan plan;
+  plan.epoch = 3;
+  plan.start_step = 300;
+  plan.steps = 42;
+  plan.shard_owners = {"p0", "p1", "p3"};
+  plan.next_owners = {"p0", "p1", "p2", "p3"};
+  plan.lr_peers = 4;
+  plan.compat = "mlp 784-32-10";
+  const std::string bytes = EncodeEpochPlan(plan);
+  auto plan_back = DecodeEpochPlan(bytes);
+  REQUIRE(plan_back.has_value());
+  CHECK(*plan_back == plan);
+  CHECK(plan_back->end_step() == 342);
+  CHECK(plan_back->ShardIndexOf("p3") == 2);
+  CHECK(plan_back->ShardIndexOf("p2") == -1);
+  CHECK_FALSE(DecodeEpochPlan(bytes.substr(0, bytes.size() - 1)).has_value());
+  CHECK(StatePieceCount(0, 256) == 1);
+  CHECK(StatePieceCount(512, 256) == 2);
+  CHECK(StatePieceCount(513, 256) == 3);
+}
+
+TEST_CASE("the failure detector suspects, then buries, a silent peer; a new incarnation comes back") {
+  MemberTable table("p0");
+  table.Add("p1", "tcp://127.0.0.1:1", true);
+  const Clock::time_point t0 = Clock::time_point{} + 1000s;
+  Heartbeat hb;
+  hb.incarnation = 5;
+  hb.endpoint = "tcp://127.0.0.1:1";
+  bool evicted = false;
+  auto changes = table.OnHeartbeat("p1", hb, t0, 1, &evicted);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].kind == MemberChange::Kind::kJoined);
+  CHECK_FALSE(changes[0].returning);
+  CHECK(table.LiveViews().count("p1") == 1);
+
+  CHECK(table.Tick(t0 + 400ms, 500ms, 1000ms).empty());
+  auto suspect = table.Tick(t0 + 600ms, 500ms, 1000ms);
+  REQUIRE(suspect.size() == 1);
+  CHECK(suspect[0].kind == MemberChange::Kind::kSuspect);
+  CHECK(table.LiveViews().count("p1") == 1);  // suspected peers stay in the view
+  auto dead = table.Tick(t0 + 1100ms, 500ms, 1000ms);
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].kind == MemberChange::Kind::kDead);
+  CHECK(dead[0].silence_s == doctest::Approx(1.1));
+  CHECK(table.LiveViews().empty());
+
+  // The same incarnation cannot come back (a paused process must rejoin as a new one)...
+  CHECK(table.OnHeartbeat("p1", hb, t0 + 1200ms, 1, &evicted).empty());
+  CHECK(table.LiveViews().empty());
+  // ...a new one can, and we know it is a return (reconnect to it).
+  hb.incarnation = 6;
+  auto back = table.OnHeartbeat("p1", hb, t0 + 1300ms, 1, &evicted);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].kind == MemberChange::Kind::kJoined);
+  CHECK(back[0].returning);
+  CHECK(table.LiveViews().at("p1").incarnation == 6);
+
+  // A peer that says it leaves is gone at once.
+  hb.leaving = true;
+  auto left = table.OnHeartbeat("p1", hb, t0 + 1400ms, 1, &evicted);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].kind == MemberChange::Kind::kLeft);
+  CHECK(table.LiveViews().empty());
+}
+
+TEST_CASE("after our own stall, silent peers get a grace period instead of a burial") {
+  MemberTable table("p0");
+  const Clock::time_point t0 = Clock::time_point{} + 1000s;
+  Heartbeat hb;
+  hb.incarnation = 5;
+  hb.endpoint = "tcp://127.0.0.1:1";
+  bool evicted = false;
+  table.OnHeartbeat("p1", hb, t0, 1, &evicted);
+  table.Grace(t0 + 3s);  // we were stopped for 3 s
+  CHECK(table.Tick(t0 + 3s + 100ms, 500ms, 1000ms).empty());
+  CHECK(table.LiveViews().count("p1") == 1);
+}
+
+TEST_CASE("gossip discovers newcomers, and tells a peer that it was declared dead") {
+  MemberTable table("p0");
+  Heartbeat hb;
+  hb.incarnation = 5;
+  hb.endpoint = "tcp://127.0.0.1:1";
+  hb.table = {{"p1", "tcp://127.0.0.1:1", 5, MemberState::kAlive, 0},
+              {"p9", "tcp://127.0.0.1:9", 3, MemberState::kAlive, 0},
+              {"p0", "tcp://127.0.0.1:0", 7, MemberState::kDead, 0}};
+  bool evicted = false;
+  auto changes = table.OnHeartbeat("p1", hb, Clock::now(), /*self_incarnation=*/7, &evicted);
+  CHECK(evicted);
+  const bool discovered_p9 = std::any_of(changes.begin(), changes.end(), [](const MemberChange& c) {
+    return c.kind == MemberChange::Kind::kDiscovered && c.id == "p9";
+  });
+  CHECK(discovered_p9);
+  REQUIRE(table.Find("p9") != nullptr);
+  CHECK(table.Find("p9")->endpoint == "tcp://127.0.0.1:9");
+  CHECK(table.LiveViews().count("p9") == 0);  // heard of, not heard from
+  // Dead at an older incarnation: that was a previous life, not us.
+  table.OnHeartbeat("p1", hb, Clock::now(), /*self_incarnation=*/8, &evicted);
+  CHECK_FALSE(evicted);
+}
+
+TEST_CASE("peers that see the same live set install the same view") {
+  const std::vector<std::string> all = {"p0", "p1", "p2", "p3"};
+  std::vector<SimPeer> peers;
+  for (const auto& id : all) peers.push_back({id, 1, {}, {}, Others(all, id)});
+  for (int i = 0; i < 3; ++i) ExchangeRound(peers);
+  for (const SimPeer& p : peers) {
+    CHECK(p.installed.members.size() == 4);
+    CHECK(p.installed == peers[0].installed);
+  }
+  const uint64_t first = peers[0].installed.id;
+
+  // p3 dies; the others notice at different rounds.
+  peers.pop_back();
+  const std::vector<std::string> survivors = {"p0", "p1", "p2"};
+  peers[0].sees = Others(survivors, "p0");
+  ExchangeRound(peers);
+  CHECK(peers[0].installed.id == first);  // p0 alone proposes: nothing installed yet
+  peers[1].sees = Others(survivors, "p1");
+  peers[2].sees = Others(survivors, "p2");
+  for (int i = 0; i < 3; ++i) ExchangeRound(peers);
+  for (const SimPeer& p : peers) {
+    CHECK(p.installed.ids() == survivors);
+    CHECK(p.installed == peers[0].installed);
+    CHECK(p.installed.id > first);
+  }
+
+  // p3 comes back as a new incarnation.
+  peers.push_back({"p3", 2, {}, {}, Others(all, "p3")});
+  for (SimPeer& p : peers) p.sees = Others(all, p.id);
+  for (int i = 0; i < 4; ++i) ExchangeRound(peers);
+  for (const SimPeer& p : peers) {
+    CHECK(p.installed.members.size() == 4);
+    CHECK(p.installed == peers[0].installed);
+  }
+  const auto it = std::find_if(peers[0].installed.members.begin(), peers[0].installed.members.end(),
+                               [](const ViewMember& m) { return m.id == "p3"; });
+  REQUIRE(it != peers[0].installed.members.end());
+  CHECK(it->incarnation == 2);
+}
+
+TEST_CASE("a peer still on an old view of the same set moves on with the others") {
+  // q installed (6, M) and never the (7, M') that p went through; both now see M.
+  std::vector<SimPeer> peers = {{"p", 1, MakeView(7, {{"p", 1}}), {}, {"q"}},
+                                {"q", 1, MakeView(6, {{"p", 1}, {"q", 1}}), {}, {"p"}}};
+  peers[1].proposal = peers[1].installed;
+  for (int i = 0; i < 3; ++i) ExchangeRound(peers);
+  CHECK(peers[0].installed == peers[1].installed);
+  CHECK(peers[0].installed.members.size() == 2);
+  CHECK(peers[0].installed.id > 7);
+}
+
+TEST_CASE("views only move forward, and disagreement installs nothing") {
+  std::vector<SimPeer> peers = {{"a", 1, {}, {}, {"b"}}, {"b", 1, {}, {}, {"a", "c"}}, {"c", 1, {}, {}, {"b"}}};
+  for (int i = 0; i < 4; ++i) ExchangeRound(peers);
+  // a sees {a,b}, b sees {a,b,c}, c sees {b,c}: no set is proposed by all its members.
+  for (const SimPeer& p : peers) CHECK(p.installed.id == 0);
+  peers[0].sees = {"b", "c"};
+  peers[2].sees = {"a", "b"};
+  for (int i = 0; i < 4; ++i) ExchangeRound(peers);
+  for (const SimPeer& p : peers) CHECK(p.installed == peers[0].installed);
+  CHECK(peers[0].installed.members.size() == 3);
+}
+
+TEST_CASE("reconciliation picks the most advanced state, then the one most of its holders share") {
+  std::map<std::string, ReplicaReport> reports = {
+      {"p0", {5, 100, 0xA}}, {"p1", {5, 101, 0xB}}, {"p2", {5, 101, 0xB}}, {"p3", {5, 99, 0xC}}};
+  ReconcilePlan plan = PlanReconcile(reports, "p0");
+  CHECK(plan.target_step == 101);
+  CHECK(plan.checksum == 0xB);
+  CHECK(plan.sources == std::vector<std::string>{"p1", "p2"});
+  CHECK(plan.behind);
+  CHECK_FALSE(PlanReconcile(reports, "p2").behind);
+
+  // A lone newcomer at the same step (say step 0 with other metadata) does not
+  // impose its state on the cluster, even with the lowest id.
+  std::map<std::string, ReplicaReport> start = {{"a9", {2, 0, 0x1}}, {"p0", {2, 0, 0x2}}, {"p1", {2, 0, 0x2}}};
+  ReconcilePlan joined = PlanReconcile(start, "a9");
+  CHECK(joined.checksum == 0x2);
+  CHECK(joined.behind);
+  // Ties go to the lowest id's state.
+  std::map<std::string, ReplicaReport> tie = {{"p0", {2, 7, 0x2}}, {"p1", {2, 7, 0x1}}};
+  CHECK(PlanReconcile(tie, "p1").checksum == 0x2);
+}
+
+TEST_CASE("a striped state transfer assembles, checks every piece, and verifies the checksum") {
+  std::vector<float> truth(1000);
+  for (size_t i = 0; i < truth.size(); ++i) truth[i] = static_cast<float>(i) * 0.5f;
+  const std::string meta = "plan";
+  ReconcilePlan plan;
+  plan.target_step = 12;
+  plan.checksum = StateChecksum(truth, meta);
+  plan.sources = {"p1", "p2"};
+  plan.behind = true;
+  StateFetch fetch(/*view_id=*/4, plan, truth.size(), /*piece_floats=*/300);
+  REQUIRE(fetch.n_pieces() == 4);
+  CHECK(fetch.stride() == 2);
+
+  const auto piece = [&](uint32_t index, const std::string& from, uint64_t view, uint64_t step) {
+    Header h = StatePieceHeader(from, view, step, index, 4, std::min<uint64_t>(300, 1000 - index * 300),
+                                StatePieceInfo{1000, 300, plan.checksum, meta});
+    std::string why;
+    return fetch.Add(from, h, truth.data() + index * 300, StatePieceInfo{1000, 300, plan.checksum, meta}, &why);
+  };
+  CHECK(piece(0, "p1", 3, 12) == StateFetch::Accept::kNotOurs);  // an older view's transfer
+  CHECK(piece(0, "p3", 4, 12) == StateFetch::Accept::kBad);      // not a holder
+  CHECK(piece(0, "p1", 4, 12) == StateFetch::Accept::kTaken);
+  CHECK(piece(0, "p1", 4, 12) == StateFetch::Accept::kDuplicate);
+  CHECK(fetch.Owing() == std::vector<std::string>{"p1", "p2"});
+  CHECK(piece(2, "p1", 4, 12) == StateFetch::Accept::kTaken);
+  CHECK(fetch.Owing() == std::vector<std::string>{"p2"});
+  CHECK(piece(1, "p2", 4, 12) == StateFetch::Accept::kTaken);
+  CHECK_FALSE(fetch.complete());
+  CHECK(piece(3, "p2", 4, 12) == StateFetch::Accept::kTaken);
+  REQUIRE(fetch.complete());
+  auto got = fetch.Finish();
+  REQUIRE(got.ok());
+  CHECK(got->values == truth);
+  CHECK(got->meta == meta);
+  CHECK(got->step == 12);
+
+  // A flipped bit anywhere fails the checksum.
+  StateFetch corrupt(4, plan, truth.size(), 1000);
+  std::vector<float> bad = truth;
+  bad[777] = 1e9f;
+  Header h = StatePieceHeader("p1", 4, 12, 0, 1, 1000, StatePieceInfo{1000, 1000, plan.checksum, meta});
+  std::string why;
+  REQUIRE(corrupt.Add("p1", h, bad.data(), StatePieceInfo{1000, 1000, plan.checksum, meta}, &why) ==
+          StateFetch::Accept::kTaken);
+  CHECK_FALSE(corrupt.Finish().ok());
+}
+
+TEST_CASE("the next epoch's shards follow the view, or stay put") {
+  EpochPlan plan;
+  plan.shard_owners = {"p0", "p1", "p2", "p3"};
+  CHECK(NextShardOwners(plan, {"p0", "p1", "p3"}, "epoch") == std::vector<std::string>{"p0", "p1", "p3"});
+  CHECK(NextShardOwners(plan, {"p0", "p1", "p3"}, "none") == plan.shard_owners);
+  // The same set keeps the current order: a fault-free run never re-cuts.
+  plan.shard_owners = {"p3", "p0", "p2", "p1"};
+  CHECK(NextShardOwners(plan, {"p0", "p1", "p2", "p3"}, "epoch") == plan.shard_owners);
+}
+
+TEST_CASE("the state checksum sees every bit and the metadata") {
+  std::vector<float> v = {1.0f, 2.0f, 3.0f};
+  const uint64_t base = StateChecksum(v, "m");
+  CHECK(StateChecksum(v, "m") == base);
+  CHECK(StateChecksum(v, "n") != base);
+  v[2] = std::nextafter(3.0f, 4.0f);
+  CHECK(StateChecksum(v, "m") != base);
+  v.pop_back();
+  CHECK(StateChecksum(v, "m") != base);
+}
