@@ -1,6 +1,9 @@
 // Validate: the semantic gate every received message passes before the sync
 // layer may touch it. Cheap checks first (header fields), payload scans last.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "meshtrain/wire.h"
 #include "payload_scan.h"
@@ -29,8 +32,17 @@ RejectReason CheckPayloadValues(const Header& h, const void* payload, const Vali
       return !rules.check_finite || AllFiniteF16(payload, n) ? RejectReason::kNone : RejectReason::kNonFinite;
     case DType::kBF16:
       return !rules.check_finite || AllFiniteBF16(payload, n) ? RejectReason::kNone : RejectReason::kNonFinite;
-    case DType::kI8:  // the scale must be finite even without check_finite: it multiplies everything
-      return AllFiniteF32(payload, 1) ? RejectReason::kNone : RejectReason::kNonFinite;
+    case DType::kI8: {
+      // Checked even without check_finite, since the scale multiplies everything:
+      // finite and at most FLT_MAX / 127 (a sender's is max|x| / 127), else q = +-127
+      // decodes to +-inf (found by fuzz_wire).
+      const uint32_t bits = uint32_t{bytes[0]} | uint32_t{bytes[1]} << 8 | uint32_t{bytes[2]} << 16 |
+                            uint32_t{bytes[3]} << 24;
+      float scale;
+      std::memcpy(&scale, &bits, sizeof(scale));
+      constexpr float kMaxScale = std::numeric_limits<float>::max() / 127.0f;
+      return std::fabs(scale) <= kMaxScale ? RejectReason::kNone : RejectReason::kNonFinite;
+    }
     case DType::kTopK: {
       const uint64_t bound = rules.topk_dense_elems != 0 ? rules.topk_dense_elems : rules.max_elems;
       if (!IndicesIncreasingBelow(payload, n, bound)) return RejectReason::kBadIndex;
