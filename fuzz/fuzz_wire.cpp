@@ -1,16 +1,20 @@
-// DecodeHeader + Validate on arbitrary bytes: a hostile or garbled message is
-// rejected with a reason, never crashes the peer, never allocates what the
-// frame does not hold. Decoded headers must survive an encode/decode round trip.
+// DecodeHeader + Validate (+ the tensor codecs' DecodeTensor/AccumulateTensor)
+// on arbitrary bytes: a hostile or garbled message is rejected with a reason,
+// never crashes the peer, never allocates what the frame does not hold. Decoded
+// headers must survive an encode/decode round trip.
 //
 // Input: byte 0 = rule flags, byte 1 = the receiver's current view, bytes 2-3 =
 // frame 0 length L (little-endian), then L bytes of frame 0 and the payload
 // (frame 1) after it. The whole input is also decoded as one frame 0.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "fuzz_support.h"
+#include "meshtrain/codec.h"
 #include "meshtrain/wire.h"
 
 using meshtrain::Header;
@@ -44,6 +48,37 @@ meshtrain::Result<Header> DecodeChecked(const uint8_t* frame, size_t size) {
   auto again = meshtrain::DecodeHeader(encoded.data(), encoded.size());
   MESHTRAIN_FUZZ_CHECK(again.ok() && SameHeader(again.value(), h));
   return decoded;
+}
+
+// The receiver's next step: decode (or accumulate) the tensor payload. The codec
+// checks sizes and topk indices itself; what Validate accepts it must decode, to
+// finite values when the finite check was on.
+void FuzzDecodeTensor(const Header& h, const std::vector<uint8_t>& payload, const meshtrain::ValidationRules& rules,
+                      RejectReason reason) {
+  if (h.dtype == meshtrain::DType::kNone || !meshtrain::IsKnownDType(h.dtype)) return;
+  const uint64_t topk_bound = rules.topk_dense_elems != 0 ? rules.topk_dense_elems : rules.max_elems;
+  const uint64_t dense = h.dtype == meshtrain::DType::kTopK ? topk_bound : h.n_elems;
+  if (dense > (1u << 16)) return;  // the decoder's output is ours to size; keep it small
+  std::vector<float> out(dense, 0.0f);
+  std::vector<float> acc(dense, 1.0f);
+  const void* bytes = payload.empty() ? nullptr : payload.data();
+  const meshtrain::Status decoded = meshtrain::DecodeTensor(h.dtype, h.n_elems, bytes, payload.size(), out);
+  const meshtrain::Status added = meshtrain::AccumulateTensor(h.dtype, h.n_elems, bytes, payload.size(), acc);
+  meshtrain::fuzz::Note("decode tensor: " + decoded.ToString());
+  MESHTRAIN_FUZZ_CHECK(decoded.ok() == added.ok());
+  if (!decoded.ok()) {
+    MESHTRAIN_FUZZ_CHECK(decoded.code() == meshtrain::Status::Code::kCorruption && !decoded.message().empty());
+  }
+  if (reason != RejectReason::kNone) return;
+  MESHTRAIN_FUZZ_CHECK(decoded.ok());
+  if (!rules.check_finite) return;
+  for (size_t i = 0; i < out.size(); ++i) {
+    MESHTRAIN_FUZZ_CHECK(std::isfinite(out[i]));
+    // acc = 1 + decoded, up to one rounding (the sum may be fused).
+    const float expected = 1.0f + out[i];
+    MESHTRAIN_FUZZ_CHECK(std::fabs(acc[i] - expected) <= 1e-6f * std::max(1.0f, std::fabs(expected)) ||
+                         !std::isfinite(expected));
+  }
 }
 
 }  // namespace
@@ -81,5 +116,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     MESHTRAIN_FUZZ_CHECK(h.n_elems <= rules.max_elems || !meshtrain::CarriesTensor(h.type));
     MESHTRAIN_FUZZ_CHECK(h.sender == routing_id);
   }
+  FuzzDecodeTensor(h, payload, rules, reason);
   return 0;
 }
