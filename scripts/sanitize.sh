@@ -6,6 +6,8 @@
 #   all   both (the default)
 # Usage: scripts/sanitize.sh [asan|tsan|all] [extra ctest args]
 #   ASAN_BUILD_DIR / TSAN_BUILD_DIR override the build dirs, JOBS the parallelism,
+#   SANITIZE_OPT the optimisation and debug flags (default "-O2 -g"; CI uses
+#   "-O1 -g1": a third less build time, line numbers still in every report),
 #   CLEAN=1 rebuilds from scratch (an object compiled while its header was being
 #   edited can look up to date yet be stale: odd layout-mismatch reports mean CLEAN=1).
 # Exits non-zero if a test fails or any sanitizer reports anything, including in
@@ -58,7 +60,7 @@ configure_and_build() {
   local targets=()
   [ $# -gt 0 ] && targets=(--target "$@")
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SANITIZE_OPT:--O2 -g}" \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
     -DMESHTRAIN_WERROR=OFF -DMESHTRAIN_BUILD_BENCH=OFF >/dev/null
   # Keep going past a target that does not compile: the tests that do build still

@@ -15,6 +15,7 @@ PACKAGES=(
   zlib1g-dev
   dataset-fashion-mnist
   gnuplot-nox
+  iproute2  # ip and tc for the slow-link rig (scripts/netlab.sh)
 )
 
 missing=()

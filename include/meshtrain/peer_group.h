@@ -133,6 +133,16 @@ class PeerGroup {
   // Makes every member of the current view known to the table and the
   // mailbox (peers that joined later), once per view.
   void AdoptView(uint64_t view_id);
+  // What the plain and the compressed ring share (src/sync/ring_round.h).
+  // BeginRingRound checks the arguments and the view and sets `out` up; it
+  // returns false, with the round done and counted, when the ring is this peer
+  // alone. RunRingRound opens the mailbox for the round, runs `exchange`, and
+  // books its time and waits.
+  struct RingRound;
+  Result<bool> BeginRingRound(size_t buf_elems, const std::vector<std::string>& ring, uint64_t view_id,
+                              uint64_t round, const std::string& what, RingRound* out);
+  Status RunRingRound(const RingRound& r, size_t buf_bytes, const std::function<Status()>& exchange,
+                      const std::function<std::pair<double, double>()>& waits);
 
   std::string self_id_;
   std::vector<std::string> peer_ids_;  // sorted, including self

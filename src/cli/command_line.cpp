@@ -15,7 +15,8 @@ const char* UsageText() {
          "  meshtrain report RUN_DIR        (summary table of runs/<peer>/metrics.jsonl)\n"
          "  meshtrain watch RUN_DIR [--pid PID]   (one live view of every peer)\n"
          "  meshtrain --help | --version\n"
-         "exit codes: 0 done, 2 bad config or arguments, 1 other failure\n";
+         "exit codes: 0 done, 2 bad config or arguments, 1 other failure,\n"
+         "            128+N stopped by signal N after a checkpoint (143 SIGTERM, 130 SIGINT)\n";
 }
 
 Result<Command> ParseCommandLine(const std::vector<std::string>& args) {

@@ -20,13 +20,20 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
 
 // First SIGINT/SIGTERM: finish the step, checkpoint, say goodbye. A second one
 // falls through to the default action, so a stuck peer can still be stopped.
 void OnStopSignal(int sig) {
+  g_stop_signal.store(sig);
   g_stop.store(true);
   std::signal(sig, SIG_DFL);
 }
+
+// A stop we were asked for exits 128 + signal, the shell's convention for "ended
+// by that signal", so scripts can tell it from a failure (1) and systemd units can
+// list it under SuccessExitStatus (deploy/meshtrain@.service).
+int StoppedBySignalExitCode() { return 128 + g_stop_signal.load(); }
 
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "meshtrain: %s\n", message.c_str());
@@ -94,6 +101,9 @@ int main(int argc, char** argv) {
   auto trainer = meshtrain::Trainer::Create(*cfg, cmd->resume);
   if (!trainer.ok()) return Fail(ExitCodeFor(trainer.status()), trainer.status().message());
   meshtrain::Status st = trainer.value()->Run(&g_stop);
+  if (!st.ok() && st.code() == meshtrain::Status::Code::kAborted && g_stop_signal.load() != 0) {
+    return Fail(StoppedBySignalExitCode(), "peer " + cfg->self_id + ": " + st.message());
+  }
   if (!st.ok()) return Fail(kExitFailure, "peer " + cfg->self_id + ": " + st.message());
   return kExitOk;
 }

@@ -14,6 +14,7 @@
 #include "sync/peer_ring_links.h"
 #include "sync/peer_table.h"
 #include "sync/ring_messages.h"
+#include "sync/ring_round.h"
 #include "sync/round_tag.h"
 
 namespace meshtrain {
@@ -266,49 +267,50 @@ Status PeerGroup::CheckTag(uint64_t view_id, uint64_t round) const {
                                  last.ToString() + "); a failed round is redone under a new tag, never the old one");
 }
 
-Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
-                               uint64_t round) {
-  if (shut_down_) return Status::Aborted("peer " + self_id_ + ": all-reduce after Shutdown");
+Result<bool> PeerGroup::BeginRingRound(size_t buf_elems, const std::vector<std::string>& ring, uint64_t view_id,
+                                       uint64_t round, const std::string& what, RingRound* out) {
+  if (shut_down_) return Status::Aborted("peer " + self_id_ + ": " + what + " after Shutdown");
   AdoptView(view_id);
-  size_t rank = 0;
-  MESHTRAIN_RETURN_IF_ERROR(CheckRing(ring, &rank));
+  MESHTRAIN_RETURN_IF_ERROR(CheckRing(ring, &out->rank));
   MESHTRAIN_RETURN_IF_ERROR(CheckTag(view_id, round));
   const RoundTag tag{view_id, round};
+  const std::string context = what + " (" + tag.ToString() + ")";
   if (membership_ && membership_->view_id() != view_id) {
-    return Status::Aborted("ring all-reduce (" + tag.ToString() + "): view " + std::to_string(view_id) +
-                           " is no longer current (now view " + std::to_string(membership_->view_id()) + ")");
+    return Status::Aborted(context + ": view " + std::to_string(view_id) + " is no longer current (now view " +
+                           std::to_string(membership_->view_id()) + ")");
   }
-  const Clock::time_point start = Clock::now();
+  out->start = Clock::now();
   last_tag_ = std::make_pair(view_id, round);
   if (ring.size() == 1) {  // the sum of one buffer: no messages, no sockets
     std::lock_guard<std::mutex> lock(stats_mu_);
     ++stats_.rounds;
-    return Status::OK();
+    return false;
   }
 
   const size_t n = ring.size();
-  const RingLayout layout = ring_->LayoutFor(buf.size(), n);
-  if (layout.n_pieces() > std::numeric_limits<uint32_t>::max()) {
-    return Status::InvalidArgument("ring all-reduce (" + tag.ToString() + "): " + std::to_string(buf.size()) +
+  out->layout.emplace(ring_->LayoutFor(buf_elems, n));
+  if (out->layout->n_pieces() > std::numeric_limits<uint32_t>::max()) {
+    return Status::InvalidArgument(context + ": " + std::to_string(buf_elems) +
                                    " floats make more than 2^32 pieces; raise sync.chunk_bytes");
   }
-  const uint64_t piece_bytes = static_cast<uint64_t>(layout.segment_elems()) * sizeof(float);
+  // A compressed piece is never larger than the f32 one (topk falls back to f32).
+  const uint64_t piece_bytes = static_cast<uint64_t>(out->layout->segment_elems()) * sizeof(float);
   if (transport_cfg_.max_msg_bytes > 0 && piece_bytes > static_cast<uint64_t>(transport_cfg_.max_msg_bytes)) {
-    return Status::InvalidArgument("ring all-reduce (" + tag.ToString() + "): pieces of " +
-                                   std::to_string(piece_bytes) + " bytes exceed transport.max_msg_bytes = " +
+    return Status::InvalidArgument(context + ": pieces of " + std::to_string(piece_bytes) +
+                                   " bytes exceed transport.max_msg_bytes = " +
                                    std::to_string(transport_cfg_.max_msg_bytes) +
                                    "; lower sync.chunk_bytes or raise transport.max_msg_bytes");
   }
 
-  PeerRingLinks::Setup setup;
+  RingNeighbours::Setup& setup = out->setup;
   setup.transport = transport_.get();
   setup.mailbox = mailbox_.get();
   setup.peers = peers_.get();
   setup.self = self_id_;
-  setup.left = ring[(rank + n - 1) % n];
-  setup.right = ring[(rank + 1) % n];
+  setup.left = ring[(out->rank + n - 1) % n];
+  setup.right = ring[(out->rank + 1) % n];
   setup.tag = tag;
-  setup.layout = &layout;
+  setup.layout = &*out->layout;
   setup.timeout = std::chrono::milliseconds(std::max<int64_t>(sync_.timeout_ms, 1));
   if (membership_) {
     const Membership* m = membership_.get();
@@ -319,22 +321,39 @@ Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::stri
              " (membership changed); the round is redone in the new view";
     };
   }
-  PeerRingLinks links(setup);
+  return true;
+}
 
-  mailbox_->BeginRound(tag, buf.size() * sizeof(float));
+Status PeerGroup::RunRingRound(const RingRound& r, size_t buf_bytes, const std::function<Status()>& exchange,
+                               const std::function<std::pair<double, double>()>& waits) {
+  mailbox_->BeginRound(r.setup.tag, buf_bytes);
   // Answer what came in since the last collective first: a Bye among it ends
   // this round at once, before we block sending to a peer that is gone.
   mailbox_->PumpQueued();
   AnswerHellos();
-  const Status st = ring_->Run(buf, rank, n, links);
+  const Status st = exchange();
   mailbox_->EndRound(st.ok());
 
+  const auto [left_wait, right_wait] = waits();
   std::lock_guard<std::mutex> lock(stats_mu_);
-  stats_.comm_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-  stats_.wait_seconds_by_peer[setup.left] += links.left_wait_seconds();
-  stats_.wait_seconds_by_peer[setup.right] += links.right_wait_seconds();
+  stats_.comm_seconds += std::chrono::duration<double>(Clock::now() - r.start).count();
+  stats_.wait_seconds_by_peer[r.setup.left] += left_wait;
+  stats_.wait_seconds_by_peer[r.setup.right] += right_wait;
   if (st.ok()) ++stats_.rounds;
   return st;
+}
+
+Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
+                               uint64_t round) {
+  RingRound r;
+  Result<bool> begun = BeginRingRound(buf.size(), ring, view_id, round, "ring all-reduce", &r);
+  if (!begun.ok()) return begun.status();
+  if (!*begun) return Status::OK();
+  PeerRingLinks links(r.setup);
+  return RunRingRound(
+      r, buf.size() * sizeof(float),
+      [&] { return ring_->Run(buf, r.rank, ring.size(), links); },
+      [&] { return std::make_pair(links.neighbours().left_wait_seconds(), links.neighbours().right_wait_seconds()); });
 }
 
 void PeerGroup::Shutdown() {

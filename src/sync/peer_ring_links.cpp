@@ -1,22 +1,10 @@
 #include "sync/peer_ring_links.h"
 
-#include <algorithm>
-
 #include "sync/ring_messages.h"
 
 namespace meshtrain {
 
-using Clock = std::chrono::steady_clock;
-
-namespace {
-// How long one attempt to hand a piece to the transport may block before we
-// look at incoming messages (a Bye) again.
-constexpr std::chrono::milliseconds kSendSlice{100};
-// The longest a wait goes without checking whether membership moved the view on.
-constexpr std::chrono::milliseconds kViewPollSlice{100};
-}  // namespace
-
-PeerRingLinks::PeerRingLinks(Setup setup) : s_(std::move(setup)) {}
+PeerRingLinks::PeerRingLinks(RingNeighbours::Setup setup) : net_(std::move(setup), "ring all-reduce") {}
 
 Status PeerRingLinks::SendRight(RingPhase phase, size_t piece, const float* data, size_t size,
                                 std::shared_ptr<const void> keepalive) {
@@ -29,94 +17,30 @@ Status PeerRingLinks::SendNonFiniteRight(RingPhase phase, size_t piece) {
 
 Status PeerRingLinks::Send(RingPhase phase, size_t piece, const float* data, size_t size,
                            std::shared_ptr<const void> keepalive, bool non_finite) {
+  const RingNeighbours::Setup& s = net_.setup();
   PieceExtra extra;
-  extra.total_elems = s_.layout->total_elems();
-  extra.segment_elems = s_.layout->segment_elems();
+  extra.total_elems = s.layout->total_elems();
+  extra.segment_elems = s.layout->segment_elems();
   extra.non_finite = non_finite;
-  const Header header = PieceHeader(s_.self, s_.tag, phase, static_cast<uint32_t>(piece),
-                                    static_cast<uint32_t>(s_.layout->n_pieces()), size, extra);
+  const Header header = PieceHeader(s.self, s.tag, phase, static_cast<uint32_t>(piece),
+                                    static_cast<uint32_t>(s.layout->n_pieces()), size, extra);
   std::string encoded;
   EncodeHeaderTo(header, &encoded);
-
-  // The send is tried in short slices, answering what arrives in between, so
-  // that a Bye from the right neighbour ends the wait at once instead of after
-  // the full timeout. A slice that fails never reaches the wire (Transport
-  // guarantees it), so trying again cannot duplicate the piece.
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline = start + s_.timeout;
-  Status st;
-  for (;;) {
-    if (Status gone = Superseded(); !gone.ok()) return gone;
-    if (s_.peers->Departed(s_.right)) {
-      return Status::Aborted(Context() + ": cannot send " + PieceName(phase, piece) + ": right neighbour " +
-                             Named(s_.right) + " left the group (Bye)");
-    }
-    OutgoingMessage msg;
-    msg.header = encoded;
-    if (!non_finite && size > 0) {
-      msg.payload = data;
-      msg.payload_bytes = size * sizeof(float);
-      msg.keepalive = keepalive;
-    }
-    const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    const auto slice = std::clamp(left_ms, std::chrono::milliseconds(1), kSendSlice);
-    st = s_.transport->Send(s_.right, std::move(msg), slice);
-    if (st.ok() || st.code() != Status::Code::kUnavailable || Clock::now() >= deadline) break;
-    s_.mailbox->PumpQueued();
-  }
-  right_wait_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
-  if (st.ok()) return st;
-  const std::string what = Context() + ": could not send " + PieceName(phase, piece) + " to " + Named(s_.right);
-  if (st.code() == Status::Code::kUnavailable) {
-    // The transport's message speaks of the last slice only; say what it means.
-    return Status::Timeout(what + " within " + std::to_string(s_.timeout.count()) +
-                           " ms: no live connection to it, or its queue stayed full");
-  }
-  if (st.code() == Status::Code::kInvalidArgument) return Status::InvalidArgument(what + ": " + st.message());
-  return Status::Aborted(what + ": " + st.message());
+  if (non_finite) return net_.SendRight(phase, piece, encoded, nullptr, 0, nullptr);
+  return net_.SendRight(phase, piece, encoded, data, size * sizeof(float), std::move(keepalive));
 }
 
 Result<ReceivedPiece> PeerRingLinks::ReceiveLeft(RingPhase phase, size_t piece, size_t size) {
-  const MessageType type = ToMessageType(phase);
-  const Clock::time_point deadline = Clock::now() + s_.timeout;
-  bool drained = false;  // after the view moved on: pieces already received are taken before giving up
-  for (;;) {
-    if (std::optional<StashedPiece> got = s_.mailbox->Take(s_.tag, type, static_cast<uint32_t>(piece), s_.left)) {
-      bool non_finite = false;
-      MESHTRAIN_RETURN_IF_ERROR(CheckPiece(*got, phase, piece, size, &non_finite));
-      ReceivedPiece out;
-      out.size = size;
-      out.non_finite = non_finite;
-      out.data = got->data;
-      out.owner = std::move(got->owner);
-      return out;
-    }
-    // Everything it sent before its Bye has been filed already: messages from
-    // one peer arrive in order. So what we wait for will never come.
-    if (s_.peers->Departed(s_.left)) {
-      return Status::Aborted(Context() + ": left neighbour " + Named(s_.left) + " left the group (Bye) before sending " +
-                             PieceName(phase, piece));
-    }
-    if (Status gone = Superseded(); !gone.ok()) {
-      // A peer that finished the round sent everything first: what it sent may
-      // still be queued behind the news that it left. Take that before giving up.
-      if (drained) return gone;
-      s_.mailbox->PumpQueued();
-      drained = true;
-      continue;
-    }
-    const Clock::time_point now = Clock::now();
-    if (now >= deadline) {
-      return Status::Timeout(Context() + ": no " + PieceName(phase, piece) + " from " + Named(s_.left) + " within " +
-                             std::to_string(s_.timeout.count()) + " ms");
-    }
-    // Round up, so the last wait ends at the deadline, not a hair before it.
-    auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    // With membership, look at the view now and then (a view change also wakes the wait).
-    if (s_.superseded) left_ms = std::min(left_ms, kViewPollSlice);
-    s_.mailbox->Pump(std::max(left_ms, std::chrono::milliseconds(1)));
-    left_wait_seconds_ += std::chrono::duration<double>(Clock::now() - now).count();
-  }
+  Result<StashedPiece> got = net_.ReceiveLeft(phase, piece);
+  if (!got.ok()) return got.status();
+  bool non_finite = false;
+  MESHTRAIN_RETURN_IF_ERROR(CheckPiece(*got, phase, piece, size, &non_finite));
+  ReceivedPiece out;
+  out.size = size;
+  out.non_finite = non_finite;
+  out.data = got->data;
+  out.owner = std::move(got->owner);
+  return out;
 }
 
 Status PeerRingLinks::CheckPiece(const StashedPiece& got, RingPhase phase, size_t piece, size_t size,
@@ -124,46 +48,27 @@ Status PeerRingLinks::CheckPiece(const StashedPiece& got, RingPhase phase, size_
   const Header& h = got.header;
   const std::optional<PieceExtra> extra = DecodePieceExtra(h.extra);
   if (!extra) {
-    const std::string why = PieceName(phase, piece) + " with a malformed extra field (" +
-                            std::to_string(h.extra.size()) + " bytes, expected " + std::to_string(kPieceExtraBytes) + ")";
-    s_.mailbox->Reject(s_.left, why);
-    return Status::Corruption(Context() + ": " + Named(s_.left) + " sent a " + why);
+    return net_.Malformed(phase, piece,
+                          "with a malformed extra field (" + std::to_string(h.extra.size()) + " bytes, expected " +
+                              std::to_string(kPieceExtraBytes) + ")");
   }
-  const RingLayout& layout = *s_.layout;
+  const RingLayout& layout = *net_.setup().layout;
   const bool same_cut = extra->total_elems == layout.total_elems() && extra->segment_elems == layout.segment_elems() &&
                         h.n_chunks == layout.n_pieces();
   const uint64_t expected_elems = extra->non_finite ? 0 : size;
   if (!same_cut || h.n_elems != expected_elems) {
-    const std::string why = "it reduces " + std::to_string(extra->total_elems) + " floats in pieces of up to " +
-                            std::to_string(extra->segment_elems) + " (" + std::to_string(h.n_chunks) +
-                            " pieces; this one has " + std::to_string(h.n_elems) + "), this peer " +
-                            std::to_string(layout.total_elems()) + " floats in pieces of up to " +
-                            std::to_string(layout.segment_elems()) + " (" + std::to_string(layout.n_pieces()) +
-                            " pieces; this one has " + std::to_string(expected_elems) + ")";
-    s_.mailbox->Reject(s_.left, PieceName(phase, piece) + " does not fit: " + why);
-    return Status::InvalidArgument(Context() + ": " + Named(s_.left) + " cuts the buffer differently: " + why +
-                                   "; every peer must pass a buffer of the same length and use the same "
-                                   "sync.chunk_bytes");
+    return net_.Mismatch(phase, piece,
+                         "it cuts the buffer differently: it reduces " + std::to_string(extra->total_elems) +
+                             " floats in pieces of up to " + std::to_string(extra->segment_elems) + " (" +
+                             std::to_string(h.n_chunks) + " pieces; this one has " + std::to_string(h.n_elems) +
+                             "), this peer " + std::to_string(layout.total_elems()) + " floats in pieces of up to " +
+                             std::to_string(layout.segment_elems()) + " (" + std::to_string(layout.n_pieces()) +
+                             " pieces; this one has " + std::to_string(expected_elems) +
+                             "); every peer must pass a buffer of the same length and use the same "
+                             "sync.chunk_bytes");
   }
   *non_finite = extra->non_finite;
   return Status::OK();
-}
-
-Status PeerRingLinks::Superseded() const {
-  if (!s_.superseded) return Status::OK();
-  const std::string why = s_.superseded();
-  return why.empty() ? Status::OK() : Status::Aborted(Context() + ": " + why);
-}
-
-std::string PeerRingLinks::Context() const { return "ring all-reduce (" + s_.tag.ToString() + ")"; }
-
-std::string PeerRingLinks::PieceName(RingPhase phase, size_t piece) const {
-  return std::string(PhaseName(phase)) + " piece " + std::to_string(piece) + " of " +
-         std::to_string(s_.layout->n_pieces());
-}
-
-std::string PeerRingLinks::Named(const std::string& peer) const {
-  return "peer " + peer + " (" + s_.peers->EndpointOf(peer) + ")";
 }
 
 }  // namespace meshtrain
