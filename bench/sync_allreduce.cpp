@@ -2,6 +2,7 @@
 //
 //   bench_sync_allreduce              table for N = 2 and 4, buffers 4 KB .. 64 MB (x4 steps)
 //   bench_sync_allreduce --sweep      the same for several sync.chunk_bytes (to pick the default)
+//   bench_sync_allreduce --curve      each cluster twice, plaintext and CurveZMQ, and the cost of CURVE
 //   options: --peers 2,4  --chunk-bytes 1048576  --min-bytes 4096  --max-bytes 67108864
 //
 // For each buffer size S: the median wall time t of one all-reduce (the
@@ -28,6 +29,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/stat.h>
+#include <zmq.h>
 
 #include "meshtrain/config.h"
 #include "meshtrain/peer_group.h"
@@ -83,7 +87,24 @@ struct WorkerArgs {
   int64_t chunk_bytes = 1 << 20;
   std::vector<int64_t> sizes;
   std::string out_path;
+  std::string key_dir;  // CURVE: p<i>.key, p<i>.pub and cluster.pub live here; empty = plaintext
 };
+
+// A CURVE key pair per peer, as meshtrain keygen writes them, and the cluster's key list.
+bool WriteClusterKeys(const std::filesystem::path& dir, int n) {
+  std::ofstream cluster(dir / "cluster.pub");
+  for (int i = 0; i < n; ++i) {
+    char pub[41] = {}, sec[41] = {};
+    if (zmq_curve_keypair(pub, sec) != 0) return false;
+    const std::string id = "p" + std::to_string(i);
+    const std::string secret_path = (dir / (id + ".key")).string();
+    std::ofstream(secret_path) << sec << "\n";
+    ::chmod(secret_path.c_str(), 0600);
+    std::ofstream(dir / (id + ".pub")) << pub << " " << id << "\n";
+    cluster << pub << " " << id << "\n";
+  }
+  return static_cast<bool>(cluster);
+}
 
 int RunWorker(const WorkerArgs& a) {
   Config cfg;
@@ -95,6 +116,13 @@ int RunWorker(const WorkerArgs& a) {
   cfg.sync.mode = "ring";
   cfg.sync.chunk_bytes = a.chunk_bytes;
   cfg.sync.timeout_ms = 60000;
+  if (!a.key_dir.empty()) {
+    const std::filesystem::path keys = a.key_dir;
+    cfg.security.mode = "curve";
+    cfg.security.secret_key_file = (keys / (cfg.self_id + ".key")).string();
+    cfg.security.public_key_file = (keys / (cfg.self_id + ".pub")).string();
+    cfg.security.authorized_keys = {(keys / "cluster.pub").string()};
+  }
   auto group = PeerGroup::Create(cfg);
   if (!group.ok()) {
     std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), group.status().ToString().c_str());
@@ -148,10 +176,14 @@ struct Row {
 
 // Starts n workers, waits for them (bounded), and returns rows by size; empty on failure.
 std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t chunk_bytes,
-                                  const std::vector<int64_t>& sizes) {
+                                  const std::vector<int64_t>& sizes, bool curve) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "meshtrain-bench-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) return {};
   const std::filesystem::path dir = tmpl;
+  if (curve && !WriteClusterKeys(dir, n)) {
+    std::fprintf(stderr, "cannot make CURVE keys in %s\n", tmpl.c_str());
+    return {};
+  }
   std::vector<int64_t> ports;
   for (int i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
 
@@ -160,7 +192,8 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
     const std::string out = (dir / ("rank" + std::to_string(r) + ".txt")).string();
     const std::string log = (dir / ("rank" + std::to_string(r) + ".log")).string();
     std::vector<std::string> argv = {self_exe,    "--worker", std::to_string(r), JoinList(ports),
-                                     std::to_string(chunk_bytes), JoinList(sizes), out};
+                                     std::to_string(chunk_bytes), JoinList(sizes), out,
+                                     curve ? dir.string() : std::string("-")};
     const pid_t pid = ::fork();
     if (pid == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -232,8 +265,10 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
   return rows;
 }
 
-void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, const std::map<int64_t, Row>& rows) {
-  std::printf("\nN = %d peers, sync.chunk_bytes = %s\n", n, HumanBytes(static_cast<double>(chunk_bytes)).c_str());
+void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, const std::map<int64_t, Row>& rows,
+                bool curve) {
+  std::printf("\nN = %d peers, sync.chunk_bytes = %s, security.mode = %s\n", n,
+              HumanBytes(static_cast<double>(chunk_bytes)).c_str(), curve ? "curve" : "none");
   std::printf("%10s %8s %12s %14s %12s\n", "buffer", "rounds", "time/op", "bus bandwidth", "sent/ideal");
   const double factor = 2.0 * (n - 1) / n;
   for (int64_t bytes : sizes) {
@@ -250,30 +285,49 @@ void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, c
   std::fflush(stdout);
 }
 
+// Bus bandwidth with CURVE against plaintext, size by size.
+void PrintCurveCost(int n, const std::vector<int64_t>& sizes, const std::map<int64_t, Row>& plain,
+                    const std::map<int64_t, Row>& curve) {
+  std::printf("\nN = %d peers: cost of CURVE\n%10s %14s %14s %10s\n", n, "buffer", "none", "curve", "curve/none");
+  const double factor = 2.0 * (n - 1) / n;
+  for (int64_t bytes : sizes) {
+    auto p = plain.find(bytes), c = curve.find(bytes);
+    if (p == plain.end() || c == curve.end()) continue;
+    const double bus_plain = factor * static_cast<double>(bytes) / p->second.median_s / 1e6;
+    const double bus_curve = factor * static_cast<double>(bytes) / c->second.median_s / 1e6;
+    std::printf("%10s %9.1f MB/s %9.1f MB/s %10.2f\n", HumanBytes(static_cast<double>(bytes)).c_str(), bus_plain,
+                bus_curve, bus_curve / bus_plain);
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   meshtrain::TuneAllocatorForMessages();  // as the meshtrain binary does
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--worker") {
-    if (args.size() != 6) return 2;
+    if (args.size() != 7) return 2;
     WorkerArgs w;
     w.rank = std::stoi(args[1]);
     w.ports = ParseList(args[2]);
     w.chunk_bytes = std::stoll(args[3]);
     w.sizes = ParseList(args[4]);
     w.out_path = args[5];
+    if (args[6] != "-") w.key_dir = args[6];
     return RunWorker(w);
   }
 
   std::vector<int64_t> peers = {2, 4};
   std::vector<int64_t> chunk_list = {1 << 20};
   int64_t min_bytes = 4096, max_bytes = 64LL << 20;
-  bool sweep = false;
+  bool sweep = false, curve = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const bool has_value = i + 1 < args.size();
     if (args[i] == "--sweep") {
       sweep = true;
+    } else if (args[i] == "--curve") {
+      curve = true;
     } else if (args[i] == "--peers" && has_value) {
       peers = ParseList(args[++i]);
     } else if (args[i] == "--chunk-bytes" && has_value) {
@@ -283,7 +337,9 @@ int main(int argc, char** argv) {
     } else if (args[i] == "--max-bytes" && has_value) {
       max_bytes = std::stoll(args[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--sweep] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] [--max-bytes B]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--sweep] [--curve] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] "
+                   "[--max-bytes B]\n",
                    argv[0]);
       return 2;
     }
@@ -300,9 +356,14 @@ int main(int argc, char** argv) {
   int failures = 0;
   for (int64_t n : peers) {
     for (int64_t chunk_bytes : chunk_list) {
-      const auto rows = RunCluster(self_exe, static_cast<int>(n), chunk_bytes, sizes);
+      const auto rows = RunCluster(self_exe, static_cast<int>(n), chunk_bytes, sizes, false);
       if (rows.empty()) ++failures;
-      PrintTable(static_cast<int>(n), chunk_bytes, sizes, rows);
+      PrintTable(static_cast<int>(n), chunk_bytes, sizes, rows, false);
+      if (!curve) continue;
+      const auto curve_rows = RunCluster(self_exe, static_cast<int>(n), chunk_bytes, sizes, true);
+      if (curve_rows.empty()) ++failures;
+      PrintTable(static_cast<int>(n), chunk_bytes, sizes, curve_rows, true);
+      PrintCurveCost(static_cast<int>(n), sizes, rows, curve_rows);
     }
   }
   return failures == 0 ? 0 : 1;

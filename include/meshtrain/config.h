@@ -98,6 +98,10 @@ struct SyncConfig {
   std::string int8_rounding = "nearest";  // int8: nearest | stochastic (unbiased)
   double topk_ratio = 0.01;       // topk: fraction of each piece's entries a peer sends, (0, 1]
   bool error_feedback = true;     // lossy codecs: carry what was not sent into the next round
+  std::string robust = "none";    // gossip: none | clip | trimmed_mean (a faulty neighbour cannot drag us off)
+  double robust_clip = 0.0;       // clip: largest norm of a neighbour's difference; 0 = the round's median distance
+  int64_t trim = 1;               // trimmed_mean: values dropped at each end of every coordinate
+  double consensus_step = 0.0;    // compressed gossip: CHOCO's gamma in (0, 1]; 0 = auto (1, topk 3 x ratio)
   int64_t timeout_ms = 10000;     // longest wait for any message of a round
   int64_t chunk_bytes = 1 << 20;  // pipelining unit of ring all-reduce
   int64_t start_timeout_ms = 30000;  // how long to wait for every peer at start
@@ -144,6 +148,7 @@ struct SecurityConfig {
 struct DebugConfig {
   double slowdown = 1.0;      // multiply compute time (straggler experiments)
   int64_t step_delay_ms = 0;  // sleep this long after every step (fault tests need time to act)
+  std::string byzantine = "none";  // gossip fault injection: none | huge | noise (sends corrupted parameters)
 };
 
 struct Config {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,12 +27,18 @@ struct ReplicaStats {
   double comm_seconds = 0;
   std::vector<std::pair<std::string, double>> wait_seconds_by_peer;
   uint64_t rejected = 0;
+  // Dropped messages by kind, zeros included (CommStats::dropped_by_kind;
+  // the metrics' "rejected" object, docs/training.md). Empty without a network.
+  std::map<std::string, uint64_t> dropped_by_kind;
   // Gossip (docs/gossip.md): the last consensus distance (-1: none), the push-sum
   // weight, and messages that came late or out of order (handled, not lost).
   double consensus = -1;
   double gossip_weight = 1;
   uint64_t gossip_late = 0;
   uint64_t gossip_out_of_order = 0;
+  uint64_t gossip_view_changes = 0;       // graphs rebuilt for a new membership view
+  uint64_t gossip_compressed_rounds = 0;  // rounds that sent a compressed change (sync.compression)
+  uint64_t gossip_clipped = 0;            // neighbour differences clipped (sync.robust = "clip")
 };
 
 class DataParallel {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "meshtrain/config.h"
+#include "meshtrain/membership.h"
 #include "meshtrain/status.h"
 #include "meshtrain/topology.h"
 
@@ -43,6 +44,9 @@ struct GossipStats {
   double consensus = -1;         // last consensus distance measured (-1: none yet)
   double comm_seconds = 0;       // wall time inside Mix and Finish
   std::map<std::string, double> wait_seconds_by_peer;
+  uint64_t view_changes = 0;     // membership views the graph was rebuilt for
+  uint64_t compressed_rounds = 0;  // rounds that sent a compressed change (sync.compression)
+  uint64_t clipped = 0;          // neighbour differences shortened by sync.robust = "clip"
 };
 
 class Gossip {
@@ -56,6 +60,16 @@ class Gossip {
   ~Gossip();
   Gossip(const Gossip&) = delete;
   Gossip& operator=(const Gossip&) = delete;
+
+  // Faults (docs/gossip.md, "Faults"): with membership, a peer outside the
+  // installed view is gone (no push goes to it, nobody waits for it), and a
+  // synchronous round of a replaced view ends Aborted within 100 ms.
+  void set_membership(const Membership* membership);
+  // The view rounds run in (the last one reconciled): the graph is rebuilt over
+  // its sorted ids, the same on every member, and rounds are tagged with its id.
+  // InvalidArgument if this peer is not in it.
+  Status SetView(const View& view);
+  uint64_t view_id() const { return view_id_; }
 
   // Called after step `step` when step % sync.every == 0. Synchronous: round
   // step / every, with every neighbour (Timeout/Aborted name the neighbour at
@@ -73,6 +87,9 @@ class Gossip {
  private:
   explicit Gossip(Topology topology);
 
+  Config cfg_;  // the topology's keys, to rebuild the graph for a new view
+  uint64_t view_id_ = 0;
+  uint64_t view_changes_ = 0;
   Topology topology_;
   std::vector<std::string> ids_;  // sorted; ids_[i] is topology peer i
   size_t self_ = 0;

@@ -46,6 +46,13 @@ struct CommStats {
   uint64_t stale = 0;        // messages of an older view/round, dropped as expected after an abort
   uint64_t unhandled = 0;    // valid messages of a type this layer does not handle (yet)
   uint64_t rounds = 0;       // collectives completed successfully
+  // Every dropped message by kind (docs/protocol.md, "Rejection"; the metrics'
+  // "rejected" object, docs/training.md): the mailbox's kinds ("bad_header",
+  // "unknown_sender", "stale_round", ...; rejected + stale), plus
+  // "malformed_frames" (the transport's `malformed`), "membership" (membership
+  // messages it rejected) and "inbox_full" (messages membership could not pass
+  // up). Every kind is present, zeros included.
+  std::map<std::string, uint64_t> dropped_by_kind;
 };
 
 // How AllreduceSumCompressed treats the buffer (docs/compression.md).
@@ -121,6 +128,10 @@ class PeerGroup {
   // and receives from any peer over this group's transport. Null for a
   // cluster of one.
   GossipLinks* gossip_links() const { return gossip_links_.get(); }
+  // Gossip follows membership views too (docs/gossip.md, "Faults"): makes the
+  // members of view `view_id` known (peers back after a Bye, newcomers), as a
+  // collective does before its round.
+  void AdoptViewMembers(uint64_t view_id) { AdoptView(view_id); }
 
  private:
   PeerGroup();
@@ -170,6 +181,8 @@ class PeerGroup {
   mutable std::mutex stats_mu_;
   CommStats stats_;                 // our own counters; transport/mailbox ones are merged in stats()
   TransportStats final_transport_;  // snapshot taken when the transport closes
+  uint64_t final_membership_rejected_ = 0;  // membership's counters, kept when it stops
+  uint64_t final_inbox_dropped_ = 0;
 };
 
 }  // namespace meshtrain

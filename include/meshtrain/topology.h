@@ -48,6 +48,12 @@ class Topology {
   // cluster.peers[].neighbors; `sorted_ids` are the cluster's ids in order
   // (neighbours not among them are dropped).
   static Result<Topology> FromConfig(const Config& cfg, const std::vector<std::string>& sorted_ids);
+  // The graph over the members of a membership view (docs/gossip.md, "Faults"):
+  // as FromConfig over `live_sorted_ids`, except that an explicit graph the
+  // absent peers cut in pieces is healed, not refused: each piece's lowest
+  // peer is linked to the next piece's, so every survivor computes the same
+  // connected graph and the Metropolis-Hastings weights stay doubly stochastic.
+  static Result<Topology> ForMembers(const Config& cfg, const std::vector<std::string>& live_sorted_ids);
 
   TopologyKind kind() const { return kind_; }
   size_t size() const { return size_; }

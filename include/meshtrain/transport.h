@@ -45,7 +45,37 @@ struct TransportStats {
   uint64_t msgs_recv = 0;
   uint64_t malformed = 0;   // received messages that were not [routing id, header(, payload)]
   uint64_t send_timeouts = 0;  // queued Send calls that failed (no connection or HWM until the timeout)
+  // CURVE mode (docs/security.md): handshakes refused (key not authorized, plaintext
+  // or wrong-mechanism client, failed crypto) plus messages dropped because the
+  // sender's id is not one its key may speak for. None of them reach Receive().
+  uint64_t auth_refused = 0;
 };
+
+// A public key allowed to connect to us, and the peer ids that may use it.
+struct AuthorizedKey {
+  std::string public_key;          // Z85, 40 characters
+  // Peer ids (and tcp:// endpoints, used only to find the key of a peer we dial
+  // by endpoint, e.g. cluster.bootstrap) bound to the key. Empty: an unbound key,
+  // which any id in TransportSecurity::cluster_ids may use.
+  std::vector<std::string> names;
+};
+
+// How the transport authenticates: nothing (plain TCP, ZeroMQ's NULL mechanism)
+// or CurveZMQ with a ZAP allow-list. Built from [security] by LoadTransportSecurity.
+struct TransportSecurity {
+  bool curve = false;
+  std::string secret_key;  // Z85: ours (the ROUTER's server key, every DEALER's client key)
+  std::string public_key;  // Z85: ours
+  std::vector<AuthorizedKey> authorized;
+  std::vector<std::string> cluster_ids;  // the ids an unbound authorized key may speak for
+};
+
+// Reads the key files named by `cfg` (docs/security.md, "Key files"): our secret
+// key (refused if group- or world-readable), our public key (must match it), and
+// every authorized_keys entry (an inline "KEY [ID ...]" line or a file of them).
+// mode "none" returns {curve = false} without touching any file. Errors are
+// InvalidArgument and name the file and line.
+Result<TransportSecurity> LoadTransportSecurity(const SecurityConfig& cfg, const std::vector<std::string>& cluster_ids);
 
 class Transport {
  public:
@@ -53,8 +83,12 @@ class Transport {
   // port, see bound_endpoint()) and starts the communication thread. `self_id`
   // becomes our routing id on every DEALER (1..255 bytes, not starting with NUL).
   // Errors (address in use, bad endpoint, bad id) name the endpoint or id.
+  // `security.curve`: every socket speaks CurveZMQ and a ZAP handler admits only
+  // the authorized keys; a DEALER to peer X needs a key bound to X (or to its
+  // endpoint). Without it, binding a non-loopback address prints a warning.
   static Result<std::unique_ptr<Transport>> Create(const TransportConfig& cfg, const std::string& self_id,
-                                                   const std::string& bind_endpoint);
+                                                   const std::string& bind_endpoint,
+                                                   const TransportSecurity& security = {});
   // Stops the thread and closes every socket with linger (bounded by linger_ms);
   // unsent messages are dropped and their keepalives released.
   ~Transport();

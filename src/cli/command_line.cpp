@@ -14,6 +14,8 @@ const char* UsageText() {
          "  meshtrain peers --config FILE [--set section.key=value ...]   (id and endpoint of each peer)\n"
          "  meshtrain report RUN_DIR        (summary table of runs/<peer>/metrics.jsonl)\n"
          "  meshtrain watch RUN_DIR [--pid PID]   (one live view of every peer)\n"
+         "  meshtrain keygen --out DIR [--name PEER_ID]   (CURVE key pair: DIR/PEER_ID.key, mode 0600,\n"
+         "                                  and DIR/PEER_ID.pub; prints the public key)\n"
          "  meshtrain --help | --version\n"
          "exit codes: 0 done, 2 bad config or arguments, 1 other failure,\n"
          "            128+N stopped by signal N after a checkpoint (143 SIGTERM, 130 SIGINT)\n";
@@ -31,9 +33,10 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
     cmd.verb = "version";
     return cmd;
   }
-  static const char* kVerbs[] = {"run", "eval", "inspect", "peers", "report", "watch"};
+  static const char* kVerbs[] = {"run", "eval", "inspect", "peers", "report", "watch", "keygen"};
   if (std::find(std::begin(kVerbs), std::end(kVerbs), cmd.verb) == std::end(kVerbs)) {
-    return Status::InvalidArgument("unknown command '" + cmd.verb + "' (expected run, eval, inspect, peers, report or watch)");
+    return Status::InvalidArgument("unknown command '" + cmd.verb +
+                                   "' (expected run, eval, inspect, peers, report, watch or keygen)");
   }
   std::vector<std::string> positional;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -82,6 +85,10 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
       long v = std::strtol(pid.c_str(), &end, 10);
       if (*end != '\0' || v <= 0) return Status::InvalidArgument("--pid " + pid + ": expected a process id");
       cmd.watch_pid = static_cast<int>(v);
+    } else if (key == "--out" && cmd.verb == "keygen") {
+      MESHTRAIN_RETURN_IF_ERROR(value(&cmd.keygen_dir));
+    } else if (key == "--name" && cmd.verb == "keygen") {
+      MESHTRAIN_RETURN_IF_ERROR(value(&cmd.keygen_name));
     } else if (a.rfind("-", 0) == 0) {
       return Status::InvalidArgument("unknown option '" + a + "' for " + cmd.verb);
     } else {
@@ -99,6 +106,10 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
     return cmd;
   }
   if (!positional.empty()) return Status::InvalidArgument("unexpected argument '" + positional[0] + "'");
+  if (cmd.verb == "keygen") {
+    if (cmd.keygen_dir.empty()) return Status::InvalidArgument("keygen needs --out DIR");
+    return cmd;
+  }
   if (cmd.config_path.empty()) return Status::InvalidArgument(cmd.verb + " needs --config FILE");
   if (cmd.verb == "eval" && cmd.checkpoint_path.empty()) return Status::InvalidArgument("eval needs --checkpoint PATH");
   return cmd;

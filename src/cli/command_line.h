@@ -9,7 +9,7 @@
 namespace meshtrain {
 
 struct Command {
-  std::string verb;  // run | eval | inspect | peers | report | watch | help | version
+  std::string verb;  // run | eval | inspect | peers | report | watch | keygen | help | version
   std::string config_path;
   std::string id;
   std::vector<std::string> overrides;  // --set section.key=value, in order
@@ -17,6 +17,8 @@ struct Command {
   std::string checkpoint_path;  // eval --checkpoint, inspect PATH
   std::string run_dir;          // report DIR, watch DIR
   int watch_pid = 0;            // watch --pid: stop when this process is gone
+  std::string keygen_dir;             // keygen --out DIR
+  std::string keygen_name = "peer";   // keygen --name NAME (a peer id)
 };
 
 Result<Command> ParseCommandLine(const std::vector<std::string>& args);

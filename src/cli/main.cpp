@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "cli/command_line.h"
+#include "cli/keygen.h"
 #include "cli/run_report.h"
 #include "meshtrain/checkpoint.h"
 #include "meshtrain/config.h"
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
   if (cmd->verb == "inspect") return Inspect(cmd->checkpoint_path);
   if (cmd->verb == "report") return meshtrain::ReportCommand(cmd->run_dir);
   if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid);
+  if (cmd->verb == "keygen") return meshtrain::KeygenCommand(cmd->keygen_dir, cmd->keygen_name);
 
   const std::string id = (cmd->verb == "peers" && cmd->id.empty()) ? meshtrain::kAnyPeerId : cmd->id;
   auto cfg = meshtrain::LoadConfig(cmd->config_path, id, cmd->overrides);
@@ -94,6 +96,14 @@ int main(int argc, char** argv) {
                 cmd->checkpoint_path.c_str(), static_cast<long long>(result->steps), result->test_loss,
                 result->test_acc);
     return kExitOk;
+  }
+
+  // A bad or exposed key file is a config error, reported before any data is loaded.
+  if (cfg->security.mode == "curve") {
+    std::vector<std::string> ids;
+    for (const auto& peer : cfg->cluster.peers) ids.push_back(peer.id);
+    auto security = meshtrain::LoadTransportSecurity(cfg->security, ids);
+    if (!security.ok()) return Fail(kExitUsage, "peer " + cfg->self_id + ": " + security.status().message());
   }
 
   std::signal(SIGINT, OnStopSignal);

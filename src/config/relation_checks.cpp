@@ -86,6 +86,8 @@ void CheckSecurity(LoadState* state) {
   RequireSet(state, s.secret_key_file.empty(), "security.secret_key_file", "security.mode", when);
   RequireSet(state, s.public_key_file.empty(), "security.public_key_file", "security.mode", when);
   RequireSet(state, s.authorized_keys.empty(), "security.authorized_keys", "security.mode", when);
+  // The key files (with {id} expanded, and the secret key's file mode) are read
+  // when the peer starts (LoadTransportSecurity), before any socket opens.
 }
 
 }  // namespace

@@ -124,6 +124,10 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(sync, int8_rounding, OneOf({"nearest", "stochastic"})));
   f.push_back(MESHTRAIN_FIELD(sync, topk_ratio, FloatAbove0UpTo1()));
   f.push_back(MESHTRAIN_FIELD(sync, error_feedback, Any()));
+  f.push_back(MESHTRAIN_FIELD(sync, robust, OneOf({"none", "clip", "trimmed_mean"})));
+  f.push_back(MESHTRAIN_FIELD(sync, robust_clip, FloatAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(sync, trim, IntIn(1, 1000)));
+  f.push_back(MESHTRAIN_FIELD(sync, consensus_step, (Rule{.float_min = 0.0, .float_max = 1.0})));
   f.push_back(MESHTRAIN_FIELD(sync, timeout_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(sync, chunk_bytes, IntAtLeast(4)));
   f.push_back(MESHTRAIN_FIELD(sync, start_timeout_ms, IntAtLeast(1)));
@@ -152,10 +156,11 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(security, mode, OneOf({"none", "curve"})));
   f.push_back(MESHTRAIN_FIELD(security, secret_key_file, Any()));
   f.push_back(MESHTRAIN_FIELD(security, public_key_file, Any()));
-  f.push_back(MESHTRAIN_FIELD(security, authorized_keys, Text(CurveKeyProblem)));
+  f.push_back(MESHTRAIN_FIELD(security, authorized_keys, Text(AuthorizedKeyProblem)));
 
   f.push_back(MESHTRAIN_FIELD(debug, slowdown, FloatAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(debug, step_delay_ms, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(debug, byzantine, OneOf({"none", "huge", "noise"})));
   return f;
 }
 

@@ -1,6 +1,9 @@
 #include "config/text_checks.h"
 
+#include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <vector>
 
 #include "config/text_format.h"
 
@@ -69,13 +72,60 @@ std::string PeerIdProblem(std::string_view id) {
   return "";
 }
 
+namespace {
+
+constexpr std::string_view kZ85 =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+
+bool IsZ85Text(std::string_view text) {
+  return text.size() == 40 && text.find_first_not_of(kZ85) == std::string_view::npos;
+}
+
+}  // namespace
+
 std::string CurveKeyProblem(std::string_view key) {
-  constexpr std::string_view kZ85 =
-      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
   const std::string shape = "must be a 40-character Z85 CURVE public key (as meshtrain keygen prints it)";
   if (key.size() != 40) return shape + "; this one has " + std::to_string(key.size()) + " characters";
   for (char c : key) {
     if (kZ85.find(c) == std::string_view::npos) return shape + "; " + Quote(std::string_view(&c, 1)) + " is not Z85";
+  }
+  return "";
+}
+
+bool IsInlineKeyEntry(std::string_view entry) {
+  if (std::any_of(entry.begin(), entry.end(), IsSpace)) return true;
+  // A path may happen to be 40 Z85 characters ("/tmp/x/keys/p0.pub" can be); an existing file wins.
+  std::error_code ec;
+  return IsZ85Text(entry) && !std::filesystem::is_regular_file(std::filesystem::path(entry), ec);
+}
+
+std::string AuthorizedKeyProblem(std::string_view entry) {
+  if (entry.empty()) return "must be a key line 'KEY [PEER_ID ...]' or the path of a key file; got an empty string";
+  if (!IsInlineKeyEntry(entry)) {  // the path of a key file; its keys are read when the peer starts
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(std::filesystem::path(entry), ec)) return "";
+    return "must be a 40-character Z85 CURVE public key (as meshtrain keygen prints it), optionally followed by "
+           "peer ids, or the path of a key file; " + Quote(entry) + " is neither (no such file)";
+  }
+  std::vector<std::string_view> tokens;
+  for (size_t i = 0; i < entry.size();) {
+    while (i < entry.size() && IsSpace(entry[i])) ++i;
+    const size_t start = i;
+    while (i < entry.size() && !IsSpace(entry[i])) ++i;
+    if (i > start) tokens.push_back(entry.substr(start, i - start));
+  }
+  if (tokens.empty()) return "must be a key line 'KEY [PEER_ID ...]' or the path of a key file; got only spaces";
+  if (std::string why = CurveKeyProblem(tokens[0]); !why.empty()) {
+    return "a key line is 'KEY [PEER_ID ...]': the KEY " + why;
+  }
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    if (tokens[i].rfind("tcp://", 0) == 0) {
+      if (std::string why = EndpointProblem(tokens[i]); !why.empty()) return "endpoint " + Quote(tokens[i]) + " " + why;
+    } else if (!PeerIdProblem(tokens[i]).empty()) {
+      return "a key line is 'KEY [PEER_ID ...]': " + Quote(tokens[i]) + " is neither a peer id nor a tcp:// endpoint";
+    }
   }
   return "";
 }

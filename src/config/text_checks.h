@@ -18,4 +18,13 @@ std::string PeerIdProblem(std::string_view id);
 // A CURVE public key as ZeroMQ prints it: 40 characters of Z85.
 std::string CurveKeyProblem(std::string_view key);
 
+// An entry of security.authorized_keys written inline rather than naming a key
+// file: any text with whitespace (a key line), or one 40-character Z85 key
+// that is not also the name of an existing file.
+bool IsInlineKeyEntry(std::string_view entry);
+
+// An authorized_keys entry: an inline key line "KEY [PEER_ID|tcp://host:port ...]"
+// (docs/security.md), or the path of an existing file (anything else).
+std::string AuthorizedKeyProblem(std::string_view entry);
+
 }  // namespace meshtrain::config_internal

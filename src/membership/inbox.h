@@ -5,6 +5,7 @@
 // mode a neighbour is at most one round ahead, far below the bound.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -20,10 +21,13 @@ class Inbox {
  public:
   explicit Inbox(size_t capacity) : capacity_(capacity) {}
 
-  bool Push(IncomingMessage msg) {
+  size_t capacity() const { return capacity_; }
+
+  // False (dropped) if the queue holds `limit` messages or more (at most the capacity).
+  bool Push(IncomingMessage msg, size_t limit = SIZE_MAX) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.size() >= capacity_) return false;
+      if (queue_.size() >= std::min(limit, capacity_)) return false;
       queue_.push_back(std::move(msg));
     }
     cv_.notify_one();

@@ -423,11 +423,17 @@ class Membership::Impl {
   }
 
   void Forward(IncomingMessage msg) {
+    bool member = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.forwarded;  // counted first: the reader may look at the stats as soon as it has the message
+      member = table_.Find(msg.from) != nullptr;
     }
-    if (inbox_.Push(std::move(msg))) return;
+    // A stranger (whatever it says, the layer above will reject it) may fill
+    // only half the inbox, so that a flood from outside cannot crowd out the
+    // pieces members send while the trainer computes (docs/protocol.md).
+    const size_t limit = member ? inbox_.capacity() : inbox_.capacity() / 2;
+    if (inbox_.Push(std::move(msg), limit)) return;
     std::lock_guard<std::mutex> lock(mu_);
     --stats_.forwarded;
     ++stats_.inbox_dropped;

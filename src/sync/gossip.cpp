@@ -39,7 +39,51 @@ Result<std::unique_ptr<Gossip>> Gossip::Create(const Config& cfg, GossipLinks* l
   auto topology = Topology::FromConfig(cfg, ids);
   if (!topology.ok()) return topology.status();
 
+  GossipRound::Setup round;
+  // Compression and robust aggregation act on synchronous rounds (docs/gossip.md).
+  if (cfg.sync.compression != "none") {
+    auto compression = ParseCompression(cfg.sync.compression);
+    if (!compression.ok()) return compression.status();
+    auto rounding = ParseRounding(cfg.sync.int8_rounding);
+    if (!rounding.ok()) return rounding.status();
+    if (cfg.sync.async) {
+      return Status::InvalidArgument("sync.compression = \"" + cfg.sync.compression +
+                                     "\" applies to synchronous gossip only; push-sum shares travel in f32 "
+                                     "(set sync.async = false, or sync.compression = \"none\")");
+    }
+    if (topology->kind() == TopologyKind::kRandom) {
+      return Status::InvalidArgument("sync.compression = \"" + cfg.sync.compression +
+                                     "\" needs a fixed neighbour graph (every neighbour keeps a copy of what we "
+                                     "sent); sync.topology = \"random\" changes partners every round: use ring, "
+                                     "torus, exponential or explicit");
+    }
+    round.codec.compression = compression.value();
+    round.codec.rounding = rounding.value();
+    round.codec.topk_ratio = cfg.sync.topk_ratio;
+    // CHOCO-SGD diverges when gamma outruns what the codec delivers per round:
+    // dense codecs carry nearly all of the change (gamma = 1); topk a fraction
+    // of it (measured on the Fashion MLP: 3 x ratio, docs/gossip.md).
+    round.consensus_step = cfg.sync.consensus_step > 0 ? cfg.sync.consensus_step
+                           : round.codec.compression == Compression::kTopK
+                               ? std::min(1.0, 3.0 * cfg.sync.topk_ratio)
+                               : 1.0;
+  }
+  auto robust = ParseRobustKind(cfg.sync.robust);
+  if (!robust.ok()) return robust.status();
+  if (robust.value() != RobustKind::kNone && cfg.sync.async) {
+    return Status::InvalidArgument("sync.robust = \"" + cfg.sync.robust +
+                                   "\" applies to synchronous gossip only (push-sum sums shares as they arrive); "
+                                   "set sync.async = false, or sync.robust = \"none\"");
+  }
+  round.robust.kind = robust.value();
+  round.robust.clip = cfg.sync.robust_clip;
+  round.robust.trim = static_cast<size_t>(std::max<int64_t>(cfg.sync.trim, 1));
+  auto byzantine = ParseByzantineKind(cfg.debug.byzantine);
+  if (!byzantine.ok()) return byzantine.status();
+  round.byzantine = byzantine.value();
+
   std::unique_ptr<Gossip> g(new Gossip(std::move(topology).value()));
+  g->cfg_ = cfg;
   g->ids_ = std::move(ids);
   g->self_ = self;
   g->every_ = std::max<int64_t>(cfg.sync.every, 1);
@@ -49,7 +93,6 @@ Result<std::unique_ptr<Gossip>> Gossip::Create(const Config& cfg, GossipLinks* l
   links->set_num_params(num_params);
   const auto timeout = std::chrono::milliseconds(std::max<int64_t>(cfg.sync.timeout_ms, 1));
 
-  GossipRound::Setup round;
   round.links = links;
   round.topology = &g->topology_;
   round.ids = &g->ids_;
@@ -72,6 +115,30 @@ Result<std::unique_ptr<Gossip>> Gossip::Create(const Config& cfg, GossipLinks* l
   return g;
 }
 
+void Gossip::set_membership(const Membership* membership) { links_->set_membership(membership); }
+
+Status Gossip::SetView(const View& view) {
+  std::vector<std::string> ids = view.ids();
+  const auto self = static_cast<size_t>(std::find(ids.begin(), ids.end(), cfg_.self_id) - ids.begin());
+  if (self == ids.size()) {
+    return Status::InvalidArgument("gossip: peer " + cfg_.self_id + " is not in " + view.ToString());
+  }
+  if (ids != ids_) {
+    // Every member computes the same graph from the same sorted ids, so the
+    // Metropolis-Hastings weights stay doubly stochastic over the survivors.
+    auto topology = Topology::ForMembers(cfg_, ids);
+    if (!topology.ok()) return topology.status().WithContext("gossip over " + view.ToString());
+    topology_ = std::move(topology).value();
+    ids_ = std::move(ids);
+    self_ = self;
+    round_->set_self(self);
+    push_sum_->set_self(self);
+    ++view_changes_;
+  }
+  view_id_ = view.id;
+  return Status::OK();
+}
+
 Status Gossip::Mix(std::span<float> params, uint64_t step) {
   const Clock::time_point start = Clock::now();
   Status st;
@@ -79,7 +146,7 @@ Status Gossip::Mix(std::span<float> params, uint64_t step) {
     push_sum_->Mix(step, params, &weight_);
     consensus_ = push_sum_->consensus() >= 0 ? push_sum_->consensus() : consensus_;
   } else {
-    st = round_->Run(step / static_cast<uint64_t>(every_), step, params, &weight_);
+    st = round_->Run(view_id_, step / static_cast<uint64_t>(every_), step, params, &weight_);
     if (st.ok()) {
       ++rounds_;
       if (round_->consensus() >= 0) consensus_ = round_->consensus();
@@ -99,7 +166,8 @@ Status Gossip::Finish(std::span<float> params, uint64_t step) {
   }
   const uint64_t first = step / static_cast<uint64_t>(every_) + 1;
   for (int64_t k = 0; st.ok() && k < final_rounds_; ++k) {
-    st = round_->Run(first + static_cast<uint64_t>(k), step, params, &weight_);
+    // Exact (f32) whatever sync.compression: few rounds, and they make the model everyone writes.
+    st = round_->Run(view_id_, first + static_cast<uint64_t>(k), step, params, &weight_, /*exact=*/true);
     if (st.ok()) {
       ++rounds_;
       if (round_->consensus() >= 0) consensus_ = round_->consensus();
@@ -123,6 +191,9 @@ GossipStats Gossip::stats() const {
   s.consensus = consensus_;
   s.comm_seconds = comm_seconds_;
   s.wait_seconds_by_peer = round_->wait_seconds_by_peer();
+  s.view_changes = view_changes_;
+  s.compressed_rounds = round_->compressed_rounds();
+  s.clipped = round_->clipped();
   return s;
 }
 

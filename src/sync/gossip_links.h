@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -29,13 +30,30 @@
 
 namespace meshtrain {
 
+class Membership;
+
 // A round message taken from the store.
 struct RoundMessage {
   std::string sender;
   uint64_t step = 0;
   double weight = 0;
-  const float* data = nullptr;  // num_params floats, valid while `owner` lives
+  // f32 (the whole model): `data`, num_params aligned floats. Compressed rounds
+  // (docs/gossip.md, "Compression"): `payload` of `dtype` with `n_elems`
+  // (topk: entries kept), the encoded change of the sender's public copy;
+  // `data` is then null. Valid while `owner` lives.
+  const float* data = nullptr;
+  DType dtype = DType::kF32;
+  uint64_t n_elems = 0;
+  const void* payload = nullptr;
+  size_t payload_bytes = 0;
   std::shared_ptr<void> owner;
+};
+
+// A payload to send: `bytes` at `data`, kept alive by `keep` until sent.
+struct GossipPayload {
+  const void* data = nullptr;
+  size_t bytes = 0;
+  std::shared_ptr<const void> keep;
 };
 
 // Push-sum shares summed since the last TakePushes().
@@ -70,26 +88,47 @@ class GossipLinks {
   size_t num_params() const { return num_params_; }
   // Called by PeerGroup::Shutdown: nothing is sent after it.
   void set_transport(Transport* transport) { transport_ = transport; }
+  // Gossip that follows membership views (docs/gossip.md, "Faults"): a peer
+  // outside the installed view is gone, and a round of an older view ends.
+  void set_membership(const Membership* membership) { membership_ = membership; }
+  // The peer said Bye, or membership no longer has it in the installed view.
+  bool Gone(const std::string& peer) const;
+  // Why a round of view `view_id` cannot go on ("" while it can): membership
+  // installed another view. Never for view 0 (gossip without membership).
+  std::string Superseded(uint64_t view_id) const;
 
   // The Mailbox's gossip handler: checks and files one validated message.
   void File(Header header, IncomingMessage msg);
 
   // Sends `header` (+ `values`, zero-copy, kept alive until sent) to `peer`,
   // retried in short slices while answering what arrives, for at most
-  // `timeout`. Aborted if the peer said Bye; Timeout if the transport never
+  // `timeout`. Aborted if the peer said Bye or left the view, or (view_id > 0)
+  // once membership replaced view `view_id`; Timeout if the transport never
   // took it (then it never arrives: no duplicate, no half message).
   Status Send(const std::string& peer, const Header& header, std::shared_ptr<const std::vector<float>> values,
-              std::chrono::milliseconds timeout);
+              std::chrono::milliseconds timeout, uint64_t view_id = 0);
+  Status Send(const std::string& peer, const Header& header, const GossipPayload& payload,
+              std::chrono::milliseconds timeout, uint64_t view_id = 0);
   // One attempt of at most `timeout`; true if the transport took the message.
   bool TrySend(const std::string& peer, const Header& header, std::shared_ptr<const std::vector<float>> values,
                std::chrono::milliseconds timeout);
+  bool TrySend(const std::string& peer, const Header& header, const GossipPayload& payload,
+               std::chrono::milliseconds timeout);
 
-  // `peer`'s message of synchronous round `round`, waiting at most `timeout`.
-  // Aborted at once if the peer said Bye; the wait is added to *waited.
+  // `peer`'s message of synchronous round `round` of view `view_id`, waiting
+  // at most `timeout`. Aborted at once if the peer said Bye, and within 100 ms
+  // once membership installs another view (the peer died, or came back);
+  // the wait is added to *waited.
+  Result<RoundMessage> ReceiveRound(const std::string& peer, uint64_t view_id, uint64_t round,
+                                    std::chrono::milliseconds timeout, double* waited);
   Result<RoundMessage> ReceiveRound(const std::string& peer, uint64_t round, std::chrono::milliseconds timeout,
-                                    double* waited);
-  // Round `round` is over: its messages and older ones are late from now on.
-  void EndRound(uint64_t round);
+                                    double* waited) {
+    return ReceiveRound(peer, 0, round, timeout, waited);
+  }
+  // Round `round` of view `view_id` is over: its messages and older ones
+  // (older views included) are late from now on.
+  void EndRound(uint64_t view_id, uint64_t round);
+  void EndRound(uint64_t round) { EndRound(0, round); }
 
   // Waits at most `timeout` for a message, then files every queued one.
   void Poll(std::chrono::milliseconds timeout);
@@ -113,8 +152,10 @@ class GossipLinks {
   std::string self_;
   size_t max_stored_rounds_;
   size_t num_params_ = 0;
-  std::map<std::pair<uint64_t, std::string>, RoundMessage> rounds_;  // (round, sender)
-  std::optional<uint64_t> finished_round_;                           // the last round ended
+  const Membership* membership_ = nullptr;
+  using RoundKey = std::tuple<uint64_t, uint64_t, std::string>;       // (view, round, sender)
+  std::map<RoundKey, RoundMessage> rounds_;
+  std::optional<std::pair<uint64_t, uint64_t>> finished_round_;       // (view, round) of the last round ended
   PushInbox inbox_;
   std::map<std::string, uint64_t> last_push_;  // highest push number absorbed per sender
   std::map<std::string, PeerProgress> progress_;

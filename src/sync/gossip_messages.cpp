@@ -40,8 +40,9 @@ const char* ToString(GossipKind kind) {
 }
 
 Header GossipHeader(const std::string& self, GossipKind kind, uint64_t round, uint64_t step, uint64_t n_elems,
-                    double weight) {
+                    double weight, uint64_t view_id) {
   Header h;
+  h.view_id = view_id;
   h.type = MessageType::kGossip;
   h.sender = self;
   h.round = round;

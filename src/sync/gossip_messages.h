@@ -37,7 +37,9 @@ std::optional<GossipExtra> DecodeGossipExtra(std::string_view bytes);
 inline bool CarriesParams(GossipKind kind) { return kind == GossipKind::kRound || kind == GossipKind::kPush; }
 const char* ToString(GossipKind kind);
 
+// `view_id`: the membership view a synchronous round runs in (0 without
+// membership); pushes and notes are not view-scoped and leave it 0.
 Header GossipHeader(const std::string& self, GossipKind kind, uint64_t round, uint64_t step, uint64_t n_elems,
-                    double weight);
+                    double weight, uint64_t view_id = 0);
 
 }  // namespace meshtrain

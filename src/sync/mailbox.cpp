@@ -17,20 +17,22 @@ bool Mailbox::Pump(std::chrono::milliseconds timeout) {
   if (!got.ok()) return false;
   IncomingMessage msg = std::move(got).value();
 
-  Result<Header> header = DecodeHeader(msg.header.data(), msg.header.size());
+  RejectReason decode_why = RejectReason::kNone;
+  Result<Header> header = DecodeHeader(msg.header.data(), msg.header.size(), &decode_why);
   if (!header.ok()) {
-    Reject(msg.from, header.status().message());
+    Reject(msg.from, decode_why == RejectReason::kBadVersion ? DropKind::kBadVersion : DropKind::kBadHeader,
+           header.status().message());
     return true;
   }
   const void* payload = msg.has_payload && msg.payload.size() > 0 ? msg.payload.data() : nullptr;
   const size_t payload_bytes = payload != nullptr ? msg.payload.size() : 0;
   const RejectReason why = Validate(header.value(), msg.from, payload, payload_bytes, rules_);
   if (why == RejectReason::kStaleView) {
-    stale_.fetch_add(1, std::memory_order_relaxed);  // expected after a view change; not worth a log line
+    CountStale(DropKind::kStaleView);  // expected after a view change; not worth a log line
     return true;
   }
   if (why != RejectReason::kNone) {
-    Reject(msg.from, std::string(ToString(why)) + " (" + DescribeHeader(header.value()) + ")");
+    Reject(msg.from, DropKindOf(why), std::string(ToString(why)) + " (" + DescribeHeader(header.value()) + ")");
     return true;
   }
   switch (header->type) {
@@ -70,18 +72,18 @@ void Mailbox::PumpQueued(size_t limit) {
 void Mailbox::File(Header header, IncomingMessage msg) {
   const RoundTag tag{header.view_id, header.round};
   if (floor_ && tag <= *floor_) {
-    stale_.fetch_add(1, std::memory_order_relaxed);
+    CountStale(DropKind::kStaleRound);
     return;
   }
   Key key{tag, header.type, header.chunk, header.sender};
   if (stash_.count(key) != 0) {
-    Reject(header.sender, "duplicate piece (" + DescribeHeader(header) + ")");
+    Reject(header.sender, DropKind::kDuplicate, "duplicate piece (" + DescribeHeader(header) + ")");
     return;
   }
   const size_t payload_bytes = msg.has_payload ? msg.payload.size() : 0;
   const size_t cost = payload_bytes + msg.header.size() + kPieceOverheadBytes;
   if (stashed_bytes_ + cost > stash_budget_) {
-    Reject(header.sender, "stash full: " + std::to_string(stashed_bytes_) + " bytes already held for later steps (" +
+    Reject(header.sender, DropKind::kStashFull, "stash full: " + std::to_string(stashed_bytes_) + " bytes already held for later steps (" +
                               DescribeHeader(header) + ")");
     return;
   }
@@ -122,15 +124,17 @@ void Mailbox::EndRound(bool completed) {
   floor_ = current_;
   DropUpTo(*current_, /*inclusive=*/true, /*as_stale=*/!completed);
   current_.reset();
+  required_dtype_.reset();
 }
 
 void Mailbox::DropUpTo(RoundTag bound, bool inclusive, bool as_stale) {
   auto it = stash_.begin();
   while (it != stash_.end() && (it->first.tag < bound || (inclusive && it->first.tag == bound))) {
     if (as_stale) {
-      stale_.fetch_add(1, std::memory_order_relaxed);
+      CountStale(DropKind::kStaleRound);
     } else {
-      Reject(it->first.sender, "piece nobody asked for (" + DescribeHeader(it->second.header) + ")");
+      Reject(it->first.sender, DropKind::kUnexpectedPiece,
+             "piece nobody asked for (" + DescribeHeader(it->second.header) + ")");
     }
     stashed_bytes_ -= it->second.cost_bytes;
     it = stash_.erase(it);
@@ -144,12 +148,26 @@ std::optional<StashedPiece> Mailbox::Take(RoundTag tag, MessageType type, uint32
   StashedPiece out = std::move(it->second);
   stashed_bytes_ -= out.cost_bytes;
   stash_.erase(it);
+  if (required_dtype_ && out.header.dtype != *required_dtype_) {
+    Reject(sender, DropKind::kBadDType,
+           std::string("a ") + ToString(out.header.dtype) + " piece where " + ToString(*required_dtype_) +
+               " belongs (" + DescribeHeader(out.header) + ")");
+    return std::nullopt;
+  }
   return out;
 }
 
-void Mailbox::Reject(const std::string& peer, const std::string& why) {
+void Mailbox::Reject(const std::string& peer, const std::string& why) { Reject(peer, DropKind::kBadPiece, why); }
+
+void Mailbox::Reject(const std::string& peer, DropKind kind, const std::string& why) {
+  drops_.Add(kind);
   rejected_.fetch_add(1, std::memory_order_relaxed);
   if (log_ != nullptr) log_->Dropped(peer, why);
+}
+
+void Mailbox::CountStale(DropKind kind) {
+  drops_.Add(kind);
+  stale_.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string DescribeHeader(const Header& h) {

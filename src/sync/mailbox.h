@@ -70,13 +70,24 @@ class Mailbox {
   void EndRound(bool completed);
 
   std::optional<StashedPiece> Take(RoundTag tag, MessageType type, uint32_t piece, const std::string& sender);
-  // Counts and logs a message found bad after Take (it does not fit the round).
+  // Pieces Take hands out for the running collective must have this dtype
+  // (the plain ring reads them as f32 in place, so an f16 piece of the same
+  // n_elems would be read past its end); one that has not is rejected
+  // (bad_dtype) and Take goes on as if it had not come. EndRound clears it.
+  void RequirePieceDType(DType dtype) { required_dtype_ = dtype; }
+  // Counts and logs a message found bad after Take (it does not fit the round):
+  // counted as DropKind::kBadPiece.
   void Reject(const std::string& peer, const std::string& why);
+  // The same, counted under `kind`.
+  void Reject(const std::string& peer, DropKind kind, const std::string& why);
 
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
   uint64_t stale() const { return stale_.load(std::memory_order_relaxed); }
   uint64_t unhandled() const { return unhandled_.load(std::memory_order_relaxed); }
   size_t stashed_pieces() const { return stash_.size(); }
+  // Every drop by kind (rejected and stale ones), for the metrics.
+  std::map<std::string, uint64_t> dropped_by_kind() const { return drops_.ByName(); }
+  uint64_t dropped(DropKind kind) const { return drops_.Get(kind); }
 
  private:
   struct Key {
@@ -90,6 +101,8 @@ class Mailbox {
   void File(Header header, IncomingMessage msg);
   // Drops every stashed piece whose tag is below `bound` (or equal, if `inclusive`).
   void DropUpTo(RoundTag bound, bool inclusive, bool as_stale);
+  // Counts an expected drop (not logged).
+  void CountStale(DropKind kind);
 
   Transport* transport_;
   ValidationRules rules_;
@@ -102,7 +115,9 @@ class Mailbox {
   std::map<Key, StashedPiece> stash_;
   std::optional<RoundTag> current_;  // the collective running now
   std::optional<RoundTag> floor_;    // the last one that ran: nothing at or below it is accepted
+  std::optional<DType> required_dtype_;  // of the pieces of the running collective (RequirePieceDType)
   std::atomic<uint64_t> rejected_{0}, stale_{0}, unhandled_{0};
+  DropCounters drops_;
 };
 
 // "reduce_scatter view 0 round 3, piece 2 of 4, 100 f32" for log lines.

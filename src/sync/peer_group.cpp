@@ -81,7 +81,11 @@ Result<std::unique_ptr<PeerGroup>> PeerGroup::Create(const Config& cfg) {
   // A cluster of one has nothing to talk to, unless it joins others through bootstrap.
   if (members.size() == 1 && cfg.cluster.bootstrap.empty()) return group;
 
-  Result<std::unique_ptr<Transport>> transport = Transport::Create(cfg.transport, cfg.self_id, self_endpoint);
+  // [security]: key files are read here, so a bad or exposed key stops the peer before any socket opens.
+  Result<TransportSecurity> security = LoadTransportSecurity(cfg.security, group->peer_ids_);
+  if (!security.ok()) return security.status().WithContext("peer " + cfg.self_id);
+  Result<std::unique_ptr<Transport>> transport =
+      Transport::Create(cfg.transport, cfg.self_id, self_endpoint, security.value());
   if (!transport.ok()) return transport.status().WithContext("peer " + cfg.self_id);
   group->transport_ = std::move(transport).value();
   for (const auto& [id, state] : group->peers_->all()) {
@@ -352,7 +356,10 @@ Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::stri
   PeerRingLinks links(r.setup);
   return RunRingRound(
       r, buf.size() * sizeof(float),
-      [&] { return ring_->Run(buf, r.rank, ring.size(), links); },
+      [&] {
+        mailbox_->RequirePieceDType(DType::kF32);  // read as f32 in place: another dtype would be read past its end
+        return ring_->Run(buf, r.rank, ring.size(), links);
+      },
       [&] { return std::make_pair(links.neighbours().left_wait_seconds(), links.neighbours().right_wait_seconds()); });
 }
 
@@ -374,6 +381,11 @@ void PeerGroup::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(stats_mu_);  // stats() reads it from any thread
     stopping = std::move(membership_);
+    if (stopping) {  // its counts outlive it: the final metrics line is written after Shutdown
+      const MembershipStats ms = stopping->stats();
+      final_membership_rejected_ = ms.rejected;
+      final_inbox_dropped_ = ms.inbox_dropped;
+    }
   }
   stopping.reset();  // joins its thread, the transport's other reader
   std::unique_ptr<Transport> closing;
@@ -395,8 +407,21 @@ CommStats PeerGroup::stats() const {
     out.rejected = mailbox_->rejected();
     out.stale = mailbox_->stale();
     out.unhandled = mailbox_->unhandled();
+    out.dropped_by_kind = mailbox_->dropped_by_kind();
+  } else {
+    out.dropped_by_kind = DropCounters().ByName();  // a cluster of one: the same keys, all zero
   }
-  if (membership_) out.rejected += membership_->stats().rejected;
+  uint64_t membership_rejected = final_membership_rejected_;
+  uint64_t inbox_dropped = final_inbox_dropped_;
+  if (membership_) {
+    const MembershipStats ms = membership_->stats();
+    membership_rejected = ms.rejected;
+    inbox_dropped = ms.inbox_dropped;
+  }
+  out.rejected += membership_rejected;
+  out.dropped_by_kind["malformed_frames"] = t.malformed;
+  out.dropped_by_kind["membership"] = membership_rejected;
+  out.dropped_by_kind["inbox_full"] = inbox_dropped;
   return out;
 }
 

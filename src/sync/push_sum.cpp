@@ -50,7 +50,7 @@ void PushSum::Mix(uint64_t step, std::span<float> params, double* weight) {
   for (size_t t = 0; t < tries; ++t) {
     const size_t target = s_.topology->PushTarget(s_.self, pushes_++);
     const std::string& peer = (*s_.ids)[target];
-    if (target == s_.self || s_.links->Departed(peer)) continue;
+    if (target == s_.self || s_.links->Gone(peer)) continue;  // left, or dead: its share stays here
     const double share = *weight / 2.0;
     auto z = std::make_shared<const std::vector<float>>(params.begin(), params.end());
     const Header header = GossipHeader(s_.links->self(), GossipKind::kPush, pushes_, step, params.size(), share);
@@ -71,7 +71,7 @@ void PushSum::SayAlive(uint64_t step) {
   last_alive_ = now;
   const Header header = GossipHeader(s_.links->self(), GossipKind::kAlive, 0, step, 0, 0.0);
   for (const std::string& peer : *s_.ids) {
-    if (peer != s_.links->self()) s_.links->TrySend(peer, header, nullptr, kNoteTimeout);
+    if (peer != s_.links->self() && !s_.links->Gone(peer)) s_.links->TrySend(peer, header, nullptr, kNoteTimeout);
   }
 }
 
@@ -80,7 +80,7 @@ Status PushSum::FinishAndDrain(uint64_t step, std::span<float> params, double* w
   // has it has every share we sent it.
   const Header done = GossipHeader(s_.links->self(), GossipKind::kDone, 0, step, 0, 0.0);
   for (const std::string& peer : *s_.ids) {
-    if (peer == s_.links->self() || s_.links->Departed(peer)) continue;
+    if (peer == s_.links->self() || s_.links->Gone(peer)) continue;
     MESHTRAIN_RETURN_IF_ERROR(s_.links->Send(peer, done, nullptr, s_.timeout).WithContext("telling it we are done"));
   }
   const Clock::time_point wait_start = Clock::now();
@@ -90,7 +90,7 @@ Status PushSum::FinishAndDrain(uint64_t step, std::span<float> params, double* w
     bool waiting = false;
     const Clock::time_point now = Clock::now();
     for (const std::string& peer : *s_.ids) {
-      if (peer == s_.links->self() || s_.links->Departed(peer)) continue;
+      if (peer == s_.links->self() || s_.links->Gone(peer)) continue;  // a dead peer sends nothing more
       const PeerProgress p = s_.links->Progress(peer);
       if (p.done) continue;
       waiting = true;

@@ -4,7 +4,8 @@
 //   1. sums in every share (z_j, s_j) received since the last mix, in any
 //      order: z <- (w z + sum s_j z_j) / (w + sum s_j), w <- w + sum s_j;
 //   2. gives half of w, with z, to one neighbour (the topology's next push
-//      target that has not left) and keeps the other half.
+//      target that has not left and is in the membership view) and keeps the
+//      other half.
 // It never waits for anyone: a share the transport does not take at once is
 // kept (w unchanged), so no mass is ever lost and sum_i w_i z_i stays the sum of
 // the starting parameters plus every gradient step. docs/gossip.md says why
@@ -48,6 +49,9 @@ class PushSum {
   // share in flight has arrived. Timeout names a peer that has not finished
   // and was silent for `timeout`.
   Status FinishAndDrain(uint64_t step, std::span<float> params, double* weight);
+
+  // The membership view changed the graph: this peer is now topology peer `self`.
+  void set_self(size_t self) { s_.self = self; }
 
   uint64_t pushes_sent() const { return sent_; }
   uint64_t pushes_kept() const { return kept_; }  // pushes the transport did not take (weight kept)

@@ -89,6 +89,28 @@ bool Connected(const std::vector<std::vector<size_t>>& adj) {
   return count == adj.size();
 }
 
+// Edges that join the pieces of a graph: the lowest peer of each piece to the
+// lowest of the next (pieces ordered by their lowest peer), so that everyone
+// who sees the same graph adds the same edges.
+std::vector<std::pair<size_t, size_t>> BridgeComponents(size_t n, const std::vector<std::pair<size_t, size_t>>& edges) {
+  std::vector<size_t> parent(n);
+  for (size_t i = 0; i < n; ++i) parent[i] = i;
+  const auto find = [&](size_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  for (const auto& [a, b] : edges) {
+    if (a < n && b < n) parent[std::max(find(a), find(b))] = std::min(find(a), find(b));
+  }
+  std::vector<size_t> lowest;  // ascending: each piece's lowest peer, in order
+  for (size_t i = 0; i < n; ++i) {
+    if (find(i) == i) lowest.push_back(i);
+  }
+  std::vector<std::pair<size_t, size_t>> bridges;
+  for (size_t k = 1; k < lowest.size(); ++k) bridges.emplace_back(lowest[k - 1], lowest[k]);
+  return bridges;
+}
+
 }  // namespace
 
 Result<TopologyKind> ParseTopologyKind(std::string_view name) {
@@ -174,6 +196,25 @@ Result<Topology> Topology::FromConfig(const Config& cfg, const std::vector<std::
     return t.status().WithContext("sync.topology = 'explicit' (cluster.peers[].neighbors)");
   }
   return t;
+}
+
+Result<Topology> Topology::ForMembers(const Config& cfg, const std::vector<std::string>& live_sorted_ids) {
+  auto kind = ParseTopologyKind(cfg.sync.topology);
+  if (!kind.ok()) return kind.status();
+  if (*kind != TopologyKind::kExplicit) return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed);
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < live_sorted_ids.size(); ++i) index_of.emplace(live_sorted_ids[i], i);
+  std::vector<std::pair<size_t, size_t>> edges;
+  for (const PeerEntry& p : cfg.cluster.peers) {
+    auto self = index_of.find(p.id);
+    if (self == index_of.end()) continue;
+    for (const std::string& n : p.neighbors) {
+      auto other = index_of.find(n);
+      if (other != index_of.end()) edges.emplace_back(self->second, other->second);
+    }
+  }
+  for (const auto& bridge : BridgeComponents(live_sorted_ids.size(), edges)) edges.push_back(bridge);
+  return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed, edges);
 }
 
 std::vector<size_t> Topology::RandomPartners(uint64_t round) const {

@@ -19,8 +19,9 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   dp->start_timeout_ms_ = cfg.sync.start_timeout_ms;
   // Compression applies to the gradient all-reduce only (docs/compression.md):
   // refuse it where it would silently send f32 instead.
+  // Gossip checks its own combinations (Gossip::Create: synchronous, fixed graph).
   if (cfg.sync.compression != "none" && cfg.cluster.peers.size() > 1 &&
-      (dp->mode_ == "gossip" || (dp->mode_ == "ring" && dp->every_ > 1))) {
+      (dp->mode_ == "ring" && dp->every_ > 1)) {
     return Status::InvalidArgument(
         "sync.compression = \"" + cfg.sync.compression +
         "\" applies to the ring's gradient all-reduce (sync.mode = \"ring\", sync.every = 1) only; " +
@@ -68,8 +69,10 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
 
 Status DataParallel::Start() {
   if (!group_) return Status::OK();
-  if (mode_ != "ring") return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
+  if (mode_ != "ring" && mode_ != "gossip") return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
   MESHTRAIN_RETURN_IF_ERROR(group_->StartMembership());
+  // Gossip follows the views too (docs/gossip.md, "Faults"): dead peers leave the graph.
+  if (gossip_) gossip_->set_membership(group_->membership());
   return WaitForStartView();
 }
 
@@ -140,6 +143,10 @@ Result<ReconcilePlan> DataParallel::Reconcile(const View& view, int64_t step, st
       m->Reconcile(view.id, static_cast<uint64_t>(step), params, optimizer_state, meta,
                    std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), fetched, stop);
   if (plan.ok()) active_view_ = view;
+  if (plan.ok() && gossip_) {  // the graph over the view's members, the same on every one of them
+    group_->AdoptViewMembers(view.id);
+    MESHTRAIN_RETURN_IF_ERROR(gossip_->SetView(view));
+  }
   return plan;
 }
 
@@ -219,7 +226,11 @@ Status DataParallel::AverageParameters(std::span<float> params, uint64_t round) 
 
 Status DataParallel::Mix(std::span<float> params, int64_t step) {
   if (!gossip_) return Status::OK();
-  return gossip_->Mix(params, static_cast<uint64_t>(step));
+  const Status st = gossip_->Mix(params, static_cast<uint64_t>(step));
+  // A dead neighbour: Aborted once membership replaces the view (the trainer
+  // reconciles the new one and goes on), not a failed run.
+  if (!st.ok() && elastic()) return AfterFailedRound(st, gossip_->view_id());
+  return st;
 }
 
 bool DataParallel::agrees_at_end() const { return gossip_ != nullptr && gossip_->agrees_at_end(); }
@@ -241,6 +252,7 @@ ReplicaStats DataParallel::stats() const {
   out.bytes_recv = s.bytes_recv;
   out.comm_seconds = s.comm_seconds;
   out.rejected = s.rejected;
+  out.dropped_by_kind = s.dropped_by_kind;
   std::map<std::string, double> waits = s.wait_seconds_by_peer;
   if (gossip_) {
     const GossipStats g = gossip_->stats();
@@ -249,6 +261,9 @@ ReplicaStats DataParallel::stats() const {
     out.gossip_weight = g.weight;
     out.gossip_late = g.late;
     out.gossip_out_of_order = g.out_of_order;
+    out.gossip_view_changes = g.view_changes;
+    out.gossip_compressed_rounds = g.compressed_rounds;
+    out.gossip_clipped = g.clipped;
     for (const auto& [peer, seconds] : g.wait_seconds_by_peer) waits[peer] += seconds;
   }
   for (const auto& [peer, seconds] : waits) out.wait_seconds_by_peer.emplace_back(peer, seconds);

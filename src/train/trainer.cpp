@@ -191,6 +191,14 @@ class PeerTrainer final : public Trainer {
         auto t4 = Clock::now();
         Status st = replicas_->Mix(model.params(), step_);
         comm_s_ += SecondsSince(t4);
+        // A neighbour died or came back: the step stays applied, this round is
+        // skipped, and the new view is reconciled before the next step.
+        if (st.code() == Status::Code::kAborted && replicas_->elastic()) {
+          RoundAborted(st);
+          st = Status::OK();
+        } else if (st.ok()) {
+          RoundDone();
+        }
         if (!st.ok()) return Fail(st);
       }
       if (step_ == total_steps_) {
@@ -347,8 +355,13 @@ class PeerTrainer final : public Trainer {
                                      plan_.compat + " (use the same [model], [optim], [data], batch_size and seed)");
     }
     std::copy(state.values.begin(), state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), params.begin());
-    std::copy(state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), state.values.end(),
-              optimizer_state.begin());
+    // Gossip replicas keep their own optimizer state (docs/gossip.md, "Faults"):
+    // each momentum sums that peer's own gradients, and one peer's copied into
+    // every replica would apply its noise everywhere for the next 1/(1-momentum) steps.
+    if (cfg_.sync.mode != "gossip") {
+      std::copy(state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), state.values.end(),
+                optimizer_state.begin());
+    }
     step_ = static_cast<int64_t>(state.step);
     plan_ = std::move(*plan);
     MESHTRAIN_RETURN_IF_ERROR(EnsureShard());
@@ -538,6 +551,11 @@ class PeerTrainer final : public Trainer {
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
+    if (!rs.dropped_by_kind.empty()) {  // by kind (docs/training.md); local peers and clusters of one have none
+      JsonLine kinds;
+      for (const auto& [kind, count] : rs.dropped_by_kind) kinds.Add(kind.c_str(), count);
+      line.AddRaw("rejected", kinds.str());
+    }
     if (elastic_) {
       line.Add("view", final_view_).Add("view_changes", view_changes_).Add("rounds_aborted", rounds_aborted_);
       line.Add("state_syncs", state_syncs_).Add("missing_shard_steps", missing_shard_steps_total_);
@@ -548,6 +566,8 @@ class PeerTrainer final : public Trainer {
     if (cfg_.sync.mode == "gossip") {
       line.Add("consensus", rs.consensus).Add("gossip_weight", rs.gossip_weight);
       line.Add("late_msgs", rs.gossip_late).Add("out_of_order_msgs", rs.gossip_out_of_order);
+      line.Add("gossip_view_changes", rs.gossip_view_changes).Add("compressed_rounds", rs.gossip_compressed_rounds);
+      line.Add("clipped", rs.gossip_clipped);
     }
     line.AddRaw("wait_s_by_peer", waits.str());
     metrics_.Write(line);

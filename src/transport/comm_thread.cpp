@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 
+#include "curve_keys.h"
 #include "socket_options.h"
 #include "transport_impl.h"
 
@@ -47,6 +48,12 @@ void Transport::Impl::Run() {
     items.push_back(zmq_pollitem_t{nullptr, wakeup_.read_fd(), ZMQ_POLLIN, 0});
     // A full incoming queue pauses reading: back-pressure through RCVHWM and TCP.
     items.push_back(zmq_pollitem_t{router_.handle(), 0, static_cast<short>(incoming_.full() ? 0 : ZMQ_POLLIN), 0});
+    // CURVE mode: handshakes wait on the ZAP handler, so it is served even while input is paused.
+    const size_t first_link = zap_ ? 4 : 2;
+    if (zap_) {
+      items.push_back(zmq_pollitem_t{zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back(zmq_pollitem_t{monitor_->socket().handle(), 0, ZMQ_POLLIN, 0});
+    }
     for (auto& [id, link] : links_) {
       const short events = static_cast<short>(ZMQ_POLLIN | (link.pending.empty() ? 0 : ZMQ_POLLOUT));
       items.push_back(zmq_pollitem_t{link.dealer.handle(), 0, events, 0});
@@ -58,8 +65,10 @@ void Transport::Impl::Run() {
     }
     if (items[0].revents != 0) wakeup_.Drain();
     if ((items[1].revents & ZMQ_POLLIN) != 0) ReadRouter();
+    if (zap_ && (items[2].revents & ZMQ_POLLIN) != 0) zap_->ServePending();
+    if (monitor_ && (items[3].revents & ZMQ_POLLIN) != 0) monitor_->DrainEvents();
     for (size_t i = 0; i < item_links.size(); ++i) {
-      if ((items[i + 2].revents & ZMQ_POLLIN) != 0) DrainStray(item_links[i]->dealer);
+      if ((items[i + first_link].revents & ZMQ_POLLIN) != 0) DrainStray(item_links[i]->dealer);
       // POLLOUT is served by Flush at the top of the loop.
     }
   }
@@ -81,9 +90,21 @@ void Transport::Impl::Handle(ConnectCommand& cmd) {
     cmd.completion->Finish(Status::OK());
     return;
   }
+  std::string server_key;
+  if (policy_) {
+    server_key = policy_->ServerKeyFor(cmd.peer_id, cmd.endpoint);
+    if (server_key.empty()) {
+      cmd.completion->Finish(Status::InvalidArgument(
+          "cannot connect to peer '" + cmd.peer_id + "' at " + cmd.endpoint +
+          ": security.mode = 'curve' needs its public key, and no key in security.authorized_keys is bound to "
+          "that id or endpoint (write the key line as KEY " + cmd.peer_id + ")"));
+      return;
+    }
+  }
   try {
     zmq::socket_t dealer(context_, zmq::socket_type::dealer);
     transport_internal::ApplyDealerOptions(dealer, cfg_, self_id_);
+    if (policy_) transport_internal::ApplyDealerCurve(dealer, security_.public_key, security_.secret_key, server_key);
     dealer.connect(cmd.endpoint);  // asynchronous: TCP comes up (and back) in the background
     if (it == links_.end()) {
       links_.emplace(cmd.peer_id, PeerLink{cmd.endpoint, std::move(dealer), {}});
@@ -149,14 +170,18 @@ std::optional<Status> Transport::Impl::TrySend(PeerLink& link, SendRequest& req)
 }
 
 void Transport::Impl::ExpireRequests(Clock::time_point now) {
-  for (auto& [id, link] : links_) {
-    auto& pending = link.pending;
+  for (auto& entry : links_) {
+    // Named references rather than structured bindings: C++20 lambdas may not
+    // capture those in clang 14 (the fuzz and sanitizer builds use clang).
+    const std::string& id = entry.first;
+    const std::string& endpoint = entry.second.endpoint;
+    auto& pending = entry.second.pending;
     pending.erase(std::remove_if(pending.begin(), pending.end(),
                                  [&](const std::shared_ptr<SendRequest>& req) {
                                    // The caller gives up at the same deadline; this just frees the
                                    // message (and the caller's keepalive) promptly.
                                    if (now >= req->deadline) {
-                                     req->completion.Finish(SendTimedOut(id, link.endpoint, req->timeout));
+                                     req->completion.Finish(SendTimedOut(id, endpoint, req->timeout));
                                    }
                                    return req->completion.over();
                                  }),
@@ -200,6 +225,7 @@ void Transport::Impl::ReadRouter() {
     }
     IncomingMessage msg;
     msg.from = routing_id.to_string();
+    if (policy_ && !Admit(msg.from, frames[0])) continue;
     msg.header = std::move(frames[0]);
     msg.has_payload = count == 2;
     if (msg.has_payload) msg.payload = Aligned(std::move(frames[1]));
@@ -207,6 +233,21 @@ void Transport::Impl::ReadRouter() {
     msgs_recv_.fetch_add(1, std::memory_order_relaxed);
     incoming_.Push(std::move(msg));
   }
+}
+
+bool Transport::Impl::Admit(const std::string& from, const zmq::message_t& first_frame) {
+  // The key the ZAP handler approved for this connection (its User-Id).
+  const char* key = zmq_msg_gets(first_frame.handle(), "User-Id");
+  if (key != nullptr && policy_->MaySpeakAs(key, from)) return true;
+  auth_refused_.fetch_add(1, std::memory_order_relaxed);
+  const char* address = zmq_msg_gets(first_frame.handle(), "Peer-Address");
+  std::string id;
+  for (char c : from.substr(0, 64)) id += (c >= 0x20 && c < 0x7f) ? c : '?';
+  refusals_.Refused("messages from " + std::string(address != nullptr ? address : "?"),
+                    "the sender's key may not speak for that peer id",
+                    "(key " + (key != nullptr ? transport_internal::KeyPrefix(key) : std::string("none")) +
+                        ", claiming peer id '" + id + "')");
+  return false;
 }
 
 void Transport::Impl::DrainStray(zmq::socket_t& dealer) {
@@ -229,6 +270,9 @@ void Transport::Impl::CloseAll() {
   }
   links_.clear();
   router_.close();
+  // After the ROUTER: a CURVE ROUTER must never run without its ZAP handler.
+  if (monitor_) monitor_->Close();
+  if (zap_) zap_->Close();
 }
 
 }  // namespace meshtrain

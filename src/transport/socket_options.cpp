@@ -54,4 +54,26 @@ void ApplyDealerOptions(zmq::socket_t& dealer, const TransportConfig& cfg, const
   dealer.set(zmq::sockopt::connect_timeout, ClampInt(std::max<int64_t>(cfg.heartbeat_timeout_ms, 100), 1, kIntMax));
 }
 
+// The ZAP domain names our realm in ZAP requests; setting it also makes libzmq
+// consult the handler for every handshake on this socket.
+constexpr const char* kZapDomain = "meshtrain";
+
+// An encrypted frame travels as a MESSAGE command: name, nonce, MAC and flags
+// (33 bytes) around the payload, and ZeroMQ checks MAXMSGSIZE on that.
+constexpr int64_t kCurveFrameOverhead = 64;
+
+void ApplyRouterCurve(zmq::socket_t& router, const TransportConfig& cfg, const std::string& secret_key) {
+  if (cfg.max_msg_bytes > 0) router.set(zmq::sockopt::maxmsgsize, cfg.max_msg_bytes + kCurveFrameOverhead);
+  router.set(zmq::sockopt::curve_server, true);
+  router.set(zmq::sockopt::curve_secretkey, secret_key);
+  router.set(zmq::sockopt::zap_domain, kZapDomain);
+}
+
+void ApplyDealerCurve(zmq::socket_t& dealer, const std::string& public_key, const std::string& secret_key,
+                      const std::string& server_key) {
+  dealer.set(zmq::sockopt::curve_serverkey, server_key);
+  dealer.set(zmq::sockopt::curve_publickey, public_key);
+  dealer.set(zmq::sockopt::curve_secretkey, secret_key);
+}
+
 }  // namespace meshtrain::transport_internal

@@ -9,8 +9,9 @@ Transport::Transport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Transport::~Transport() = default;
 
 Result<std::unique_ptr<Transport>> Transport::Create(const TransportConfig& cfg, const std::string& self_id,
-                                                     const std::string& bind_endpoint) {
-  Result<std::unique_ptr<Impl>> impl = Impl::Create(cfg, self_id, bind_endpoint);
+                                                     const std::string& bind_endpoint,
+                                                     const TransportSecurity& security) {
+  Result<std::unique_ptr<Impl>> impl = Impl::Create(cfg, self_id, bind_endpoint, security);
   if (!impl.ok()) return impl.status();
   return std::unique_ptr<Transport>(new Transport(std::move(impl).value()));
 }

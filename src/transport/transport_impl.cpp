@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "curve_keys.h"
 #include "endpoint.h"
+#include "exposure_warning.h"
 #include "socket_options.h"
 #include "transport_impl.h"
 
@@ -29,24 +31,44 @@ Status BindError(const std::string& endpoint, const zmq::error_t& e) {
 
 }  // namespace
 
-Transport::Impl::Impl(const TransportConfig& cfg, std::string self_id)
+Transport::Impl::Impl(const TransportConfig& cfg, std::string self_id, const TransportSecurity& security)
     : cfg_(cfg),
       self_id_(std::move(self_id)),
+      security_(security),
       context_(1),
       router_(context_, zmq::socket_type::router),
+      refusals_(self_id_),
       // rcvhwm 0 means "no limit" to ZeroMQ, and so to our queue.
       incoming_(cfg.rcvhwm > 0 ? static_cast<size_t>(cfg.rcvhwm) : SIZE_MAX) {}
 
+Status Transport::Impl::SetUpCurve() {
+  Result<transport_internal::AccessPolicy> policy = transport_internal::AccessPolicy::Create(security_);
+  if (!policy.ok()) return policy.status().WithContext("peer '" + self_id_ + "'");
+  Result<std::string> own_public = transport_internal::PublicKeyOf(security_.secret_key);
+  if (!own_public.ok()) return own_public.status().WithContext("peer '" + self_id_ + "': our secret key");
+  if (security_.public_key != own_public.value()) {
+    return Status::InvalidArgument("peer '" + self_id_ + "': our public key does not belong to our secret key");
+  }
+  policy_ = std::make_unique<transport_internal::AccessPolicy>(std::move(policy).value());
+  // The handler first: a CURVE ROUTER with no ZAP handler would admit anyone.
+  zap_ = std::make_unique<transport_internal::ZapHandler>(context_, policy_.get(), &refusals_, &auth_refused_);
+  monitor_ = std::make_unique<transport_internal::HandshakeMonitor>(context_, router_, &refusals_, &auth_refused_);
+  transport_internal::ApplyRouterCurve(router_, cfg_, security_.secret_key);
+  return Status::OK();
+}
+
 Result<std::unique_ptr<Transport::Impl>> Transport::Impl::Create(const TransportConfig& cfg,
                                                                  const std::string& self_id,
-                                                                 const std::string& bind_endpoint) {
+                                                                 const std::string& bind_endpoint,
+                                                                 const TransportSecurity& security) {
   MESHTRAIN_RETURN_IF_ERROR(transport_internal::CheckPeerId(self_id));
   MESHTRAIN_RETURN_IF_ERROR(transport_internal::CheckTcpEndpoint(bind_endpoint, /*for_bind=*/true));
   std::unique_ptr<Impl> impl;
   try {
-    impl.reset(new Impl(cfg, self_id));
+    impl.reset(new Impl(cfg, self_id, security));
     if (!impl->wakeup_.valid()) return Status::IOError(std::string("cannot create wakeup pipe: ") + strerror(errno));
     transport_internal::ApplyRouterOptions(impl->router_, cfg);
+    if (security.curve) MESHTRAIN_RETURN_IF_ERROR(impl->SetUpCurve());
   } catch (const zmq::error_t& e) {
     return Status::IOError(std::string("cannot set up ZeroMQ for peer '") + self_id + "': " + e.what());
   }
@@ -59,6 +81,7 @@ Result<std::unique_ptr<Transport::Impl>> Transport::Impl::Create(const Transport
   } catch (const zmq::error_t& e) {
     return BindError(bind_endpoint, e);
   }
+  if (!security.curve) transport_internal::WarnIfExposed(self_id, impl->bound_endpoint_);
   // Starting the thread is a full memory barrier: the ROUTER moves to it safely.
   impl->thread_ = std::thread([raw = impl.get()] { raw->Run(); });
   return impl;
@@ -206,6 +229,7 @@ TransportStats Transport::Impl::stats() const {
   s.msgs_recv = msgs_recv_.load(std::memory_order_relaxed);
   s.malformed = malformed_.load(std::memory_order_relaxed);
   s.send_timeouts = send_timeouts_.load(std::memory_order_relaxed);
+  s.auth_refused = auth_refused_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -15,17 +15,21 @@
 
 #include <zmq.hpp>
 
+#include "access_policy.h"
 #include "completion.h"
+#include "handshake_monitor.h"
 #include "incoming_queue.h"
 #include "meshtrain/transport.h"
+#include "refusal_log.h"
 #include "wakeup_pipe.h"
+#include "zap_handler.h"
 
 namespace meshtrain {
 
 class Transport::Impl {
  public:
   static Result<std::unique_ptr<Impl>> Create(const TransportConfig& cfg, const std::string& self_id,
-                                              const std::string& bind_endpoint);
+                                              const std::string& bind_endpoint, const TransportSecurity& security);
   ~Impl();
 
   const std::string& self_id() const { return self_id_; }
@@ -69,7 +73,10 @@ class Transport::Impl {
     std::deque<std::shared_ptr<SendRequest>> pending;
   };
 
-  Impl(const TransportConfig& cfg, std::string self_id);
+  Impl(const TransportConfig& cfg, std::string self_id, const TransportSecurity& security);
+  // CURVE mode, on the caller's thread before the ROUTER binds: the policy, the
+  // ZAP handler and the handshake monitor. May throw zmq::error_t.
+  Status SetUpCurve();
   // The one message for "the peer did not take it in time", from either side.
   Status SendTimedOut(const std::string& peer_id, const std::string& endpoint,
                       std::chrono::milliseconds timeout) const;
@@ -87,16 +94,25 @@ class Transport::Impl {
   void ExpireRequests(transport_internal::Clock::time_point now);
   long PollTimeoutMs(transport_internal::Clock::time_point now) const;
   void ReadRouter();
+  // CURVE mode: whether a received message's connection may speak as `from`;
+  // counts and logs it if not.
+  bool Admit(const std::string& from, const zmq::message_t& first_frame);
   void DrainStray(zmq::socket_t& dealer);
   void CloseAll();
 
   const TransportConfig cfg_;
   const std::string self_id_;
+  const TransportSecurity security_;
   std::string bound_endpoint_;
 
   // Declared first so it is destroyed last, after every socket is closed.
   zmq::context_t context_;
   zmq::socket_t router_;                  // comm thread (bound by Create before the thread starts)
+  // CURVE mode only (null otherwise); comm thread after Create.
+  std::unique_ptr<transport_internal::AccessPolicy> policy_;
+  std::unique_ptr<transport_internal::ZapHandler> zap_;
+  std::unique_ptr<transport_internal::HandshakeMonitor> monitor_;
+  transport_internal::RefusalLog refusals_;
   std::map<std::string, PeerLink> links_;  // comm thread
 
   transport_internal::WakeupPipe wakeup_;
@@ -110,7 +126,7 @@ class Transport::Impl {
 
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> bytes_sent_{0}, bytes_recv_{0}, msgs_sent_{0}, msgs_recv_{0}, malformed_{0},
-      send_timeouts_{0};
+      send_timeouts_{0}, auth_refused_{0};
   std::thread thread_;
 };
 
