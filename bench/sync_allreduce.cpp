@@ -4,6 +4,7 @@
 //   bench_sync_allreduce --sweep      the same for several sync.chunk_bytes (to pick the default)
 //   bench_sync_allreduce --curve      each cluster twice, plaintext and CurveZMQ, and the cost of CURVE
 //   options: --peers 2,4  --chunk-bytes 1048576  --min-bytes 4096  --max-bytes 67108864
+//            --direct-max-bytes 65536 (buffers up to it take the one-step direct exchange; 0 = ring only)
 //
 // For each buffer size S: the median wall time t of one all-reduce (the
 // slowest peer's median over many rounds), the bus bandwidth 2(N-1)/N*S/t,
@@ -88,7 +89,11 @@ struct WorkerArgs {
   std::vector<int64_t> sizes;
   std::string out_path;
   std::string key_dir;  // CURVE: p<i>.key, p<i>.pub and cluster.pub live here; empty = plaintext
+  int64_t direct_max_bytes = 0;
 };
+
+// sync.direct_max_bytes of every cluster this run starts (--direct-max-bytes; the config default otherwise).
+int64_t g_direct_max_bytes = SyncConfig{}.direct_max_bytes;
 
 // A CURVE key pair per peer, as meshtrain keygen writes them, and the cluster's key list.
 bool WriteClusterKeys(const std::filesystem::path& dir, int n) {
@@ -115,6 +120,7 @@ int RunWorker(const WorkerArgs& a) {
   cfg.self_index = static_cast<size_t>(a.rank);
   cfg.sync.mode = "ring";
   cfg.sync.chunk_bytes = a.chunk_bytes;
+  cfg.sync.direct_max_bytes = a.direct_max_bytes;
   cfg.sync.timeout_ms = 60000;
   if (!a.key_dir.empty()) {
     const std::filesystem::path keys = a.key_dir;
@@ -193,7 +199,7 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
     const std::string log = (dir / ("rank" + std::to_string(r) + ".log")).string();
     std::vector<std::string> argv = {self_exe,    "--worker", std::to_string(r), JoinList(ports),
                                      std::to_string(chunk_bytes), JoinList(sizes), out,
-                                     curve ? dir.string() : std::string("-")};
+                                     curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes)};
     const pid_t pid = ::fork();
     if (pid == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -267,8 +273,9 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
 
 void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, const std::map<int64_t, Row>& rows,
                 bool curve) {
-  std::printf("\nN = %d peers, sync.chunk_bytes = %s, security.mode = %s\n", n,
-              HumanBytes(static_cast<double>(chunk_bytes)).c_str(), curve ? "curve" : "none");
+  std::printf("\nN = %d peers, sync.chunk_bytes = %s, sync.direct_max_bytes = %s, security.mode = %s\n", n,
+              HumanBytes(static_cast<double>(chunk_bytes)).c_str(),
+              HumanBytes(static_cast<double>(g_direct_max_bytes)).c_str(), curve ? "curve" : "none");
   std::printf("%10s %8s %12s %14s %12s\n", "buffer", "rounds", "time/op", "bus bandwidth", "sent/ideal");
   const double factor = 2.0 * (n - 1) / n;
   for (int64_t bytes : sizes) {
@@ -307,7 +314,7 @@ int main(int argc, char** argv) {
   meshtrain::TuneAllocatorForMessages();  // as the meshtrain binary does
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--worker") {
-    if (args.size() != 7) return 2;
+    if (args.size() != 8) return 2;
     WorkerArgs w;
     w.rank = std::stoi(args[1]);
     w.ports = ParseList(args[2]);
@@ -315,6 +322,7 @@ int main(int argc, char** argv) {
     w.sizes = ParseList(args[4]);
     w.out_path = args[5];
     if (args[6] != "-") w.key_dir = args[6];
+    w.direct_max_bytes = std::stoll(args[7]);
     return RunWorker(w);
   }
 
@@ -336,10 +344,12 @@ int main(int argc, char** argv) {
       min_bytes = std::stoll(args[++i]);
     } else if (args[i] == "--max-bytes" && has_value) {
       max_bytes = std::stoll(args[++i]);
+    } else if (args[i] == "--direct-max-bytes" && has_value) {
+      g_direct_max_bytes = std::stoll(args[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: %s [--sweep] [--curve] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] "
-                   "[--max-bytes B]\n",
+                   "[--max-bytes B] [--direct-max-bytes B]\n",
                    argv[0]);
       return 2;
     }

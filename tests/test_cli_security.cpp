@@ -4,11 +4,13 @@
 // while outsiders (unknown key, plaintext, a valid key with an id outside the
 // cluster) hammer one of the peers. Real processes on 127.0.0.1.
 #include <doctest/doctest.h>
+
 #include <sys/stat.h>
 
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include <zmq.hpp>
@@ -259,4 +261,11 @@ TEST_CASE("3 curve peers train to the same parameters with outsiders hammering p
   CHECK_CONTAINS(log, "claiming peer id 'mallory'");
   CHECK(LastMetric(attacked_peers[0].metrics(), "rejected_msgs") == 0);
   CHECK(log.find("dropped a message") == std::string::npos);
+  // The refusals are counted in the metrics' "rejected" object of the done line.
+  const std::string metrics = attacked_peers[0].metrics();
+  const size_t at = metrics.rfind("\"auth_refused\":");
+  REQUIRE_MESSAGE(at != std::string::npos, metrics);
+  const double refused = std::strtod(metrics.c_str() + at + std::string("\"auth_refused\":").size(), nullptr);
+  MESSAGE("p0 refused " << refused << " outsider connections or messages");
+  CHECK(refused >= 3);
 }

@@ -3,9 +3,11 @@
 // relay that adds 50 ms each way (scripts/netlab.sh, tests/support/netlab.h;
 // docs/edge.md "Slow links"). The ring still converges; compressed codecs
 // take less time per round than fp32; a link that drops for 2 s makes the ring
-// re-form and the run finish. Needs root (namespaces, tc): skipped otherwise.
+// re-form and the run finish, with the majority's state (not the cut-off
+// peer's solo progress); with membership.quorum the cut-off peer waits. Needs root (namespaces, tc): skipped otherwise.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iomanip>
 
@@ -97,6 +99,29 @@ RoundFigures MeasureRounds(const std::vector<PeerRun>& peers) {
     f.bytes_sent += (JsonNumber(b, "bytes_sent") - JsonNumber(a, "bytes_sent")) / steps / static_cast<double>(peers.size());
   }
   return f;
+}
+
+// After p3's cable came back: p0..p2 never copied a state from p3 (its solo
+// progress, if any, is dropped), and p3 copied theirs (docs/membership.md, "Partitions").
+void CheckMajorityKeptItsState(std::vector<PeerRun>& peers, double dropped_at, std::ostringstream* figures) {
+  for (int i : {0, 1, 2}) {
+    for (const EventLine& s : Events(peers[i].metrics(), "state_sync")) {
+      INFO(peers[i].id << ": " << s.line);
+      const std::vector<std::string> sources = JsonStrings(s.line, "sources");
+      CHECK(std::find(sources.begin(), sources.end(), "p3") == sources.end());
+      *figures << peers[i].id << " after the link came back: " << JsonString(s.line, "detail") << "\n";
+    }
+  }
+  const std::string cut_off = peers[3].metrics();
+  bool synced_from_majority = false;
+  for (const EventLine& s : Events(cut_off, "state_sync")) {
+    if (s.t < dropped_at) continue;
+    const std::vector<std::string> sources = JsonStrings(s.line, "sources");
+    CHECK_MESSAGE(std::find(sources.begin(), sources.end(), "p3") == sources.end(), s.line);
+    synced_from_majority = synced_from_majority || !sources.empty();
+    *figures << "p3 after the link came back: " << JsonString(s.line, "detail") << "\n";
+  }
+  CHECK_MESSAGE(synced_from_majority, cut_off);
 }
 
 }  // namespace
@@ -248,9 +273,48 @@ step_delay_ms = 100
   }
   const std::string cut_off = peers[3].metrics();
   CHECK_MESSAGE(HasEvent(cut_off, "peer_dead"), cut_off);  // it lost everyone while its cable was out
-  for (const EventLine& s : Events(peers[0].metrics(), "state_sync")) {
-    figures << "p0 after the link came back: " << JsonString(s.line, "detail") << "\n";
+  CheckMajorityKeptItsState(peers, dropped_at, &figures);
+  MESSAGE(figures.str());
+  CheckAllEqual({&peers[0], &peers[1], &peers[2], &peers[3]});
+}
+
+TEST_CASE("with membership.quorum = majority, a peer cut off alone takes no step until it is back") {
+  if (!LabAvailable()) return;
+  NetLab lab(4);
+  REQUIRE_MESSAGE(lab.error().empty(), lab.error());
+  TempDir dir;
+  // No step delay: alone, p3 could run through the whole run in the 2 s its
+  // cable is out (it did, before the quorum existed). 2 epochs of 60 steps.
+  const std::string config = lab.WriteConfig(dir, kSoftmaxBody);
+  std::vector<PeerRun> peers = StartLabPeers(lab, dir, config, 4,
+                                             {"--set", "data.train_limit=15360", "--set", "membership.quorum=majority"});
+  AwaitOrFail(60s, "p0 to reach step 8", [&] { return StepOf(peers[0]) >= 8; });
+  lab.DropLink(3, 2.0);
+  const double dropped_at = UnixNow();
+  for (auto& p : peers) REQUIRE_MESSAGE(FinishPeer(p, 120s) == 0, p.id << ":\n" << p.log());
+
+  std::ostringstream figures;
+  {  // INFO scoped to the cut-off peer's checks
+    const std::string cut_off = peers[3].metrics();
+    INFO("p3 metrics:\n" << cut_off);
+    const std::vector<EventLine> lost = Events(cut_off, "quorum_lost");
+    const std::vector<EventLine> regained = Events(cut_off, "quorum_regained");
+    REQUIRE(lost.size() >= 1);
+    REQUIRE(regained.size() >= 1);
+    CHECK(lost.front().t >= dropped_at);
+    CHECK(regained.back().t > lost.front().t);
+    // No step while cut off: the state it brought back is the one it had when it lost the quorum.
+    const std::vector<EventLine> syncs = Events(cut_off, "state_sync");
+    REQUIRE(syncs.size() >= 1);
+    CHECK(JsonNumber(syncs.front().line, "from_step") == lost.front().step);
+    for (const EventLine& e : Events(cut_off, "view_change")) {
+      if (e.t > lost.front().t && e.t < regained.back().t) CHECK(e.step == lost.front().step);
+    }
+    figures << "p3 without a quorum for " << regained.back().t - lost.front().t << " s, at step " << lost.front().step
+            << "\n";
   }
+  for (int i : {0, 1, 2}) CHECK_FALSE(HasEvent(peers[i].metrics(), "quorum_lost"));  // 3 of 4 is a majority
+  CheckMajorityKeptItsState(peers, dropped_at, &figures);
   MESSAGE(figures.str());
   CheckAllEqual({&peers[0], &peers[1], &peers[2], &peers[3]});
 }

@@ -37,7 +37,7 @@ Heartbeat SampleHeartbeat() {
   hb.step = 42;
   hb.installed = MakeView(3, {{"p0", 7}, {"p1", 9}});
   hb.proposal = MakeView(4, {{"p0", 7}, {"p1", 9}, {"p2", 11}});
-  hb.report = {3, 41, 0xdeadbeefcafeULL};
+  hb.report = {3, 41, 0xdeadbeefcafeULL, Lineage{2, {"p0", "p1", "p2"}, true}};
   hb.table = {{"p0", "tcp://127.0.0.1:5555", 7, MemberState::kAlive, 42},
               {"p2", "tcp://127.0.0.1:5557", 11, MemberState::kDead, 40}};
   return hb;
@@ -102,6 +102,9 @@ TEST_CASE("a heartbeat survives encoding, and damaged ones are refused") {
   std::string raw = EncodeHeartbeat(bad_state);
   raw[raw.size() - 9] = 7;  // the state byte of the last table entry
   CHECK_FALSE(DecodeHeartbeat(raw).has_value());
+  Heartbeat unsorted_lineage = hb;  // a lineage's ids are sorted and unique too
+  std::swap(unsorted_lineage.report.lineage.members[0], unsorted_lineage.report.lineage.members[2]);
+  CHECK_FALSE(DecodeHeartbeat(EncodeHeartbeat(unsorted_lineage)).has_value());
 }
 
 TEST_CASE("mutated heartbeats, requests, piece infos and plans never crash the decoders") {
@@ -303,25 +306,136 @@ TEST_CASE("views only move forward, and disagreement installs nothing") {
   CHECK(peers[0].installed.members.size() == 3);
 }
 
+ReplicaReport Report(uint64_t view, uint64_t step, uint64_t checksum, Lineage lineage = {}) {
+  return ReplicaReport{view, step, checksum, std::move(lineage)};
+}
+
+const std::vector<std::string> kAllFour = {"p0", "p1", "p2", "p3"};
+
 TEST_CASE("reconciliation picks the most advanced state, then the one most of its holders share") {
-  std::map<std::string, ReplicaReport> reports = {
-      {"p0", {5, 100, 0xA}}, {"p1", {5, 101, 0xB}}, {"p2", {5, 101, 0xB}}, {"p3", {5, 99, 0xC}}};
+  const Lineage v1{1, kAllFour, false};
+  std::map<std::string, ReplicaReport> reports = {{"p0", Report(5, 100, 0xA, v1)},
+                                                  {"p1", Report(5, 101, 0xB, v1)},
+                                                  {"p2", Report(5, 101, 0xB, v1)},
+                                                  {"p3", Report(5, 99, 0xC, v1)}};
   ReconcilePlan plan = PlanReconcile(reports, "p0");
   CHECK(plan.target_step == 101);
   CHECK(plan.checksum == 0xB);
   CHECK(plan.sources == std::vector<std::string>{"p1", "p2"});
   CHECK(plan.behind);
   CHECK_FALSE(PlanReconcile(reports, "p2").behind);
+  CHECK(plan.primary);  // the same members again: a primary view, one more than the last
+  CHECK(plan.lineage == Lineage{2, kAllFour, false});
 
   // A lone newcomer at the same step (say step 0 with other metadata) does not
   // impose its state on the cluster, even with the lowest id.
-  std::map<std::string, ReplicaReport> start = {{"a9", {2, 0, 0x1}}, {"p0", {2, 0, 0x2}}, {"p1", {2, 0, 0x2}}};
+  std::map<std::string, ReplicaReport> start = {
+      {"a9", Report(2, 0, 0x1)}, {"p0", Report(2, 0, 0x2)}, {"p1", Report(2, 0, 0x2)}};
   ReconcilePlan joined = PlanReconcile(start, "a9");
   CHECK(joined.checksum == 0x2);
   CHECK(joined.behind);
+  CHECK(joined.lineage == Lineage{1, {"a9", "p0", "p1"}, false});  // the first view of a fresh start is primary
   // Ties go to the lowest id's state.
-  std::map<std::string, ReplicaReport> tie = {{"p0", {2, 7, 0x2}}, {"p1", {2, 7, 0x1}}};
+  std::map<std::string, ReplicaReport> tie = {{"p0", Report(2, 7, 0x2)}, {"p1", Report(2, 7, 0x1)}};
   CHECK(PlanReconcile(tie, "p1").checksum == 0x2);
+}
+
+TEST_CASE("after a partition heals, the majority's state wins over a peer that trained alone") {
+  // p3 was cut off from view 1 = all four. It reconciled a view of its own
+  // (1 of 4: not a primary view) and raced ahead to step 33; p0..p2 formed a
+  // primary view of 3 and reached step 14.
+  std::map<std::string, ReplicaReport> alone = {{"p3", Report(2, 14, 0xC, Lineage{1, kAllFour, false})}};
+  const ReconcilePlan cut_off = PlanReconcile(alone, "p3");
+  CHECK_FALSE(cut_off.primary);
+  CHECK(cut_off.lineage == Lineage{1, kAllFour, true});
+  std::map<std::string, ReplicaReport> three;
+  for (const char* id : {"p0", "p1", "p2"}) three[id] = Report(2, 12, 0xA, Lineage{1, kAllFour, false});
+  const ReconcilePlan majority = PlanReconcile(three, "p0");
+  CHECK(majority.primary);
+  CHECK(majority.lineage == Lineage{2, {"p0", "p1", "p2"}, false});
+
+  std::map<std::string, ReplicaReport> healed;
+  for (const char* id : {"p0", "p1", "p2"}) healed[id] = Report(5, 14, 0xA, majority.lineage);
+  healed["p3"] = Report(5, 33, 0xD, cut_off.lineage);
+  const ReconcilePlan plan = PlanReconcile(healed, "p3");
+  CHECK(plan.target_step == 14);
+  CHECK(plan.checksum == 0xA);
+  CHECK(plan.sources == std::vector<std::string>{"p0", "p1", "p2"});
+  CHECK(plan.behind);
+  CHECK_FALSE(PlanReconcile(healed, "p0").behind);
+  CHECK(plan.lineage == Lineage{3, kAllFour, false});
+
+  // The link came back before the three had reconciled a view without p3:
+  // they are still at view 1's lineage, p3 left it for a minority view, so
+  // its solo steps still lose.
+  std::map<std::string, ReplicaReport> early;
+  for (const char* id : {"p0", "p1", "p2"}) early[id] = Report(3, 12, 0xA, Lineage{1, kAllFour, false});
+  early["p3"] = Report(3, 20, 0xD, cut_off.lineage);
+  CHECK(PlanReconcile(early, "p3").checksum == 0xA);
+  CHECK(PlanReconcile(early, "p3").target_step == 12);
+
+  // Two halves of four: neither is primary; the merge still picks one state,
+  // the same on every member (the most advanced, then the lowest id).
+  std::map<std::string, ReplicaReport> halves = {{"p0", Report(6, 30, 0x1, Lineage{1, kAllFour, true})},
+                                                 {"p1", Report(6, 30, 0x1, Lineage{1, kAllFour, true})},
+                                                 {"p2", Report(6, 31, 0x2, Lineage{1, kAllFour, true})},
+                                                 {"p3", Report(6, 31, 0x2, Lineage{1, kAllFour, true})}};
+  CHECK(PlanReconcile(halves, "p0").checksum == 0x2);
+  CHECK(PlanReconcile(halves, "p0").lineage == Lineage{2, kAllFour, false});
+}
+
+TEST_CASE("a paused or restarted peer's stale state never wins over the peers that went on") {
+  // p3 was paused in view 1 (all four); the others went on in a primary view
+  // of three, then of two (p2 died): the chain of majorities supersedes view 1
+  // even though p3's last view was bigger and its step (say a checkpoint) higher.
+  const Lineage v3{3, {"p0", "p1"}, false};
+  std::map<std::string, ReplicaReport> back = {{"p0", Report(9, 500, 0xA, v3)},
+                                               {"p1", Report(9, 500, 0xA, v3)},
+                                               {"p3", Report(9, 600, 0xB, Lineage{1, kAllFour, false})}};
+  ReconcilePlan plan = PlanReconcile(back, "p3");
+  CHECK(plan.target_step == 500);
+  CHECK(plan.behind);
+  CHECK(plan.lineage == Lineage{4, {"p0", "p1", "p3"}, false});
+
+  // A restarted peer (or a newcomer) brings no lineage: the running cluster's
+  // state wins, even from a peer left alone (not primary) by three kills.
+  std::map<std::string, ReplicaReport> restart = {{"p0", Report(4, 80, 0xA, Lineage{1, kAllFour, true})},
+                                                  {"p1", Report(4, 95, 0xB)}};
+  plan = PlanReconcile(restart, "p1");
+  CHECK(plan.target_step == 80);
+  CHECK(plan.behind);
+  CHECK_FALSE(plan.primary);  // 2 of view 1's 4
+  CHECK(plan.lineage == Lineage{1, kAllFour, true});
+  // ... and once a majority of view 1 is back, the view is primary again.
+  restart["p2"] = Report(5, 70, 0xC);
+  restart["p0"].lineage = Lineage{1, kAllFour, true};
+  CHECK(PlanReconcile(restart, "p2").primary);
+  CHECK(PlanReconcile(restart, "p2").lineage == Lineage{2, {"p0", "p1", "p2"}, false});
+
+  // Every peer restarted from its checkpoint: no lineage anywhere, the most advanced checkpoint wins.
+  std::map<std::string, ReplicaReport> all_restarted = {
+      {"p0", Report(1, 40, 0x1)}, {"p1", Report(1, 60, 0x2)}, {"p2", Report(1, 50, 0x3)}};
+  CHECK(PlanReconcile(all_restarted, "p0").target_step == 60);
+
+  // Partial completion within one lineage: those who finished the round are ahead.
+  std::map<std::string, ReplicaReport> partial = {{"p0", Report(7, 21, 0x5, Lineage{2, {"p0", "p1", "p2"}, false})},
+                                                  {"p2", Report(7, 20, 0x4, Lineage{2, {"p0", "p1", "p2"}, false})}};
+  CHECK(PlanReconcile(partial, "p2").target_step == 21);
+  CHECK(PlanReconcile(partial, "p2").primary);  // 2 of 3
+}
+
+TEST_CASE("membership.quorum as a count") {
+  CHECK(QuorumSize("off", 4).value() == 0);
+  CHECK(QuorumSize("0", 4).value() == 0);
+  CHECK(QuorumSize("majority", 4).value() == 3);
+  CHECK(QuorumSize("majority", 3).value() == 2);
+  CHECK(QuorumSize("majority", 1).value() == 1);
+  CHECK(QuorumSize("2", 8).value() == 2);
+  for (const char* bad : {"", "half", "-1", "3 ", "2.5"}) {
+    auto q = QuorumSize(bad, 4);
+    REQUIRE_FALSE(q.ok());
+    CHECK(q.status().message().find("membership.quorum") != std::string::npos);
+  }
 }
 
 TEST_CASE("a striped state transfer assembles, checks every piece, and verifies the checksum") {

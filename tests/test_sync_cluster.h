@@ -24,8 +24,10 @@ inline std::string PeerId(size_t i) {
 }
 
 // The Config of peer `self` in a cluster listening on `ports`.
+// sync.direct_max_bytes is 0 unless asked for: these tests are about the ring
+// (test_sync_direct_allreduce.cpp covers the direct exchange).
 inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t timeout_ms = 20000,
-                            int64_t chunk_bytes = 1 << 20) {
+                            int64_t chunk_bytes = 1 << 20, int64_t direct_max_bytes = 0) {
   Config cfg;
   for (size_t i = 0; i < ports.size(); ++i) {
     cfg.cluster.peers.push_back({PeerId(i), "tcp://127.0.0.1:" + std::to_string(ports[i])});
@@ -35,6 +37,7 @@ inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t
   cfg.sync.mode = "ring";
   cfg.sync.timeout_ms = timeout_ms;
   cfg.sync.chunk_bytes = chunk_bytes;
+  cfg.sync.direct_max_bytes = direct_max_bytes;
   cfg.transport.linger_ms = 100;
   return cfg;
 }
@@ -52,13 +55,13 @@ struct LocalCluster {
 // Creates peers 0..started-1 of an n-peer cluster (the others never start).
 // Retries with new ports if one was taken between picking and binding.
 inline LocalCluster StartCluster(size_t n, size_t started, int64_t timeout_ms = 20000,
-                                 int64_t chunk_bytes = 1 << 20) {
+                                 int64_t chunk_bytes = 1 << 20, int64_t direct_max_bytes = 0) {
   for (int attempt = 0;; ++attempt) {
     LocalCluster c;
     for (size_t i = 0; i < n; ++i) c.ports.push_back(FreeLoopbackPort());
     bool ok = true;
     for (size_t i = 0; i < started && ok; ++i) {
-      auto g = PeerGroup::Create(TestPeerConfig(c.ports, i, timeout_ms, chunk_bytes));
+      auto g = PeerGroup::Create(TestPeerConfig(c.ports, i, timeout_ms, chunk_bytes, direct_max_bytes));
       if (!g.ok()) {
         ok = false;
         if (attempt >= 4) FAIL(g.status().ToString());

@@ -116,11 +116,11 @@ TEST_CASE("every drop kind has a counter, zero in a clean round") {
   for (const char* kind : {"bad_header", "bad_version", "unknown_type", "sender_mismatch", "unknown_sender",
                            "stale_view", "stale_round", "bad_extra", "bad_dtype", "chunk_out_of_range", "bad_size",
                            "bad_index", "nonfinite", "duplicate", "stash_full", "unexpected_piece", "bad_piece",
-                           "malformed_frames", "membership", "inbox_full"}) {
+                           "malformed_frames", "auth_refused", "membership", "inbox_full"}) {
     REQUIRE_MESSAGE(counts.count(kind) == 1, kind);
     CHECK_MESSAGE(counts.at(kind) == 0, kind);
   }
-  CHECK(counts.size() == 20);
+  CHECK(counts.size() == 21);
 }
 
 TEST_CASE("a member's bad pieces are dropped and counted by kind; the rounds complete with the exact sums") {

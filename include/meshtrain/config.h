@@ -104,6 +104,7 @@ struct SyncConfig {
   double consensus_step = 0.0;    // compressed gossip: CHOCO's gamma in (0, 1]; 0 = auto (1, topk 3 x ratio)
   int64_t timeout_ms = 10000;     // longest wait for any message of a round
   int64_t chunk_bytes = 1 << 20;  // pipelining unit of ring all-reduce
+  int64_t direct_max_bytes = 64 << 10;  // buffers up to this all-reduce in one exchange step (0 = always the ring)
   int64_t start_timeout_ms = 30000;  // how long to wait for every peer at start
 };
 
@@ -125,6 +126,11 @@ struct MembershipConfig {
   // What happens to a dead peer's shard (docs/faults.md): "epoch" re-cuts the
   // data over the live peers at the next epoch; "none" keeps the static shards.
   std::string reshard = "epoch";
+  // Live view members a peer needs to take steps (docs/membership.md,
+  // "Quorum"): "off" (train in any view), "majority" of cluster.peers, or a
+  // number ("0" = off). Without it a peer cut off alone trains on alone.
+  std::string quorum = "off";
+  int64_t quorum_timeout_ms = 0;  // give up (sync_failed) after this long without a quorum; 0 = wait
 };
 
 struct CheckpointConfig {

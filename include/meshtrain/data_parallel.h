@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -90,6 +91,12 @@ class DataParallel {
                                   std::span<const float> optimizer_state, const std::string& meta,
                                   StateSnapshot* fetched, const std::atomic<bool>* stop);
   std::vector<MembershipEvent> DrainEvents();
+  // membership.quorum (docs/membership.md, "Quorum"): live members the active
+  // view needs before this peer may take a step (0: any view will do).
+  size_t quorum() const { return quorum_; }
+  bool has_quorum() const;
+  // Waits (at most `timeout`) until membership installs a view other than `view_id`.
+  bool WaitForViewChange(uint64_t view_id, std::chrono::milliseconds timeout) const;
   void SetProgress(int64_t step);
   // The last step is done: waits (bounded) until the other members are done
   // too, so our leaving cannot abort a last round they are still finishing.
@@ -111,6 +118,7 @@ class DataParallel {
   int64_t start_timeout_ms_ = 0;
   int64_t sync_timeout_ms_ = 0;
   int64_t dead_ms_ = 0;
+  size_t quorum_ = 0;  // membership.quorum as a count; 0 = off
   std::string self_id_;
   std::vector<PeerEntry> static_peers_;
   std::vector<std::string> bootstrap_;

@@ -58,11 +58,24 @@ struct View {
   std::string ToString() const;  // "view 3 [p0, p1, p3]"
 };
 
+// Where a state comes from, so that a partition cannot let a cut-off minority
+// overwrite the majority (docs/membership.md, "Partitions"). A reconciled view
+// is *primary* when it holds a strict majority of the members of the last
+// primary view its states went through (the classic "primary component" of
+// dynamic voting); every primary view counts one more than the last.
+struct Lineage {
+  uint64_t primary = 0;              // primary views this state went through; 0: none (fresh start, restart, newcomer)
+  std::vector<std::string> members;  // the ids of the last of them, sorted
+  bool off_primary = false;          // since then reconciled in a minority view: its own progress is a minority's
+  bool operator==(const Lineage&) const = default;
+};
+
 // What a member brings to a view's reconciliation.
 struct ReplicaReport {
   uint64_t view_id = 0;  // 0: nothing reported yet
   uint64_t step = 0;
   uint64_t checksum = 0;  // StateChecksum of its state
+  Lineage lineage;        // of that state, as of the last view this peer reconciled
   bool operator==(const ReplicaReport&) const = default;
 };
 
@@ -72,14 +85,27 @@ struct ReconcilePlan {
   uint64_t checksum = 0;             // of the reference state
   std::vector<std::string> sources;  // members holding exactly that state, sorted
   bool behind = false;               // this peer must copy it
+  bool primary = false;              // this view is a primary view (holds a majority of the last one)
+  Lineage lineage;                   // the reference state's lineage once this view is reconciled
 };
 
-// The most advanced step wins; among the members at that step, the state
-// most of them hold is the reference (ties: the one the lowest id holds), and
-// every member whose (step, checksum) differs copies it. Ring replicas are
-// identical, so normally all holders agree. `reports` must hold every member
-// of the view, including `self`.
+// The state with the latest primary lineage wins; at the same lineage, one
+// that never went through a minority view beats one that did; then the most
+// advanced step; among the members at that step, the state most of them hold
+// is the reference (ties: the one the lowest id holds), and every member whose
+// (step, checksum) differs copies it. So a peer that trained alone while cut
+// off never imposes its progress on the majority, a paused peer's stale state
+// never wins over the peers that went on without it, and with no partition
+// this is "the most advanced step wins" (ring replicas are identical, so
+// normally all holders agree). `reports` must hold every member of the view,
+// including `self`.
 ReconcilePlan PlanReconcile(const std::map<std::string, ReplicaReport>& reports, const std::string& self);
+
+// membership.quorum (docs/membership.md, "Quorum") as the number of live view
+// members training needs: 0 for "off" or "0", floor(n/2) + 1 of the
+// `cluster_peers` listed for "majority", else the number written.
+// InvalidArgument naming the key for anything else.
+Result<size_t> QuorumSize(std::string_view setting, size_t cluster_peers);
 
 // 64-bit hash of the state a peer would hand out: its float values (bit
 // patterns) and its metadata bytes.

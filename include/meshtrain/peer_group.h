@@ -152,8 +152,13 @@ class PeerGroup {
   struct RingRound;
   Result<bool> BeginRingRound(size_t buf_elems, const std::vector<std::string>& ring, uint64_t view_id,
                               uint64_t round, const std::string& what, RingRound* out);
-  Status RunRingRound(const RingRound& r, size_t buf_bytes, const std::function<Status()>& exchange,
-                      const std::function<std::pair<double, double>()>& waits);
+  using PeerWaits = std::vector<std::pair<std::string, double>>;  // seconds spent waiting on each peer
+  Status RunRingRound(const RingRound& r, size_t stash_bytes, const std::function<Status()>& exchange,
+                      const std::function<PeerWaits()>& waits);
+  // AllreduceSum for buffers up to sync.direct_max_bytes: one exchange step
+  // with every peer instead of the ring's 2(N-1) (src/sync/direct_allreduce.cpp).
+  Status AllreduceSumDirect(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
+                            uint64_t round);
 
   std::string self_id_;
   std::vector<std::string> peer_ids_;  // sorted, including self

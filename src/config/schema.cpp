@@ -130,6 +130,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(sync, consensus_step, (Rule{.float_min = 0.0, .float_max = 1.0})));
   f.push_back(MESHTRAIN_FIELD(sync, timeout_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(sync, chunk_bytes, IntAtLeast(4)));
+  f.push_back(MESHTRAIN_FIELD(sync, direct_max_bytes, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(sync, start_timeout_ms, IntAtLeast(1)));
 
   f.push_back(MESHTRAIN_FIELD(transport, linger_ms, ZmqInt(0)));
@@ -145,6 +146,14 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(membership, suspect_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, dead_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, reshard, OneOf({"epoch", "none"})));
+  f.push_back(MESHTRAIN_FIELD(membership, quorum, Text([](std::string_view s) {
+                                const bool number = !s.empty() && s.size() <= 6 &&
+                                                    s.find_first_not_of("0123456789") == std::string_view::npos;
+                                return std::string(number || s == "off" || s == "majority"
+                                                       ? ""
+                                                       : "must be \"off\", \"majority\" or a number of peers");
+                              })));
+  f.push_back(MESHTRAIN_FIELD(membership, quorum_timeout_ms, IntAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(checkpoint, dir, Any()));
   f.push_back(MESHTRAIN_FIELD(checkpoint, every_steps, IntAtLeast(0)));

@@ -235,7 +235,7 @@ class Membership::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       if (installed_.id != view_id) return ViewMovedOn(view_id, "before reconciliation");
       offer_ = snapshot;
-      report_ = ReplicaReport{view_id, step, snapshot->checksum};
+      report_ = ReplicaReport{view_id, step, snapshot->checksum, lineage_};
     }
     SendHeartbeats(/*periodic=*/false);  // our report goes out now, not at the next tick
 
@@ -269,10 +269,13 @@ class Membership::Impl {
       }
     }
     ReconcilePlan plan = PlanReconcile(reports, opt_.self_id);
-    if (!plan.behind) return plan;
-    Result<StateSnapshot> got = Fetch(view_id, plan, n_values, deadline, timeout, cancel);
-    if (!got.ok()) return got.status();
-    *fetched = std::move(got).value();
+    if (plan.behind) {
+      Result<StateSnapshot> got = Fetch(view_id, plan, n_values, deadline, timeout, cancel);
+      if (!got.ok()) return got.status();
+      *fetched = std::move(got).value();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    lineage_ = plan.lineage;  // what our state is from now on (the same on every member)
     return plan;
   }
 
@@ -732,6 +735,7 @@ class Membership::Impl {
   bool started_ = false;
   bool leaving_ = false;
   ReplicaReport report_;
+  Lineage lineage_;  // of our state, as of the last view reconciled (empty: a fresh start or a restart)
   std::shared_ptr<const StateSnapshot> offer_;
   std::unique_ptr<StateFetch> fetch_;
   std::string fetch_error_;

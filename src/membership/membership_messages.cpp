@@ -37,6 +37,29 @@ bool GetView(ByteReader& r, View* v) {
   return !r.failed();
 }
 
+// A report's lineage: u64 primary, u8 off_primary, u16 n + n x str id (sorted, unique).
+void PutLineage(ByteWriter& w, const Lineage& l) {
+  w.U64(l.primary);
+  w.U8(l.off_primary ? 1 : 0);
+  w.U16(static_cast<uint16_t>(std::min(l.members.size(), kMaxTableEntries)));
+  for (size_t i = 0; i < l.members.size() && i < kMaxTableEntries; ++i) w.ShortStr(l.members[i]);
+}
+
+bool GetLineage(ByteReader& r, Lineage* l) {
+  l->primary = r.U64();
+  const uint8_t off = r.U8();
+  const uint16_t n = r.U16();
+  if (r.failed() || off > 1 || n > kMaxTableEntries) return false;
+  l->off_primary = off == 1;
+  l->members.clear();
+  for (uint16_t i = 0; i < n && !r.failed(); ++i) {
+    std::string id = r.ShortStr();
+    if (id.empty() || (!l->members.empty() && id <= l->members.back())) return false;
+    l->members.push_back(std::move(id));
+  }
+  return !r.failed();
+}
+
 }  // namespace
 
 std::string EncodeHeartbeat(const Heartbeat& hb) {
@@ -52,6 +75,7 @@ std::string EncodeHeartbeat(const Heartbeat& hb) {
   w.U64(hb.report.view_id);
   w.U64(hb.report.step);
   w.U64(hb.report.checksum);
+  PutLineage(w, hb.report.lineage);
   const size_t n = std::min(hb.table.size(), kMaxTableEntries);
   w.U16(static_cast<uint16_t>(n));
   for (size_t i = 0; i < n; ++i) {
@@ -80,6 +104,7 @@ std::optional<Heartbeat> DecodeHeartbeat(std::string_view bytes) {
   hb.report.view_id = r.U64();
   hb.report.step = r.U64();
   hb.report.checksum = r.U64();
+  if (!GetLineage(r, &hb.report.lineage)) return std::nullopt;
   const uint16_t n = r.U16();
   if (r.failed() || n > kMaxTableEntries) return std::nullopt;
   hb.table.reserve(n);

@@ -1,7 +1,7 @@
 // Membership's messages in wire terms (docs/membership.md, "On the wire"):
 //   kHeartbeat: no payload; view_id = the sender's installed view, step = its
 //     trainer step, extra = Heartbeat (its incarnation, endpoint, installed
-//     view, proposal, reconciliation report and member table).
+//     view, proposal, reconciliation report with its lineage, and member table).
 //   kStateRequest: no payload; view_id = the view being reconciled, step =
 //     the state's step, chunk = first piece wanted, n_chunks = pieces in all,
 //     extra = StateRequest (every `stride`-th piece from `chunk` on).
@@ -43,7 +43,8 @@ struct Heartbeat {
   bool operator==(const Heartbeat&) const = default;
 };
 
-inline constexpr uint8_t kHeartbeatFormat = 1;
+// 2: the report carries the state's lineage (docs/membership.md, "Partitions").
+inline constexpr uint8_t kHeartbeatFormat = 2;
 inline constexpr size_t kMaxTableEntries = 4096;
 
 std::string EncodeHeartbeat(const Heartbeat& hb);

@@ -2,36 +2,78 @@
 // peer may die after some survivors finished a round and before others did,
 // so the survivors can be one step apart. The most advanced state wins; ring
 // replicas are identical, so copying it is exact.
+//
+// Partitions (docs/membership.md, "Partitions"): each side of a split forms
+// its own view and may train on. "The highest step wins" alone would hand the
+// merged cluster to whichever side ran fastest, typically a peer cut off
+// alone (no network cost). So states are ranked by lineage first: the latest
+// primary view (one holding a strict majority of the previous primary's
+// members) they went through, and whether they left it for a minority view
+// since. Ranking by the size of the last view instead would let a paused
+// peer's stale state (last seen in the full view) beat the survivors that
+// went on without it.
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "meshtrain/membership.h"
 
 namespace meshtrain {
+namespace {
+
+// Larger is better: the latest primary lineage, then one that stayed in it, then the step.
+std::tuple<uint64_t, bool, uint64_t> Rank(const ReplicaReport& r) {
+  return {r.lineage.primary, !r.lineage.off_primary, r.step};
+}
+
+// True if `view` holds a strict majority of `last_primary`'s members (or
+// there was none yet: the first view a state is reconciled in counts).
+bool HoldsMajorityOf(const std::map<std::string, ReplicaReport>& view, const std::vector<std::string>& last_primary) {
+  if (last_primary.empty()) return true;
+  size_t present = 0;
+  for (const std::string& id : last_primary) present += view.count(id);
+  return 2 * present > last_primary.size();
+}
+
+}  // namespace
 
 ReconcilePlan PlanReconcile(const std::map<std::string, ReplicaReport>& reports, const std::string& self) {
   ReconcilePlan plan;
   if (reports.empty()) return plan;
-  for (const auto& [id, report] : reports) plan.target_step = std::max(plan.target_step, report.step);
-  // Among the most advanced, the state most of them hold is the reference
+  auto best = Rank(reports.begin()->second);
+  for (const auto& [id, report] : reports) best = std::max(best, Rank(report));
+  // Among the best ranked, the state most of them hold is the reference
   // (ring replicas agree; a lone newcomer that happens to be at the same step
   // must not impose its own), ties going to the holder with the lowest id.
   std::map<uint64_t, size_t> holders;
   for (const auto& [id, report] : reports) {
-    if (report.step == plan.target_step) ++holders[report.checksum];
+    if (Rank(report) == best) ++holders[report.checksum];
   }
-  size_t best = 0;
+  size_t most = 0;
+  const ReplicaReport* reference = nullptr;
   for (const auto& [id, report] : reports) {  // id order: the first of the largest group wins
-    if (report.step != plan.target_step) continue;
-    if (holders[report.checksum] > best) {
-      best = holders[report.checksum];
-      plan.checksum = report.checksum;
+    if (Rank(report) != best) continue;
+    if (holders[report.checksum] > most) {
+      most = holders[report.checksum];
+      reference = &report;
     }
   }
+  plan.target_step = reference->step;
+  plan.checksum = reference->checksum;
   for (const auto& [id, report] : reports) {
     if (report.step == plan.target_step && report.checksum == plan.checksum) plan.sources.push_back(id);
   }
   plan.behind = std::find(plan.sources.begin(), plan.sources.end(), self) == plan.sources.end();
+  // What the state's lineage becomes once this view is reconciled: every
+  // member computes the same from the same reports.
+  plan.primary = HoldsMajorityOf(reports, reference->lineage.members);
+  if (plan.primary) {
+    plan.lineage.primary = reference->lineage.primary + 1;
+    for (const auto& [id, report] : reports) plan.lineage.members.push_back(id);
+  } else {
+    plan.lineage = reference->lineage;
+    plan.lineage.off_primary = true;
+  }
   return plan;
 }
 

@@ -41,7 +41,7 @@ Status PeerGroup::AllreduceSumCompressed(std::span<float> buf, const CompressedR
   return RunRingRound(
       r, buf.size() * sizeof(float),
       [&] { return CompressedRingAllreduce::Run(buf, *r.layout, how, RoundSeed(view_id, round), r.rank, links); },
-      [&] { return std::make_pair(links.neighbours().left_wait_seconds(), links.neighbours().right_wait_seconds()); });
+      [&] { return WaitsOf(links.neighbours()); });
 }
 
 }  // namespace meshtrain

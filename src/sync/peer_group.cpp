@@ -328,9 +328,9 @@ Result<bool> PeerGroup::BeginRingRound(size_t buf_elems, const std::vector<std::
   return true;
 }
 
-Status PeerGroup::RunRingRound(const RingRound& r, size_t buf_bytes, const std::function<Status()>& exchange,
-                               const std::function<std::pair<double, double>()>& waits) {
-  mailbox_->BeginRound(r.setup.tag, buf_bytes);
+Status PeerGroup::RunRingRound(const RingRound& r, size_t stash_bytes, const std::function<Status()>& exchange,
+                               const std::function<PeerWaits()>& waits) {
+  mailbox_->BeginRound(r.setup.tag, stash_bytes);
   // Answer what came in since the last collective first: a Bye among it ends
   // this round at once, before we block sending to a peer that is gone.
   mailbox_->PumpQueued();
@@ -338,17 +338,19 @@ Status PeerGroup::RunRingRound(const RingRound& r, size_t buf_bytes, const std::
   const Status st = exchange();
   mailbox_->EndRound(st.ok());
 
-  const auto [left_wait, right_wait] = waits();
+  const PeerWaits waited = waits();
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.comm_seconds += std::chrono::duration<double>(Clock::now() - r.start).count();
-  stats_.wait_seconds_by_peer[r.setup.left] += left_wait;
-  stats_.wait_seconds_by_peer[r.setup.right] += right_wait;
+  for (const auto& [peer, seconds] : waited) stats_.wait_seconds_by_peer[peer] += seconds;
   if (st.ok()) ++stats_.rounds;
   return st;
 }
 
 Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
                                uint64_t round) {
+  if (ring.size() > 1 && buf.size() * sizeof(float) <= static_cast<uint64_t>(sync_.direct_max_bytes)) {
+    return AllreduceSumDirect(buf, ring, view_id, round);
+  }
   RingRound r;
   Result<bool> begun = BeginRingRound(buf.size(), ring, view_id, round, "ring all-reduce", &r);
   if (!begun.ok()) return begun.status();
@@ -360,7 +362,7 @@ Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::stri
         mailbox_->RequirePieceDType(DType::kF32);  // read as f32 in place: another dtype would be read past its end
         return ring_->Run(buf, r.rank, ring.size(), links);
       },
-      [&] { return std::make_pair(links.neighbours().left_wait_seconds(), links.neighbours().right_wait_seconds()); });
+      [&] { return WaitsOf(links.neighbours()); });
 }
 
 void PeerGroup::Shutdown() {
@@ -420,6 +422,7 @@ CommStats PeerGroup::stats() const {
   }
   out.rejected += membership_rejected;
   out.dropped_by_kind["malformed_frames"] = t.malformed;
+  out.dropped_by_kind["auth_refused"] = t.auth_refused;
   out.dropped_by_kind["membership"] = membership_rejected;
   out.dropped_by_kind["inbox_full"] = inbox_dropped;
   return out;

@@ -4,7 +4,8 @@
 
 namespace meshtrain {
 
-PeerRingLinks::PeerRingLinks(RingNeighbours::Setup setup) : net_(std::move(setup), "ring all-reduce") {}
+PeerRingLinks::PeerRingLinks(RingNeighbours::Setup setup, std::string context)
+    : net_(std::move(setup), std::move(context)) {}
 
 Status PeerRingLinks::SendRight(RingPhase phase, size_t piece, const float* data, size_t size,
                                 std::shared_ptr<const void> keepalive) {
@@ -65,7 +66,7 @@ Status PeerRingLinks::CheckPiece(const StashedPiece& got, RingPhase phase, size_
                              std::to_string(layout.segment_elems()) + " (" + std::to_string(layout.n_pieces()) +
                              " pieces; this one has " + std::to_string(expected_elems) +
                              "); every peer must pass a buffer of the same length and use the same "
-                             "sync.chunk_bytes");
+                             "sync.chunk_bytes and sync.direct_max_bytes");
   }
   *non_finite = extra->non_finite;
   return Status::OK();

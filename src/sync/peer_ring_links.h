@@ -11,7 +11,7 @@ namespace meshtrain {
 
 class PeerRingLinks final : public RingLinks {
  public:
-  explicit PeerRingLinks(RingNeighbours::Setup setup);
+  explicit PeerRingLinks(RingNeighbours::Setup setup, std::string context = "ring all-reduce");
 
   Status SendRight(RingPhase phase, size_t piece, const float* data, size_t size,
                    std::shared_ptr<const void> keepalive) override;

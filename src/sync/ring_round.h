@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "meshtrain/peer_group.h"
 #include "meshtrain/ring_allreduce.h"
@@ -21,5 +24,10 @@ struct PeerGroup::RingRound {
   RingRound(const RingRound&) = delete;
   RingRound& operator=(const RingRound&) = delete;
 };
+
+// What a ring round's links spent waiting on its two neighbours.
+inline std::vector<std::pair<std::string, double>> WaitsOf(const RingNeighbours& net) {
+  return {{net.setup().left, net.left_wait_seconds()}, {net.setup().right, net.right_wait_seconds()}};
+}
 
 }  // namespace meshtrain

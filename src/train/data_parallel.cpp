@@ -41,6 +41,14 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   }
   dp->sync_timeout_ms_ = cfg.sync.timeout_ms;
   dp->dead_ms_ = cfg.membership.dead_ms;
+  auto quorum = QuorumSize(cfg.membership.quorum, cfg.cluster.peers.size());
+  if (!quorum.ok()) return quorum.status();
+  if (quorum.value() > cfg.cluster.peers.size() && cfg.cluster.bootstrap.empty()) {
+    return Status::InvalidArgument("membership.quorum = \"" + cfg.membership.quorum + "\" needs more peers than the " +
+                                   std::to_string(cfg.cluster.peers.size()) +
+                                   " of cluster.peers: no view could ever reach it");
+  }
+  dp->quorum_ = quorum.value();
   dp->self_id_ = cfg.self_id;
   dp->static_peers_ = cfg.cluster.peers;
   dp->bootstrap_ = cfg.cluster.bootstrap;
@@ -138,7 +146,12 @@ Result<ReconcilePlan> DataParallel::Reconcile(const View& view, int64_t step, st
                                               std::span<const float> optimizer_state, const std::string& meta,
                                               StateSnapshot* fetched, const std::atomic<bool>* stop) {
   Membership* m = membership();
-  if (m == nullptr) return ReconcilePlan{static_cast<uint64_t>(step), 0, {self_id_}, false};
+  if (m == nullptr) {
+    ReconcilePlan alone;
+    alone.target_step = static_cast<uint64_t>(step);
+    alone.sources = {self_id_};
+    return alone;
+  }
   Result<ReconcilePlan> plan =
       m->Reconcile(view.id, static_cast<uint64_t>(step), params, optimizer_state, meta,
                    std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), fetched, stop);
@@ -148,6 +161,15 @@ Result<ReconcilePlan> DataParallel::Reconcile(const View& view, int64_t step, st
     MESHTRAIN_RETURN_IF_ERROR(gossip_->SetView(view));
   }
   return plan;
+}
+
+bool DataParallel::has_quorum() const {
+  return membership() == nullptr || active_view_.members.size() >= quorum_;
+}
+
+bool DataParallel::WaitForViewChange(uint64_t view_id, std::chrono::milliseconds timeout) const {
+  Membership* m = membership();
+  return m != nullptr && m->WaitForViewChange(view_id, timeout);
 }
 
 std::vector<MembershipEvent> DataParallel::DrainEvents() {

@@ -284,8 +284,47 @@ class PeerTrainer final : public Trainer {
     replicas_->SetProgress(step_);
     WriteMembershipEvents();
     const View view = replicas_->current_view();
-    if (view.id == reconciled_view_) return Status::OK();
-    return ReconcileView(view, stop);
+    if (view.id != reconciled_view_) MESHTRAIN_RETURN_IF_ERROR(ReconcileView(view, stop));
+    return CheckQuorum();
+  }
+
+  // membership.quorum (docs/membership.md, "Quorum"): in a view with too few
+  // live members this peer takes no step (so a minority cut off from the rest
+  // neither runs ahead nor finishes the run alone); membership keeps
+  // heartbeating, and training resumes in the first view big enough.
+  // Aborted while waiting, so that the loop looks at signals and views again.
+  Status CheckQuorum() {
+    if (replicas_->has_quorum()) {
+      if (quorum_lost_) {
+        quorum_lost_ = false;
+        Event("quorum_regained", "view " + ViewText(replicas_->active_view()) + " has the quorum of " +
+                                     std::to_string(replicas_->quorum()) + " after " +
+                                     std::to_string(SecondsSince(quorum_lost_at_)) + " s without it");
+      }
+      return Status::OK();
+    }
+    const View view = replicas_->active_view();
+    if (!quorum_lost_) {
+      quorum_lost_ = true;
+      quorum_lost_at_ = Clock::now();
+      Event("quorum_lost", "view " + ViewText(view) + " has " + std::to_string(view.members.size()) + " of the " +
+                               std::to_string(replicas_->quorum()) +
+                               " live members membership.quorum needs; no steps until it has them again");
+    }
+    const int64_t limit_ms = cfg_.membership.quorum_timeout_ms;
+    if (limit_ms > 0 && SecondsSince(quorum_lost_at_) * 1000 >= static_cast<double>(limit_ms)) {
+      return Status::Timeout("no quorum (" + std::to_string(replicas_->quorum()) + " live members) within " +
+                             "membership.quorum_timeout_ms = " + std::to_string(limit_ms) + " ms; last view " +
+                             ViewText(view));
+    }
+    replicas_->WaitForViewChange(view.id, std::chrono::milliseconds(200));
+    return Status::Aborted("waiting for a quorum");
+  }
+
+  static std::string ViewText(const View& view) {
+    std::string ids;
+    for (const auto& id : view.ids()) ids += (ids.empty() ? "" : ", ") + id;
+    return std::to_string(view.id) + " [" + ids + "]";
   }
 
   void WriteMembershipEvents() {
@@ -658,6 +697,8 @@ class PeerTrainer final : public Trainer {
   int64_t view_changes_ = 0;
   int64_t rounds_aborted_ = 0;
   int64_t state_syncs_ = 0;
+  bool quorum_lost_ = false;             // membership.quorum: waiting for a view big enough
+  Clock::time_point quorum_lost_at_{};
   bool elastic_ = false;                 // for the summary, written after the group is shut down
   std::vector<std::string> final_view_;
 };

@@ -1,0 +1,141 @@
+// The direct all-reduce for small buffers (sync.direct_max_bytes): every peer
+// sends its whole buffer to every other and adds the N buffers in rank order.
+// Over real sockets on 127.0.0.1: exact sums, bit-identical results on every
+// peer, the ring taking over just above the threshold, a non-finite buffer
+// turning the sum NaN everywhere, and peers that disagree on the threshold
+// failing with an error rather than mixing schedules.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "test_sync_cluster.h"
+
+using namespace meshtrain;
+using namespace meshtrain::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int64_t kDirectMax = 64 << 10;  // the default of sync.direct_max_bytes
+constexpr size_t kDirectMaxFloats = kDirectMax / sizeof(float);
+
+float Value(size_t rank, size_t i, uint64_t round) {
+  uint64_t x = (rank + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xBF58476D1CE4E5B9ull ^ (round + 1) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  x *= 0xD6E8FEB86659FD93ull;
+  x ^= x >> 32;
+  return 0.5f + static_cast<float>(x & 0xFFFFFF) / static_cast<float>(1 << 24);  // [0.5, 1.5)
+}
+
+void CheckDirect(size_t n) {
+  CAPTURE(n);
+  LocalCluster c = StartCluster(n, n, 20000, 1 << 20, kDirectMax);
+  const std::vector<std::string> ring = c.ids();
+  // The last length is one float above the threshold: the ring runs it.
+  const std::vector<size_t> lengths = {1, n - 1, n + 1, 1000, kDirectMaxFloats, kDirectMaxFloats + 1};
+  std::vector<uint64_t> sent_before(n);
+  uint64_t round = 0;
+  for (size_t len : lengths) {
+    CAPTURE(len);
+    for (size_t rank = 0; rank < n; ++rank) sent_before[rank] = c.groups[rank]->stats().bytes_sent;
+    std::vector<std::vector<float>> results(n);
+    auto statuses = OnEachPeer(AllRanks(n), [&](size_t rank) -> Status {
+      PeerGroup& g = *c.groups[rank];
+      if (round == 0) MESHTRAIN_RETURN_IF_ERROR(g.WaitForPeers(10s));
+      std::vector<float> buf(len);
+      for (size_t i = 0; i < len; ++i) buf[i] = Value(rank, i, round);
+      MESHTRAIN_RETURN_IF_ERROR(g.AllreduceSum(buf, ring, /*view_id=*/0, round));
+      results[rank] = std::move(buf);
+      return Status::OK();
+    });
+    for (const Status& st : statuses) REQUIRE_MESSAGE(st.ok(), st.ToString());
+
+    bool all_close = true;
+    for (size_t i = 0; i < len && all_close; ++i) {
+      double exact = 0;
+      for (size_t rank = 0; rank < n; ++rank) exact += Value(rank, i, round);
+      if (std::abs(results[0][i] - exact) > 1e-5 * exact) {
+        all_close = false;
+        FAIL_CHECK("element " << i << ": got " << results[0][i] << ", exact sum " << exact);
+      }
+    }
+    CHECK(all_close);
+    for (size_t rank = 1; rank < n; ++rank) {
+      CHECK_MESSAGE(std::memcmp(results[rank].data(), results[0].data(), len * sizeof(float)) == 0,
+                    "peer " << rank << " differs from peer 0");
+    }
+    // Direct: (N-1) whole buffers leave each peer; the ring: 2(N-1)/N of one.
+    const double payload = static_cast<double>(len * sizeof(float));
+    const double expected = len <= kDirectMaxFloats ? (n - 1) * payload : 2.0 * (n - 1) / n * payload;
+    for (size_t rank = 0; rank < n; ++rank) {
+      const double sent = static_cast<double>(c.groups[rank]->stats().bytes_sent - sent_before[rank]);
+      CHECK(sent >= expected);
+      if (len >= 1000) CHECK(sent <= expected * 1.05 + 4096);  // headers, and heartbeats of the start barrier
+    }
+    ++round;
+  }
+  for (auto& g : c.groups) {
+    CHECK(g->stats().rounds == round);
+    CHECK(g->stats().rejected == 0);
+    g->Shutdown();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("direct all-reduce, N = 2") { CheckDirect(2); }
+TEST_CASE("direct all-reduce, N = 3") { CheckDirect(3); }
+TEST_CASE("direct all-reduce, N = 4") { CheckDirect(4); }
+TEST_CASE("direct all-reduce, N = 5") { CheckDirect(5); }
+
+TEST_CASE("a non-finite buffer on one peer makes the direct sum NaN on every peer, and the next round is clean") {
+  const size_t n = 3;
+  LocalCluster c = StartCluster(n, n, 20000, 1 << 20, kDirectMax);
+  const std::vector<std::string> ring = c.ids();
+  std::vector<std::vector<float>> results(n);
+  auto statuses = OnEachPeer(AllRanks(n), [&](size_t rank) -> Status {
+    PeerGroup& g = *c.groups[rank];
+    MESHTRAIN_RETURN_IF_ERROR(g.WaitForPeers(10s));
+    std::vector<float> buf(100, 1.0f);
+    if (rank == 1) buf[42] = std::numeric_limits<float>::infinity();
+    MESHTRAIN_RETURN_IF_ERROR(g.AllreduceSum(buf, ring, 0, 0));
+    for (float v : buf) {
+      if (!std::isnan(v)) return Status::Corruption("peer " + std::to_string(rank) + " has a finite value");
+    }
+    std::vector<float> next(100, 2.0f);
+    MESHTRAIN_RETURN_IF_ERROR(g.AllreduceSum(next, ring, 0, 1));
+    results[rank] = std::move(next);
+    return Status::OK();
+  });
+  for (const Status& st : statuses) CHECK_MESSAGE(st.ok(), st.ToString());
+  for (size_t rank = 0; rank < n; ++rank) {
+    REQUIRE(results[rank].size() == 100);
+    CHECK(results[rank][42] == 6.0f);
+  }
+  for (auto& g : c.groups) {
+    CHECK(g->stats().rejected == 0);  // the marker is not a rejection
+    g->Shutdown();
+  }
+}
+
+TEST_CASE("peers that disagree on sync.direct_max_bytes fail with an error naming the mismatch") {
+  std::vector<int> ports = {FreeLoopbackPort(), FreeLoopbackPort()};
+  std::vector<std::unique_ptr<PeerGroup>> groups;
+  for (size_t i = 0; i < 2; ++i) {
+    auto g = PeerGroup::Create(TestPeerConfig(ports, i, /*timeout_ms=*/2000, 1 << 20, i == 0 ? kDirectMax : 0));
+    REQUIRE_MESSAGE(g.ok(), g.status().ToString());
+    groups.push_back(std::move(g).value());
+  }
+  const std::vector<std::string> ring = {"p0", "p1"};
+  auto statuses = OnEachPeer({0, 1}, [&](size_t rank) -> Status {
+    MESHTRAIN_RETURN_IF_ERROR(groups[rank]->WaitForPeers(10s));
+    std::vector<float> buf(1000, 1.0f);
+    return groups[rank]->AllreduceSum(buf, ring, 0, 0);
+  });
+  CHECK_FALSE(statuses[0].ok());
+  REQUIRE_FALSE(statuses[1].ok());
+  // p1 runs the ring and gets p0's whole buffer where it expects its first ring piece.
+  CHECK_MESSAGE(statuses[1].message().find("cuts the buffer differently") != std::string::npos, statuses[1].ToString());
+  for (auto& g : groups) g->Shutdown();
+}
