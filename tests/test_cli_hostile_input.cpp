@@ -326,7 +326,12 @@ TEST_CASE("a flood of valid-looking messages from one outsider: counted and boun
   const int64_t growth_kib = rss_peak.load() - rss_before;
   MESSAGE("flood: p0 resident memory " << rss_before / 1024 << " MiB before, at most " << rss_peak.load() / 1024
                                        << " MiB during (+" << growth_kib << " KiB)");
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's quarantine keeps freed memory (up to 256 MB) on purpose: the bound holds for real builds only.
+  MESSAGE("memory bound not checked under AddressSanitizer");
+#else
   CHECK(growth_kib < 64 * 1024);
+#endif
   const int64_t attack_end = StepOf(peers[0]);
   CHECK_MESSAGE(attack_end + 20 < kSteps, "the flood ended at step " << attack_end << ": too late to be counted");
   ExpectCleanOutcome(peers);

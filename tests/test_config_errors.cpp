@@ -99,6 +99,8 @@ TEST_CASE("a value of the wrong type names the expected and the found type") {
   CHECK_CONTAINS(ErrorFor("[train]\nepochs = 1.5\n"), "cfg.toml:2:1: train.epochs: expects an integer, found a float");
   CHECK_CONTAINS(ErrorFor("[optim]\nnesterov = 1\n"), "optim.nesterov: expects a boolean (true or false), found an integer");
   CHECK_CONTAINS(ErrorFor("[data]\ndir = 3\n"), "data.dir: expects a string, found an integer");
+  CHECK_CONTAINS(ErrorFor("[membership]\nquorum = 3\n"),
+                 "membership.quorum: expects a string, found an integer; write it in quotes: \"3\"");
   CHECK_CONTAINS(ErrorFor("[model]\nhidden = 128\n"), "model.hidden: expects an array of integers, found an integer; write a list, e.g. [128]");
   CHECK_CONTAINS(ErrorFor("[model]\nhidden = [128, \"x\"]\n"), "cfg.toml:2:16: model.hidden[1]: expects an integer, found the string 'x'");
   CHECK_CONTAINS(ErrorFor("[cluster]\nbootstrap = [1]\n"), "cluster.bootstrap[0]: expects a string, found an integer");

@@ -130,7 +130,7 @@ TEST_CASE("a member's bad pieces are dropped and counted by kind; the rounds com
 
   const RoundTag tag{1, 0};
   const auto own = s.layout.piece(1);
-  std::vector<float> values(own.size, 1.0f);
+  std::vector<float> values(kLen, 1.0f);  // long enough for any piece (pieces 0 and 1 differ by one)
   const Header good = s.Piece(tag, RingPhase::kReduceScatter, 1);
   // Sizes that disagree with the header or the model.
   s.Send(good, values.data(), (own.size - 1) * 4);  // payload shorter than n_elems says

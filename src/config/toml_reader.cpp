@@ -70,7 +70,12 @@ std::optional<FieldValue> ReadScalar(FieldKind kind, const toml::node& node, con
     case FieldKind::kIntList:
     case FieldKind::kStringList: break;
   }
-  diagnostics->Add(at, TypeMessage(name, kind, node));
+  std::string message = TypeMessage(name, kind, node);
+  // A key that takes words or numbers (membership.quorum = "majority" or "3").
+  if (kind == FieldKind::kString && node.is_integer()) {
+    message += "; write it in quotes: \"" + std::to_string(node.as_integer()->get()) + "\"";
+  }
+  diagnostics->Add(at, message);
   return std::nullopt;
 }
 

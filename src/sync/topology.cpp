@@ -175,35 +175,12 @@ Result<Topology> Topology::Create(TopologyKind kind, size_t size, uint64_t seed,
   return t;
 }
 
-Result<Topology> Topology::FromConfig(const Config& cfg, const std::vector<std::string>& sorted_ids) {
-  auto kind = ParseTopologyKind(cfg.sync.topology);
-  if (!kind.ok()) return kind.status();
+namespace {
+
+// The edges of cluster.peers[].neighbors between the listed ids, as indices into them.
+std::vector<std::pair<size_t, size_t>> ExplicitEdges(const Config& cfg, const std::vector<std::string>& sorted_ids) {
   std::map<std::string, size_t> index_of;
   for (size_t i = 0; i < sorted_ids.size(); ++i) index_of.emplace(sorted_ids[i], i);
-  std::vector<std::pair<size_t, size_t>> edges;
-  if (*kind == TopologyKind::kExplicit) {
-    for (const PeerEntry& p : cfg.cluster.peers) {
-      auto self = index_of.find(p.id);
-      if (self == index_of.end()) continue;
-      for (const std::string& n : p.neighbors) {
-        auto other = index_of.find(n);
-        if (other != index_of.end()) edges.emplace_back(self->second, other->second);
-      }
-    }
-  }
-  auto t = Create(*kind, sorted_ids.size(), cfg.sync.gossip_seed, edges);
-  if (!t.ok() && *kind == TopologyKind::kExplicit) {
-    return t.status().WithContext("sync.topology = 'explicit' (cluster.peers[].neighbors)");
-  }
-  return t;
-}
-
-Result<Topology> Topology::ForMembers(const Config& cfg, const std::vector<std::string>& live_sorted_ids) {
-  auto kind = ParseTopologyKind(cfg.sync.topology);
-  if (!kind.ok()) return kind.status();
-  if (*kind != TopologyKind::kExplicit) return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed);
-  std::map<std::string, size_t> index_of;
-  for (size_t i = 0; i < live_sorted_ids.size(); ++i) index_of.emplace(live_sorted_ids[i], i);
   std::vector<std::pair<size_t, size_t>> edges;
   for (const PeerEntry& p : cfg.cluster.peers) {
     auto self = index_of.find(p.id);
@@ -213,6 +190,26 @@ Result<Topology> Topology::ForMembers(const Config& cfg, const std::vector<std::
       if (other != index_of.end()) edges.emplace_back(self->second, other->second);
     }
   }
+  return edges;
+}
+
+}  // namespace
+
+Result<Topology> Topology::FromConfig(const Config& cfg, const std::vector<std::string>& sorted_ids) {
+  auto kind = ParseTopologyKind(cfg.sync.topology);
+  if (!kind.ok()) return kind.status();
+  if (*kind != TopologyKind::kExplicit) return Create(*kind, sorted_ids.size(), cfg.sync.gossip_seed);
+  auto t = Create(*kind, sorted_ids.size(), cfg.sync.gossip_seed, ExplicitEdges(cfg, sorted_ids));
+  if (!t.ok()) return t.status().WithContext("sync.topology = 'explicit' (cluster.peers[].neighbors)");
+  return t;
+}
+
+Result<Topology> Topology::ForMembers(const Config& cfg, const std::vector<std::string>& live_sorted_ids) {
+  auto kind = ParseTopologyKind(cfg.sync.topology);
+  if (!kind.ok()) return kind.status();
+  if (*kind != TopologyKind::kExplicit) return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed);
+  std::vector<std::pair<size_t, size_t>> edges = ExplicitEdges(cfg, live_sorted_ids);
+  // A view that lost peers may have cut the graph in pieces: join them up rather than refuse.
   for (const auto& bridge : BridgeComponents(live_sorted_ids.size(), edges)) edges.push_back(bridge);
   return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed, edges);
 }
