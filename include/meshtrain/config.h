@@ -117,6 +117,7 @@ struct TransportConfig {
   int64_t max_msg_bytes = 256LL << 20;  // ZMQ_MAXMSGSIZE
   int64_t heartbeat_ivl_ms = 1000;      // ZMTP heartbeats
   int64_t heartbeat_timeout_ms = 3000;
+  int64_t io_threads = 2;  // ZeroMQ I/O threads: one can send while the other receives
 };
 
 struct MembershipConfig {

@@ -141,6 +141,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(transport, max_msg_bytes, IntAtLeast(1024)));
   f.push_back(MESHTRAIN_FIELD(transport, heartbeat_ivl_ms, ZmqInt(1)));
   f.push_back(MESHTRAIN_FIELD(transport, heartbeat_timeout_ms, ZmqInt(1)));
+  f.push_back(MESHTRAIN_FIELD(transport, io_threads, IntIn(1, 16)));
 
   f.push_back(MESHTRAIN_FIELD(membership, heartbeat_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, suspect_ms, IntAtLeast(1)));

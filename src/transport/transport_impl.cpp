@@ -1,6 +1,7 @@
 // Transport::Impl, caller side: Create binds the ROUTER, then every public call
 // becomes a command for the communication thread (comm_thread.cpp) and waits
 // for it with a deadline.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -35,7 +36,7 @@ Transport::Impl::Impl(const TransportConfig& cfg, std::string self_id, const Tra
     : cfg_(cfg),
       self_id_(std::move(self_id)),
       security_(security),
-      context_(1),
+      context_(static_cast<int>(std::clamp<int64_t>(cfg.io_threads, 1, 16))),
       router_(context_, zmq::socket_type::router),
       refusals_(self_id_),
       // rcvhwm 0 means "no limit" to ZeroMQ, and so to our queue.
