@@ -1,12 +1,9 @@
 #include <algorithm>
 
-#include "membership/byte_io.h"
+#include "common/byte_io.h"
 #include "meshtrain/membership_epochs.h"
 
 namespace meshtrain {
-
-using membership_internal::ByteReader;
-using membership_internal::ByteWriter;
 
 namespace {
 constexpr uint8_t kPlanFormat = 1;
@@ -31,7 +28,7 @@ std::string EncodeEpochPlan(const EpochPlan& plan) {
   for (size_t i = 0; i < plan.shard_owners.size() && i < kMaxOwners; ++i) w.ShortStr(plan.shard_owners[i]);
   w.U32(static_cast<uint32_t>(std::min<size_t>(plan.next_owners.size(), kMaxOwners)));
   for (size_t i = 0; i < plan.next_owners.size() && i < kMaxOwners; ++i) w.ShortStr(plan.next_owners[i]);
-  w.Blob(plan.compat);
+  w.Str(plan.compat);
   return out;
 }
 
@@ -49,7 +46,7 @@ std::optional<EpochPlan> DecodeEpochPlan(std::string_view bytes) {
   const uint32_t n_next = r.U32();
   if (r.failed() || n_next > kMaxOwners) return std::nullopt;
   for (uint32_t i = 0; i < n_next && !r.failed(); ++i) plan.next_owners.push_back(r.ShortStr());
-  plan.compat = r.Blob(kMaxCompatBytes);
+  plan.compat = r.Str(kMaxCompatBytes);
   if (r.failed() || !r.done() || plan.epoch < 0 || plan.start_step < 0 || plan.steps < 1 || plan.lr_peers < 1) {
     return std::nullopt;
   }

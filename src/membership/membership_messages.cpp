@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "membership/byte_io.h"
+#include "common/byte_io.h"
 
 namespace meshtrain::membership_internal {
 namespace {
@@ -153,7 +153,7 @@ std::string EncodeStatePieceInfo(const StatePieceInfo& info) {
   w.U64(info.n_values);
   w.U64(info.piece_floats);
   w.U64(info.checksum);
-  w.Blob(info.meta);
+  w.Str(info.meta);
   return out;
 }
 
@@ -164,7 +164,7 @@ std::optional<StatePieceInfo> DecodeStatePieceInfo(std::string_view bytes) {
   info.n_values = r.U64();
   info.piece_floats = r.U64();
   info.checksum = r.U64();
-  info.meta = r.Blob(kMaxMetaBytes);
+  info.meta = r.Str(kMaxMetaBytes);
   if (r.failed() || !r.done() || info.piece_floats == 0) return std::nullopt;
   return info;
 }

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "train/byte_codec.h"
+#include "common/byte_io.h"
 
 namespace meshtrain {
 namespace {
