@@ -11,13 +11,7 @@
 // and the bytes each peer sent per round against the ideal 2(N-1)/N*S (the
 // worst peer's ratio; headers make it slightly above 1). The benchmark starts
 // its peers by fork/exec of itself with "--worker", and reaps every child.
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,59 +20,21 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <sys/stat.h>
 #include <zmq.h>
+
+#include "bench_support.h"
 
 #include "meshtrain/config.h"
 #include "meshtrain/peer_group.h"
 
 using namespace meshtrain;
-using Clock = std::chrono::steady_clock;
+using namespace meshtrain::bench;
 
 namespace {
-
-std::vector<int64_t> ParseList(const std::string& csv) {
-  std::vector<int64_t> out;
-  std::stringstream ss(csv);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
-std::string JoinList(const std::vector<int64_t>& values) {
-  std::string out;
-  for (int64_t v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
-  return out;
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Every peer runs the same number of rounds per size (they are in lockstep).
-int RoundsFor(int64_t bytes) { return static_cast<int>(std::clamp<int64_t>((256LL << 20) / bytes, 7, 201)); }
-
-std::string HumanBytes(double bytes) {
-  char buf[32];
-  if (bytes >= (1 << 20)) {
-    std::snprintf(buf, sizeof(buf), "%.0f MB", bytes / (1 << 20));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.0f KB", bytes / (1 << 10));
-  }
-  return buf;
-}
 
 // ---- one peer --------------------------------------------------------------
 
@@ -146,7 +102,7 @@ int RunWorker(const WorkerArgs& a) {
   for (int64_t bytes : a.sizes) {
     std::vector<float> buf(static_cast<size_t>(bytes) / sizeof(float));
     const int rounds = RoundsFor(bytes);
-    const int warmup = 2;
+    const int warmup = kWarmupRounds;
     std::vector<double> seconds;
     uint64_t sent_before = 0;
     for (int k = 0; k < warmup + rounds; ++k) {
@@ -166,19 +122,13 @@ int RunWorker(const WorkerArgs& a) {
       if (k >= warmup) seconds.push_back(dt);
     }
     const double sent_per_round = static_cast<double>(g.stats().bytes_sent - sent_before) / rounds;
-    std::sort(seconds.begin(), seconds.end());
-    out << bytes << ' ' << seconds[seconds.size() / 2] << ' ' << sent_per_round << '\n';
+    out << bytes << ' ' << Median(seconds) << ' ' << sent_per_round << '\n';
   }
   g.Shutdown();
   return 0;
 }
 
 // ---- the coordinator -------------------------------------------------------
-
-struct Row {
-  double median_s = 0;       // slowest peer's median
-  double worst_ratio = 0;    // bytes sent / ideal, worst peer
-};
 
 // Starts n workers, waits for them (bounded), and returns rows by size; empty on failure.
 std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t chunk_bytes,
@@ -193,66 +143,21 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
   std::vector<int64_t> ports;
   for (int i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
 
-  std::vector<pid_t> pids;
+  std::vector<std::vector<std::string>> argvs;
+  std::vector<std::string> logs;
   for (int r = 0; r < n; ++r) {
     const std::string out = (dir / ("rank" + std::to_string(r) + ".txt")).string();
-    const std::string log = (dir / ("rank" + std::to_string(r) + ".log")).string();
-    std::vector<std::string> argv = {self_exe,    "--worker", std::to_string(r), JoinList(ports),
-                                     std::to_string(chunk_bytes), JoinList(sizes), out,
-                                     curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes)};
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-        ::close(fd);
-      }
-      std::vector<char*> args;
-      for (auto& s : argv) args.push_back(s.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    pids.push_back(pid);
+    logs.push_back((dir / ("rank" + std::to_string(r) + ".log")).string());
+    argvs.push_back({self_exe, "--worker", std::to_string(r), JoinList(ports), std::to_string(chunk_bytes),
+                     JoinList(sizes), out, curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes)});
   }
-
-  // Wait for all, at most 15 minutes; on any failure or the deadline, kill the rest.
-  const Clock::time_point deadline = Clock::now() + std::chrono::minutes(15);
-  bool failed = false;
-  size_t running = pids.size();
-  std::vector<bool> done(pids.size(), false);
-  while (running > 0) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      if (done[i]) continue;
-      int status = 0;
-      if (::waitpid(pids[i], &status, WNOHANG) == pids[i]) {
-        done[i] = true;
-        --running;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed = true;
-      }
-    }
-    if (running > 0 && (failed || Clock::now() >= deadline)) {
-      for (size_t i = 0; i < pids.size(); ++i) {
-        if (!done[i]) ::kill(pids[i], SIGKILL);
-      }
-      for (size_t i = 0; i < pids.size(); ++i) {
-        if (!done[i]) ::waitpid(pids[i], nullptr, 0);
-      }
-      failed = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // At most 15 minutes; on any failure or the deadline the rest are killed.
+  const bool failed = !RunChildren(argvs, logs, std::chrono::minutes(15));
 
   std::map<int64_t, Row> rows;
   if (failed) {
     std::fprintf(stderr, "N=%d chunk_bytes=%lld failed; peer logs:\n", n, static_cast<long long>(chunk_bytes));
-    for (int r = 0; r < n; ++r) {
-      std::ifstream log(dir / ("rank" + std::to_string(r) + ".log"));
-      std::string line;
-      while (std::getline(log, line)) std::fprintf(stderr, "  p%d: %s\n", r, line.c_str());
-    }
+    PrintLogs(logs);
   } else {
     const double factor = 2.0 * (n - 1) / n;
     for (int r = 0; r < n; ++r) {
@@ -273,23 +178,11 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
 
 void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, const std::map<int64_t, Row>& rows,
                 bool curve) {
-  std::printf("\nN = %d peers, sync.chunk_bytes = %s, sync.direct_max_bytes = %s, security.mode = %s\n", n,
-              HumanBytes(static_cast<double>(chunk_bytes)).c_str(),
-              HumanBytes(static_cast<double>(g_direct_max_bytes)).c_str(), curve ? "curve" : "none");
-  std::printf("%10s %8s %12s %14s %12s\n", "buffer", "rounds", "time/op", "bus bandwidth", "sent/ideal");
-  const double factor = 2.0 * (n - 1) / n;
-  for (int64_t bytes : sizes) {
-    auto it = rows.find(bytes);
-    if (it == rows.end()) {
-      std::printf("%10s   (failed)\n", HumanBytes(static_cast<double>(bytes)).c_str());
-      continue;
-    }
-    const double t = it->second.median_s;
-    const double bus = factor * static_cast<double>(bytes) / t;
-    std::printf("%10s %8d %10.3f ms %10.1f MB/s %12.4f\n", HumanBytes(static_cast<double>(bytes)).c_str(),
-                RoundsFor(bytes), t * 1e3, bus / 1e6, it->second.worst_ratio);
-  }
-  std::fflush(stdout);
+  bench::PrintTable(n,
+                    "sync.chunk_bytes = " + HumanBytes(static_cast<double>(chunk_bytes)) +
+                        ", sync.direct_max_bytes = " + HumanBytes(static_cast<double>(g_direct_max_bytes)) +
+                        ", security.mode = " + (curve ? "curve" : "none"),
+                    sizes, rows);
 }
 
 // Bus bandwidth with CURVE against plaintext, size by size.
@@ -355,8 +248,7 @@ int main(int argc, char** argv) {
     }
   }
   if (sweep) chunk_list = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
-  std::vector<int64_t> sizes;
-  for (int64_t s = min_bytes; s <= max_bytes; s *= 4) sizes.push_back(s);
+  const std::vector<int64_t> sizes = SizesBetween(min_bytes, max_bytes);
 
   const std::string self_exe = std::filesystem::canonical("/proc/self/exe").string();
   std::printf("ring all-reduce, separate processes on 127.0.0.1 (%u hardware threads)\n",

@@ -18,14 +18,6 @@
 // algorithm. Per run: steps per second (mean over peers, training only), bytes
 // sent per peer per step, the final test accuracy, and the time from launch
 // until every peer's model has reached 0.85 test accuracy.
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -41,94 +33,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
 #include "meshtrain/config.h"
 #include "meshtrain/gossip.h"
 #include "meshtrain/peer_group.h"
 
 using namespace meshtrain;
-using Clock = std::chrono::steady_clock;
+using namespace meshtrain::bench;
 
 namespace {
-
-std::vector<int64_t> ParseList(const std::string& csv) {
-  std::vector<int64_t> out;
-  std::stringstream ss(csv);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
-std::string JoinList(const std::vector<int64_t>& values) {
-  std::string out;
-  for (int64_t v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
-  return out;
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string PeerName(size_t i) {
   std::string id = "p";
   id.append(std::to_string(i));
   return id;
-}
-
-// ---- processes ----------------------------------------------------------------
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      ::close(fd);
-    }
-    std::vector<char*> args;
-    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Waits for every pid (at most `limit`); on a failure or the deadline kills the
-// rest. Reaps every child either way. True if all exited 0.
-bool WaitAll(const std::vector<pid_t>& pids, std::chrono::minutes limit) {
-  const Clock::time_point deadline = Clock::now() + limit;
-  std::vector<bool> done(pids.size(), false);
-  size_t running = pids.size();
-  bool failed = false;
-  while (running > 0) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      int status = 0;
-      if (!done[i] && ::waitpid(pids[i], &status, WNOHANG) == pids[i]) {
-        done[i] = true;
-        --running;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed = true;
-      }
-    }
-    if (running > 0 && (failed || Clock::now() >= deadline)) {
-      for (size_t i = 0; i < pids.size(); ++i) {
-        if (!done[i]) ::kill(pids[i], SIGKILL);
-      }
-      for (size_t i = 0; i < pids.size(); ++i) {
-        if (!done[i]) ::waitpid(pids[i], nullptr, 0);
-      }
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return !failed;
 }
 
 std::filesystem::path MakeTempDir() {
@@ -216,8 +134,7 @@ int RunWorker(size_t rank, const std::vector<int64_t>& ports, const Algorithm& a
     std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), st.ToString().c_str());
     return 1;
   }
-  std::sort(seconds.begin(), seconds.end());
-  std::ofstream(out_path) << seconds[seconds.size() / 2] << ' ' << sent_per_round << '\n';
+  std::ofstream(out_path) << Median(seconds) << ' ' << sent_per_round << '\n';
   g.Shutdown();
   return 0;
 }
@@ -235,14 +152,15 @@ void RunMixPart(const std::string& self_exe, const std::vector<int64_t>& peers, 
       const std::filesystem::path dir = MakeTempDir();
       std::vector<int64_t> ports;
       for (int64_t i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
-      std::vector<pid_t> pids;
+      std::vector<std::vector<std::string>> argvs;
+      std::vector<std::string> logs;
       for (int64_t r = 0; r < n; ++r) {
         const auto rank = static_cast<size_t>(r);
-        pids.push_back(Spawn({self_exe, "--worker", std::to_string(r), JoinList(ports), algo.name,
-                              std::to_string(elems), std::to_string(rounds), (dir / (PeerName(rank) + ".txt")).string()},
-                             (dir / (PeerName(rank) + ".log")).string()));
+        argvs.push_back({self_exe, "--worker", std::to_string(r), JoinList(ports), algo.name, std::to_string(elems),
+                         std::to_string(rounds), (dir / (PeerName(rank) + ".txt")).string()});
+        logs.push_back((dir / (PeerName(rank) + ".log")).string());
       }
-      if (!WaitAll(pids, std::chrono::minutes(10))) {
+      if (!RunChildren(argvs, logs, std::chrono::minutes(10))) {
         std::printf("%-22s   (failed)\n", algo.name.c_str());
         DumpLogs(dir, static_cast<size_t>(n));
       } else {
@@ -302,7 +220,8 @@ TrainRow RunTraining(const std::string& meshtrain, const std::string& config_tex
   std::ofstream(config) << peers << config_text.substr(config_text.find("[data]"));
   const double launched = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count()) / 1e3;
-  std::vector<pid_t> pids;
+  std::vector<std::vector<std::string>> argvs;
+  std::vector<std::string> logs;
   for (int64_t i = 0; i < n; ++i) {
     const std::string id = PeerName(static_cast<size_t>(i));
     std::vector<std::string> argv = {meshtrain, "run", "--config", config.string(), "--id", id,
@@ -311,9 +230,10 @@ TrainRow RunTraining(const std::string& meshtrain, const std::string& config_tex
                                      "--set", "checkpoint.every_steps=0", "--set", "log.progress=none",
                                      "--set", "train.eval_every=50"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    pids.push_back(Spawn(argv, (dir / (id + ".log")).string()));
+    argvs.push_back(std::move(argv));
+    logs.push_back((dir / (id + ".log")).string());
   }
-  if (!WaitAll(pids, std::chrono::minutes(30))) {
+  if (!RunChildren(argvs, logs, std::chrono::minutes(30))) {
     DumpLogs(dir, static_cast<size_t>(n));
   } else {
     row.ok = true;
