@@ -8,56 +8,19 @@
 
 #include <algorithm>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "support/memory_ring_network.h"
 #include "sync/compressed_ring_allreduce.h"
 
 using namespace meshtrain;
 
 namespace {
 
-class MemoryNetwork {
- public:
-  struct Message {
-    RingPhase phase;
-    size_t piece;
-    ReceivedCompressedPiece body;
-  };
-
-  void Send(size_t to, Message m) {
-    std::lock_guard<std::mutex> lock(mu_);
-    inbox_[to].push_back(std::move(m));
-    cv_.notify_all();
-  }
-
-  std::optional<Message> Receive(size_t to, RingPhase phase, size_t piece) {
-    std::unique_lock<std::mutex> lock(mu_);
-    std::optional<Message> found;
-    cv_.wait_for(lock, std::chrono::seconds(20), [&] {
-      auto& q = inbox_[to];
-      for (auto it = q.begin(); it != q.end(); ++it) {
-        if (it->phase == phase && it->piece == piece) {
-          found = std::move(*it);
-          q.erase(it);
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<size_t, std::deque<Message>> inbox_;
-};
+using MemoryNetwork = testing::MemoryRingNetwork<ReceivedCompressedPiece>;
 
 class MemoryLinks final : public CompressedRingLinks {
  public:

@@ -5,59 +5,23 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <map>
-#include <mutex>
 #include <thread>
 #include <tuple>
 
 #include "meshtrain/ring_allreduce.h"
+#include "support/memory_ring_network.h"
 
 using namespace meshtrain;
 
 namespace {
 
-// Pieces in flight between the threads of one test, keyed by destination.
-class MemoryNetwork {
- public:
-  struct Message {
-    RingPhase phase;
-    size_t piece;
-    bool non_finite;
-    std::shared_ptr<std::vector<float>> data;
-  };
-
-  void Send(size_t to, Message m) {
-    std::lock_guard<std::mutex> lock(mu_);
-    inbox_[to].push_back(std::move(m));
-    cv_.notify_all();
-  }
-
-  // The message for (phase, piece) addressed to `to`; others stay queued.
-  std::optional<Message> Receive(size_t to, RingPhase phase, size_t piece) {
-    std::unique_lock<std::mutex> lock(mu_);
-    std::optional<Message> found;
-    cv_.wait_for(lock, std::chrono::seconds(20), [&] {
-      auto& q = inbox_[to];
-      for (auto it = q.begin(); it != q.end(); ++it) {
-        if (it->phase == phase && it->piece == piece) {
-          found = std::move(*it);
-          q.erase(it);
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<size_t, std::deque<Message>> inbox_;
+// What a piece carries between the threads: its values, or the non-finite marker.
+struct PieceBody {
+  bool non_finite = false;
+  std::shared_ptr<std::vector<float>> data;
 };
+using MemoryNetwork = testing::MemoryRingNetwork<PieceBody>;
 
 class MemoryLinks final : public RingLinks {
  public:
@@ -68,11 +32,11 @@ class MemoryLinks final : public RingLinks {
     CHECK(keepalive != nullptr);  // the algorithm must never send from memory it does not own
     floats_sent += size;
     auto copy = std::make_shared<std::vector<float>>(data, data + size);
-    net_->Send((rank_ + 1) % n_, {phase, piece, false, copy});
+    net_->Send((rank_ + 1) % n_, {phase, piece, PieceBody{false, copy}});
     return Status::OK();
   }
   Status SendNonFiniteRight(RingPhase phase, size_t piece) override {
-    net_->Send((rank_ + 1) % n_, {phase, piece, true, nullptr});
+    net_->Send((rank_ + 1) % n_, {phase, piece, PieceBody{true, nullptr}});
     return Status::OK();
   }
   Result<ReceivedPiece> ReceiveLeft(RingPhase phase, size_t piece, size_t size) override {
@@ -80,11 +44,11 @@ class MemoryLinks final : public RingLinks {
     if (!m) return Status::Timeout("no piece " + std::to_string(piece));
     ReceivedPiece out;
     out.size = size;
-    out.non_finite = m->non_finite;
-    if (!m->non_finite) {
-      REQUIRE(m->data->size() == size);
-      out.data = m->data->data();
-      out.owner = m->data;
+    out.non_finite = m->body.non_finite;
+    if (!m->body.non_finite) {
+      REQUIRE(m->body.data->size() == size);
+      out.data = m->body.data->data();
+      out.owner = m->body.data;
     }
     return out;
   }
