@@ -145,14 +145,9 @@ void AwaitSteps(std::vector<PeerRun>& peers, int64_t step) {
   REQUIRE_MESSAGE(reached, "the peers never reached step " << step << "; p0:\n" << peers[0].log());
 }
 
-// The "rejected" object of the peer's final ("done") metrics line.
-std::map<std::string, uint64_t> RejectedCounts(const PeerRun& p) {
-  const std::string metrics = p.metrics();
+// The "rejected" object that starts at `begin` in a metrics text.
+std::map<std::string, uint64_t> ParseRejected(const std::string& metrics, size_t begin) {
   std::map<std::string, uint64_t> out;
-  const size_t done = metrics.rfind("\"event\":\"done\"");
-  REQUIRE_MESSAGE(done != std::string::npos, p.id << " wrote no done line:\n" << metrics);
-  const size_t begin = metrics.find("\"rejected\":{", done);
-  REQUIRE_MESSAGE(begin != std::string::npos, p.id << ": no rejected counts in the done line");
   const size_t end = metrics.find('}', begin);
   std::string body = metrics.substr(begin + 12, end - begin - 12);
   std::istringstream fields(body);
@@ -162,6 +157,29 @@ std::map<std::string, uint64_t> RejectedCounts(const PeerRun& p) {
     out[field.substr(1, colon - 2)] = std::stoull(field.substr(colon + 1));
   }
   return out;
+}
+
+// The "rejected" object of the peer's final ("done") metrics line.
+std::map<std::string, uint64_t> RejectedCounts(const PeerRun& p) {
+  const std::string metrics = p.metrics();
+  const size_t done = metrics.rfind("\"event\":\"done\"");
+  REQUIRE_MESSAGE(done != std::string::npos, p.id << " wrote no done line:\n" << metrics);
+  const size_t begin = metrics.find("\"rejected\":{", done);
+  REQUIRE_MESSAGE(begin != std::string::npos, p.id << ": no rejected counts in the done line");
+  return ParseRejected(metrics, begin);
+}
+
+// The newest "rejected" object a running peer has written (on a step line whose counts changed).
+std::map<std::string, uint64_t> LatestRejectedCounts(const PeerRun& p) {
+  const std::string metrics = p.metrics();
+  const size_t begin = metrics.rfind("\"rejected\":{");
+  if (begin == std::string::npos || metrics.find('}', begin) == std::string::npos) return {};
+  return ParseRejected(metrics, begin);
+}
+
+uint64_t CountOf(const std::map<std::string, uint64_t>& counts, const std::string& kind) {
+  const auto it = counts.find(kind);
+  return it == counts.end() ? 0 : it->second;
 }
 
 // Every peer ended cleanly, with exactly the parameters of the clean run and no skipped step.
@@ -309,7 +327,9 @@ TEST_CASE("a flood of valid-looking messages from one outsider: counted and boun
   });
   {
     zmq::context_t ctx;
-    HostileDealer mallory(ctx, "mallory", EndpointOf(config, 0));
+    // Every message counted as sent must leave this socket before it closes, however
+    // slowly p0 reads (sanitizer builds): a long linger, bounded.
+    HostileDealer mallory(ctx, "mallory", EndpointOf(config, 0), 60s);
     REQUIRE(mallory.WaitHandshakes(1, 10s));
     for (int k = 0; k < kFlood; ++k) {
       // Pieces of the rounds about to run, as a member would send them.
@@ -318,9 +338,17 @@ TEST_CASE("a flood of valid-looking messages from one outsider: counted and boun
       ++sent;
     }
   }
+  // What the OS and ZeroMQ still buffer for p0 reaches it over the next steps:
+  // wait (bounded) until p0's step lines have counted all of it.
+  const bool all_counted = WaitUntil(60s, [&] {
+    const std::map<std::string, uint64_t> seen = LatestRejectedCounts(peers[0]);
+    return CountOf(seen, "unknown_sender") + CountOf(seen, "inbox_full") >= static_cast<uint64_t>(sent);
+  });
   flooding.store(false);
   sampler.all[0].join();
   CHECK(sent == kFlood);
+  CHECK_MESSAGE(all_counted, "p0 had not counted every flooded message while it ran (step " << StepOf(peers[0])
+                                                                                            << " of " << kSteps << ")");
   // What the flood can hold in the peer is bounded by the queues (RCVHWM, the
   // transport's incoming queue, membership's inbox), not by the flood's size.
   const int64_t growth_kib = rss_peak.load() - rss_before;

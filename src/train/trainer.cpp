@@ -563,7 +563,19 @@ class PeerTrainer final : public Trainer {
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("samples_per_s", samples_per_s);
     if (rs.consensus >= 0) line.Add("consensus", rs.consensus);
+    // The counts by kind ride on a step line only when they changed, so an attack
+    // shows up while it happens without a clean run paying for it on every line.
+    if (!rs.dropped_by_kind.empty() && rs.dropped_by_kind != last_logged_drops_) {
+      line.AddRaw("rejected", DropCountsJson(rs.dropped_by_kind));
+      last_logged_drops_ = rs.dropped_by_kind;
+    }
     metrics_.Write(line);
+  }
+
+  static std::string DropCountsJson(const std::map<std::string, uint64_t>& counts) {
+    JsonLine kinds;
+    for (const auto& [kind, count] : counts) kinds.Add(kind.c_str(), count);
+    return kinds.str();
   }
 
   void Event(const char* name, const std::string& detail) {
@@ -591,9 +603,7 @@ class PeerTrainer final : public Trainer {
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
     if (!rs.dropped_by_kind.empty()) {  // by kind (docs/training.md); local peers and clusters of one have none
-      JsonLine kinds;
-      for (const auto& [kind, count] : rs.dropped_by_kind) kinds.Add(kind.c_str(), count);
-      line.AddRaw("rejected", kinds.str());
+      line.AddRaw("rejected", DropCountsJson(rs.dropped_by_kind));
     }
     if (elastic_) {
       line.Add("view", final_view_).Add("view_changes", view_changes_).Add("rounds_aborted", rounds_aborted_);
@@ -685,6 +695,7 @@ class PeerTrainer final : public Trainer {
   double compute_s_ = 0;
   double comm_s_ = 0;
   double train_s_ = 0;  // wall time until the last step (before any final agreement)
+  std::map<std::string, uint64_t> last_logged_drops_;  // the "rejected" counts of the last step line that had them
   // Membership (docs/membership.md, docs/faults.md).
   EpochPlan plan_;                          // the epoch being trained, and whose shards make it
   std::vector<std::string> loaded_owners_;  // the plan our shard in parts_.data.train was cut for

@@ -76,12 +76,14 @@ inline bool SendRawBytes(int port, const std::string& bytes, std::chrono::millis
 // A DEALER presenting `routing_id` to the peer's ROUTER at `endpoint`.
 class HostileDealer {
  public:
-  HostileDealer(zmq::context_t& ctx, const std::string& routing_id, const std::string& endpoint)
+  // `linger`: how long closing waits for queued messages to reach the peer.
+  HostileDealer(zmq::context_t& ctx, const std::string& routing_id, const std::string& endpoint,
+                std::chrono::milliseconds linger = std::chrono::milliseconds(2000))
       : socket_(ctx, zmq::socket_type::dealer), monitor_(ctx, zmq::socket_type::pair) {
     static std::atomic<int> next{0};
     const std::string monitor_endpoint = "inproc://hostile-monitor-" + std::to_string(next++);
     socket_.set(zmq::sockopt::routing_id, zmq::buffer(routing_id));
-    socket_.set(zmq::sockopt::linger, 2000);
+    socket_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
     socket_.set(zmq::sockopt::sndhwm, 1000);
     socket_.set(zmq::sockopt::reconnect_ivl, 50);
     socket_.set(zmq::sockopt::immediate, 1);  // queue only on a live connection: "sent" means handed to one
