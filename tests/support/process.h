@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,9 +77,26 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
-// A TCP port on 127.0.0.1 that the OS says is free right now, and that this
-// process has not handed out before: the OS may offer a port again as soon as
-// the probe socket closes, and two peers of one cluster must never share one.
+// Claims `port` for this process against the other test and benchmark processes
+// that run at the same time (ctest -j): an flock on a file named after it, held
+// until this process exits. False if another process holds it.
+inline bool ClaimPortForThisProcess(int port) {
+  const std::string dir = "/tmp/meshtrain-ports";
+  ::mkdir(dir.c_str(), 01777);  // sticky and open to all, like /tmp: any user's tests may claim ports
+  const std::string path = dir + "/" + std::to_string(port);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return true;  // cannot coordinate (read-only /tmp): fall back to the OS's word alone
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  return true;  // the descriptor stays open on purpose: the claim lasts as long as the process
+}
+
+// A TCP port on 127.0.0.1 that the OS says is free right now, that this process
+// has not handed out before and that no other test process has claimed: the OS
+// may offer a port again as soon as the probe socket closes, and two peers must
+// never be told to bind the same one.
 inline int FreeLoopbackPort() {
   static std::mutex mutex;
   static std::set<int> handed_out;
@@ -93,7 +112,8 @@ inline int FreeLoopbackPort() {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
     const int port = ntohs(addr.sin_port);
-    if (handed_out.insert(port).second) return port;
+    if (!handed_out.insert(port).second) continue;
+    if (ClaimPortForThisProcess(port)) return port;
   }
 }
 
