@@ -5,6 +5,7 @@
 //   bench_sync_allreduce --curve      each cluster twice, plaintext and CurveZMQ, and the cost of CURVE
 //   options: --peers 2,4  --chunk-bytes 1048576  --min-bytes 4096  --max-bytes 67108864
 //            --direct-max-bytes 65536 (buffers up to it take the one-step direct exchange; 0 = ring only)
+//            --membership (start membership as `meshtrain run` does, and reduce over its view)
 //
 // For each buffer size S: the median wall time t of one all-reduce (the
 // slowest peer's median over many rounds), the bus bandwidth 2(N-1)/N*S/t,
@@ -29,6 +30,7 @@
 #include "bench_support.h"
 
 #include "meshtrain/config.h"
+#include "meshtrain/membership.h"
 #include "meshtrain/peer_group.h"
 
 using namespace meshtrain;
@@ -46,10 +48,13 @@ struct WorkerArgs {
   std::string out_path;
   std::string key_dir;  // CURVE: p<i>.key, p<i>.pub and cluster.pub live here; empty = plaintext
   int64_t direct_max_bytes = 0;
+  bool membership = false;
 };
 
 // sync.direct_max_bytes of every cluster this run starts (--direct-max-bytes; the config default otherwise).
 int64_t g_direct_max_bytes = SyncConfig{}.direct_max_bytes;
+// --membership: every cluster this run starts runs membership.
+bool g_membership = false;
 
 // A CURVE key pair per peer, as meshtrain keygen writes them, and the cluster's key list.
 bool WriteClusterKeys(const std::filesystem::path& dir, int n) {
@@ -97,6 +102,17 @@ int RunWorker(const WorkerArgs& a) {
     return 1;
   }
   std::vector<std::string> ring = g.peer_ids();
+  uint64_t view_id = 0;
+  if (a.membership) {  // as a training peer runs: every message passes the membership thread
+    st = g.StartMembership();
+    if (!st.ok() || !g.membership()->WaitForView(std::chrono::milliseconds(30000), [&](const View& v) {
+          return v.members.size() == a.ports.size();
+        })) {
+      std::fprintf(stderr, "%s: no full view\n", cfg.self_id.c_str());
+      return 1;
+    }
+    view_id = g.membership()->view().id;
+  }
   std::ofstream out(a.out_path);
   uint64_t round = 0;
   for (int64_t bytes : a.sizes) {
@@ -109,7 +125,7 @@ int RunWorker(const WorkerArgs& a) {
       std::fill(buf.begin(), buf.end(), 1.0f);  // sums would overflow if they compounded
       if (k == warmup) sent_before = g.stats().bytes_sent;
       const Clock::time_point t0 = Clock::now();
-      st = g.AllreduceSum(buf, ring, 0, round++);
+      st = g.AllreduceSum(buf, ring, view_id, round++);
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
       if (!st.ok()) {
         std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), st.ToString().c_str());
@@ -149,7 +165,8 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
     const std::string out = (dir / ("rank" + std::to_string(r) + ".txt")).string();
     logs.push_back((dir / ("rank" + std::to_string(r) + ".log")).string());
     argvs.push_back({self_exe, "--worker", std::to_string(r), JoinList(ports), std::to_string(chunk_bytes),
-                     JoinList(sizes), out, curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes)});
+                     JoinList(sizes), out, curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes),
+                     g_membership ? "membership" : "-"});
   }
   // At most 15 minutes; on any failure or the deadline the rest are killed.
   const bool failed = !RunChildren(argvs, logs, std::chrono::minutes(15));
@@ -181,7 +198,8 @@ void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, c
   bench::PrintTable(n,
                     "sync.chunk_bytes = " + HumanBytes(static_cast<double>(chunk_bytes)) +
                         ", sync.direct_max_bytes = " + HumanBytes(static_cast<double>(g_direct_max_bytes)) +
-                        ", security.mode = " + (curve ? "curve" : "none"),
+                        ", security.mode = " + (curve ? "curve" : "none") +
+                        (g_membership ? ", membership on" : ""),
                     sizes, rows);
 }
 
@@ -207,7 +225,7 @@ int main(int argc, char** argv) {
   meshtrain::TuneAllocatorForMessages();  // as the meshtrain binary does
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--worker") {
-    if (args.size() != 8) return 2;
+    if (args.size() != 9) return 2;
     WorkerArgs w;
     w.rank = std::stoi(args[1]);
     w.ports = ParseList(args[2]);
@@ -216,6 +234,7 @@ int main(int argc, char** argv) {
     w.out_path = args[5];
     if (args[6] != "-") w.key_dir = args[6];
     w.direct_max_bytes = std::stoll(args[7]);
+    w.membership = args[8] == "membership";
     return RunWorker(w);
   }
 
@@ -239,10 +258,12 @@ int main(int argc, char** argv) {
       max_bytes = std::stoll(args[++i]);
     } else if (args[i] == "--direct-max-bytes" && has_value) {
       g_direct_max_bytes = std::stoll(args[++i]);
+    } else if (args[i] == "--membership") {
+      g_membership = true;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--sweep] [--curve] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] "
-                   "[--max-bytes B] [--direct-max-bytes B]\n",
+                   "[--max-bytes B] [--direct-max-bytes B] [--membership]\n",
                    argv[0]);
       return 2;
     }
