@@ -5,6 +5,7 @@
 //   bench_sync_allreduce --curve      each cluster twice, plaintext and CurveZMQ, and the cost of CURVE
 //   options: --peers 2,4  --chunk-bytes 1048576  --min-bytes 4096  --max-bytes 67108864
 //            --direct-max-bytes 65536 (buffers up to it take the one-step direct exchange; 0 = ring only)
+//            --pair-direct-max-bytes 1048576 (the same for two peers; docs/ring.md)
 //            --membership (start membership as `meshtrain run` does, and reduce over its view)
 //
 // For each buffer size S: the median wall time t of one all-reduce (the
@@ -48,11 +49,14 @@ struct WorkerArgs {
   std::string out_path;
   std::string key_dir;  // CURVE: p<i>.key, p<i>.pub and cluster.pub live here; empty = plaintext
   int64_t direct_max_bytes = 0;
+  int64_t pair_direct_max_bytes = 0;
   bool membership = false;
 };
 
 // sync.direct_max_bytes of every cluster this run starts (--direct-max-bytes; the config default otherwise).
 int64_t g_direct_max_bytes = SyncConfig{}.direct_max_bytes;
+// sync.pair_direct_max_bytes of every cluster this run starts (--pair-direct-max-bytes).
+int64_t g_pair_direct_max_bytes = SyncConfig{}.pair_direct_max_bytes;
 // --membership: every cluster this run starts runs membership.
 bool g_membership = false;
 
@@ -82,6 +86,7 @@ int RunWorker(const WorkerArgs& a) {
   cfg.sync.mode = "ring";
   cfg.sync.chunk_bytes = a.chunk_bytes;
   cfg.sync.direct_max_bytes = a.direct_max_bytes;
+  cfg.sync.pair_direct_max_bytes = a.pair_direct_max_bytes;
   cfg.sync.timeout_ms = 60000;
   if (!a.key_dir.empty()) {
     const std::filesystem::path keys = a.key_dir;
@@ -166,7 +171,7 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
     logs.push_back((dir / ("rank" + std::to_string(r) + ".log")).string());
     argvs.push_back({self_exe, "--worker", std::to_string(r), JoinList(ports), std::to_string(chunk_bytes),
                      JoinList(sizes), out, curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes),
-                     g_membership ? "membership" : "-"});
+                     std::to_string(g_pair_direct_max_bytes), g_membership ? "membership" : "-"});
   }
   // At most 15 minutes; on any failure or the deadline the rest are killed.
   const bool failed = !RunChildren(argvs, logs, std::chrono::minutes(15));
@@ -198,6 +203,8 @@ void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, c
   bench::PrintTable(n,
                     "sync.chunk_bytes = " + HumanBytes(static_cast<double>(chunk_bytes)) +
                         ", sync.direct_max_bytes = " + HumanBytes(static_cast<double>(g_direct_max_bytes)) +
+                        (n == 2 ? ", pair_direct_max_bytes = " + HumanBytes(static_cast<double>(g_pair_direct_max_bytes))
+                                : std::string()) +
                         ", security.mode = " + (curve ? "curve" : "none") +
                         (g_membership ? ", membership on" : ""),
                     sizes, rows);
@@ -225,7 +232,7 @@ int main(int argc, char** argv) {
   meshtrain::TuneAllocatorForMessages();  // as the meshtrain binary does
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--worker") {
-    if (args.size() != 9) return 2;
+    if (args.size() != 10) return 2;
     WorkerArgs w;
     w.rank = std::stoi(args[1]);
     w.ports = ParseList(args[2]);
@@ -234,7 +241,8 @@ int main(int argc, char** argv) {
     w.out_path = args[5];
     if (args[6] != "-") w.key_dir = args[6];
     w.direct_max_bytes = std::stoll(args[7]);
-    w.membership = args[8] == "membership";
+    w.pair_direct_max_bytes = std::stoll(args[8]);
+    w.membership = args[9] == "membership";
     return RunWorker(w);
   }
 
@@ -258,12 +266,14 @@ int main(int argc, char** argv) {
       max_bytes = std::stoll(args[++i]);
     } else if (args[i] == "--direct-max-bytes" && has_value) {
       g_direct_max_bytes = std::stoll(args[++i]);
+    } else if (args[i] == "--pair-direct-max-bytes" && has_value) {
+      g_pair_direct_max_bytes = std::stoll(args[++i]);
     } else if (args[i] == "--membership") {
       g_membership = true;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--sweep] [--curve] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] "
-                   "[--max-bytes B] [--direct-max-bytes B] [--membership]\n",
+                   "[--max-bytes B] [--direct-max-bytes B] [--pair-direct-max-bytes B] [--membership]\n",
                    argv[0]);
       return 2;
     }

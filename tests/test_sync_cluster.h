@@ -24,7 +24,7 @@ inline std::string PeerId(size_t i) {
 }
 
 // The Config of peer `self` in a cluster listening on `ports`.
-// sync.direct_max_bytes is 0 unless asked for: these tests are about the ring
+// sync.direct_max_bytes (and pair_direct_max_bytes) is 0 unless asked for: these tests are about the ring
 // (test_sync_direct_allreduce.cpp covers the direct exchange).
 inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t timeout_ms = 20000,
                             int64_t chunk_bytes = 1 << 20, int64_t direct_max_bytes = 0) {
@@ -38,6 +38,7 @@ inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t
   cfg.sync.timeout_ms = timeout_ms;
   cfg.sync.chunk_bytes = chunk_bytes;
   cfg.sync.direct_max_bytes = direct_max_bytes;
+  cfg.sync.pair_direct_max_bytes = direct_max_bytes;  // two peers too: the threshold asked for, nothing larger
   cfg.transport.linger_ms = 100;
   return cfg;
 }

@@ -89,6 +89,63 @@ TEST_CASE("direct all-reduce, N = 3") { CheckDirect(3); }
 TEST_CASE("direct all-reduce, N = 4") { CheckDirect(4); }
 TEST_CASE("direct all-reduce, N = 5") { CheckDirect(5); }
 
+TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, three take the ring above 64 KB") {
+  constexpr int64_t kPairMax = 1 << 20;
+  constexpr size_t kPairMaxFloats = kPairMax / sizeof(float);
+  for (size_t n : {size_t{2}, size_t{3}}) {
+    CAPTURE(n);
+    std::vector<int> ports;
+    for (size_t i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
+    std::vector<std::unique_ptr<PeerGroup>> groups;
+    for (size_t i = 0; i < n; ++i) {
+      Config cfg = TestPeerConfig(ports, i, 20000, 1 << 20, kDirectMax);
+      cfg.sync.pair_direct_max_bytes = kPairMax;
+      auto g = PeerGroup::Create(cfg);
+      REQUIRE_MESSAGE(g.ok(), g.status().ToString());
+      groups.push_back(std::move(g).value());
+    }
+    std::vector<std::string> ring;
+    for (size_t i = 0; i < n; ++i) ring.push_back(PeerId(i));
+    // One buffer at the pair threshold, one just above it: two peers exchange
+    // the first whole (one message each way) and ring the second; three ring both.
+    // The start barrier and a warm-up round first: their messages are not counted.
+    auto started = OnEachPeer(AllRanks(n), [&](size_t rank) -> Status {
+      MESHTRAIN_RETURN_IF_ERROR(groups[rank]->WaitForPeers(10s));
+      std::vector<float> one(1, 1.0f);
+      return groups[rank]->AllreduceSum(one, ring, 0, 0);
+    });
+    for (const Status& st : started) REQUIRE_MESSAGE(st.ok(), st.ToString());
+    uint64_t round = 1;
+    for (size_t len : {kPairMaxFloats, kPairMaxFloats + 1}) {
+      CAPTURE(len);
+      std::vector<uint64_t> msgs_before(n);
+      for (size_t rank = 0; rank < n; ++rank) msgs_before[rank] = groups[rank]->stats().msgs_sent;
+      auto statuses = OnEachPeer(AllRanks(n), [&](size_t rank) -> Status {
+        std::vector<float> buf(len, static_cast<float>(rank + 1));
+        MESHTRAIN_RETURN_IF_ERROR(groups[rank]->AllreduceSum(buf, ring, 0, round));
+        const float expected = static_cast<float>(n * (n + 1) / 2);
+        for (float v : buf) {
+          if (v != expected) return Status::Corruption("wrong sum " + std::to_string(v));
+        }
+        return Status::OK();
+      });
+      for (const Status& st : statuses) REQUIRE_MESSAGE(st.ok(), st.ToString());
+      const bool direct = n == 2 && len <= kPairMaxFloats;
+      for (size_t rank = 0; rank < n; ++rank) {
+        const uint64_t msgs = groups[rank]->stats().msgs_sent - msgs_before[rank];
+        // Direct: one message to each other peer. The ring: 2(N-1) steps, at least a piece each.
+        if (direct) {
+          CHECK(msgs == n - 1);
+        } else {
+          CHECK(msgs >= 2 * (n - 1));
+        }
+      }
+      ++round;
+    }
+    for (auto& g : groups) g->Shutdown();
+  }
+}
+
 TEST_CASE("a non-finite buffer on one peer makes the direct sum NaN on every peer, and the next round is clean") {
   const size_t n = 3;
   LocalCluster c = StartCluster(n, n, 20000, 1 << 20, kDirectMax);

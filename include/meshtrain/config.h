@@ -105,6 +105,9 @@ struct SyncConfig {
   int64_t timeout_ms = 10000;     // longest wait for any message of a round
   int64_t chunk_bytes = 1 << 20;  // pipelining unit of ring all-reduce
   int64_t direct_max_bytes = 64 << 10;  // buffers up to this all-reduce in one exchange step (0 = always the ring)
+  // Two peers: the direct exchange sends the ring's bytes in one step instead of
+  // two, so it pays up to a larger size (docs/ring.md, "Small buffers").
+  int64_t pair_direct_max_bytes = 1 << 20;
   int64_t start_timeout_ms = 30000;  // how long to wait for every peer at start
 };
 

@@ -38,6 +38,7 @@ class RingAllreduce;
 struct CommStats {
   uint64_t bytes_sent = 0;   // header + payload bytes, every message type (transport counters)
   uint64_t bytes_recv = 0;
+  uint64_t msgs_sent = 0;    // messages handed to the transport, every type
   double comm_seconds = 0;   // wall time inside collectives
   // Time blocked on that peer inside collectives: waiting for its pieces, or
   // for the transport to take pieces for it (slow peer, full queue).
@@ -155,10 +156,14 @@ class PeerGroup {
   using PeerWaits = std::vector<std::pair<std::string, double>>;  // seconds spent waiting on each peer
   Status RunRingRound(const RingRound& r, size_t stash_bytes, const std::function<Status()>& exchange,
                       const std::function<PeerWaits()>& waits);
-  // AllreduceSum for buffers up to sync.direct_max_bytes: one exchange step
-  // with every peer instead of the ring's 2(N-1) (src/sync/direct_allreduce.cpp).
+  // AllreduceSum for buffers up to DirectMaxBytes: one exchange step with
+  // every peer instead of the ring's 2(N-1) (src/sync/direct_allreduce.cpp).
   Status AllreduceSumDirect(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
                             uint64_t round);
+
+  // The largest buffer (bytes) a ring of `ring_size` peers all-reduces by the
+  // direct exchange: sync.direct_max_bytes, or pair_direct_max_bytes for two.
+  uint64_t DirectMaxBytes(size_t ring_size) const;
 
   std::string self_id_;
   std::vector<std::string> peer_ids_;  // sorted, including self

@@ -131,6 +131,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(sync, timeout_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(sync, chunk_bytes, IntAtLeast(4)));
   f.push_back(MESHTRAIN_FIELD(sync, direct_max_bytes, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(sync, pair_direct_max_bytes, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(sync, start_timeout_ms, IntAtLeast(1)));
 
   f.push_back(MESHTRAIN_FIELD(transport, linger_ms, ZmqInt(0)));

@@ -2,8 +2,8 @@
 // takes 2(N-1) steps one after the other, and below ~64 KB each step costs a
 // network hop's latency, not bandwidth; here every peer sends its whole buffer
 // to every other peer at once and sums what it gets: one step, (N-1)·S bytes
-// sent per peer instead of 2(N-1)/N·S (the same at N = 2). docs/ring.md,
-// "Small buffers".
+// sent per peer instead of 2(N-1)/N·S (the same at N = 2, which is why two
+// peers use it up to sync.pair_direct_max_bytes). docs/ring.md, "Small buffers".
 //
 // Every peer adds the N buffers in the same order (by rank in the ring), so
 // the sums are bit-identical everywhere, as the ring's are. A non-finite
@@ -35,7 +35,7 @@ Status PeerGroup::AllreduceSumDirect(std::span<float> buf, const std::vector<std
   if (transport_cfg_.max_msg_bytes > 0 && bytes > static_cast<uint64_t>(transport_cfg_.max_msg_bytes)) {
     return Status::InvalidArgument("direct all-reduce (" + r.setup.tag.ToString() + "): a buffer of " +
                                    std::to_string(bytes) + " bytes exceeds transport.max_msg_bytes = " +
-                                   std::to_string(transport_cfg_.max_msg_bytes) + "; lower sync.direct_max_bytes");
+                                   std::to_string(transport_cfg_.max_msg_bytes) + "; lower sync.direct_max_bytes (sync.pair_direct_max_bytes for two peers)");
   }
   // The whole buffer is one piece: a peer that would cut it into ring pieces
   // (another sync.direct_max_bytes) is told "cuts the buffer differently".

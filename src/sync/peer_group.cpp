@@ -346,9 +346,15 @@ Status PeerGroup::RunRingRound(const RingRound& r, size_t stash_bytes, const std
   return st;
 }
 
+uint64_t PeerGroup::DirectMaxBytes(size_t ring_size) const {
+  const int64_t limit = ring_size == 2 ? std::max(sync_.direct_max_bytes, sync_.pair_direct_max_bytes)
+                                       : sync_.direct_max_bytes;
+  return static_cast<uint64_t>(limit);
+}
+
 Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
                                uint64_t round) {
-  if (ring.size() > 1 && buf.size() * sizeof(float) <= static_cast<uint64_t>(sync_.direct_max_bytes)) {
+  if (ring.size() > 1 && buf.size() * sizeof(float) <= DirectMaxBytes(ring.size())) {
     return AllreduceSumDirect(buf, ring, view_id, round);
   }
   RingRound r;
@@ -405,6 +411,7 @@ CommStats PeerGroup::stats() const {
   const TransportStats t = transport_ ? transport_->stats() : final_transport_;
   out.bytes_sent = t.bytes_sent;
   out.bytes_recv = t.bytes_recv;
+  out.msgs_sent = t.msgs_sent;
   if (mailbox_) {
     out.rejected = mailbox_->rejected();
     out.stale = mailbox_->stale();
