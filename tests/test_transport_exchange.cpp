@@ -294,3 +294,38 @@ TEST_CASE("the ROUTER reports the routing id, and malformed framing is counted, 
   CHECK(b->stats().msgs_recv == 1);
   raw.close();
 }
+
+TEST_CASE("SendAll hands several messages over at once: one status each, in order, and each arrives") {
+  auto a = Make("a");
+  auto b = Make("b");
+  auto c = Make("c");
+  Link(*a, *b);
+  Link(*a, *c);
+  auto data = std::make_shared<std::vector<float>>(1000, 2.5f);
+  std::weak_ptr<std::vector<float>> watched = data;
+  std::vector<Transport::Addressed> batch;
+  batch.push_back({"b", WithPayload("to-b", data)});
+  batch.push_back({"nobody", Text("to-nobody")});  // never connected: NotFound, the others still go
+  batch.push_back({"c", WithPayload("to-c", data)});
+  batch.push_back({"b", Text("to-b-again")});
+  data.reset();
+  const std::vector<Status> sent = a->SendAll(std::move(batch), kWait);
+  REQUIRE(sent.size() == 4);
+  CHECK_MESSAGE(sent[0].ok(), sent[0].ToString());
+  CHECK(sent[1].code() == Status::Code::kNotFound);
+  CHECK_MESSAGE(sent[2].ok(), sent[2].ToString());
+  CHECK_MESSAGE(sent[3].ok(), sent[3].ToString());
+
+  IncomingMessage first = MustReceive(*b);
+  CHECK(HeaderOf(first) == "to-b");
+  CHECK(first.from == "a");
+  REQUIRE(first.payload.size() == 1000 * sizeof(float));
+  float value = 0;
+  std::memcpy(&value, first.payload.data(), sizeof(float));
+  CHECK(value == 2.5f);
+  CHECK(HeaderOf(MustReceive(*b)) == "to-b-again");  // order to one peer is kept
+  CHECK(HeaderOf(MustReceive(*c)) == "to-c");
+  // Both zero-copy sends let go of the shared buffer once ZeroMQ is done with it.
+  CHECK(Eventually([&] { return watched.expired(); }));
+  CHECK(a->stats().msgs_sent == 3);
+}

@@ -117,6 +117,16 @@ class Transport {
   // keep their order. A zero timeout always fails (the comm thread needs a moment).
   Status Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout);
 
+  // Send() for several messages at once: they reach the communication thread in
+  // one hand-off and are waited for together, instead of one hand-off (two
+  // thread wake-ups) each. One Status per message, in order, each with Send's
+  // guarantees (a message that failed never reaches the wire later).
+  struct Addressed {
+    std::string peer_id;
+    OutgoingMessage msg;
+  };
+  std::vector<Status> SendAll(std::vector<Addressed> msgs, std::chrono::milliseconds timeout);
+
   // Next message from anyone, waiting at most `timeout`; Status::Timeout if none.
   Result<IncomingMessage> Receive(std::chrono::milliseconds timeout);
 

@@ -24,6 +24,12 @@ using sync_internal::Copy;
 using sync_internal::CopyChecked;
 using sync_internal::FillNaN;
 
+namespace {
+// How long the one-hand-off send of all copies may wait before the copies it
+// could not hand over are retried one by one (the same slice RingNeighbours uses).
+constexpr std::chrono::milliseconds kFirstTry{100};
+}  // namespace
+
 Status PeerGroup::AllreduceSumDirect(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
                                      uint64_t round) {
   RingRound r;
@@ -54,9 +60,23 @@ Status PeerGroup::AllreduceSumDirect(std::span<float> buf, const std::vector<std
     // What we send leaves from a copy: `buf` turns into the sum while ZeroMQ may still be reading.
     auto own = std::make_shared<AlignedFloats>(buf.size());
     const bool own_finite = CopyChecked(own->data(), buf.data(), buf.size());
+    // The N-1 copies reach the transport in one hand-off (Transport::SendAll).
+    // One it could not take at once (no connection yet, a full queue) is sent
+    // again through its link, which waits in slices and watches for a Bye or a
+    // new view; a send that failed never reached the wire, so none goes twice.
     // Start with the next peer so that not everyone sends to rank 0 first.
+    std::vector<Transport::Addressed> batch;
+    std::vector<size_t> destinations;
     for (size_t k = 1; k < n; ++k) {
-      PeerRingLinks& to = *links[(r.rank + k) % n];
+      const size_t i = (r.rank + k) % n;
+      batch.push_back({ring[i], links[i]->PieceMessage(RingPhase::kReduceScatter, 0, own->data(), buf.size(), own,
+                                                       /*non_finite=*/!own_finite)});
+      destinations.push_back(i);
+    }
+    const std::vector<Status> sent = r.setup.transport->SendAll(std::move(batch), std::min(kFirstTry, r.setup.timeout));
+    for (size_t j = 0; j < sent.size(); ++j) {
+      if (sent[j].ok()) continue;
+      PeerRingLinks& to = *links[destinations[j]];
       MESHTRAIN_RETURN_IF_ERROR(own_finite ? to.SendRight(RingPhase::kReduceScatter, 0, own->data(), buf.size(), own)
                                            : to.SendNonFiniteRight(RingPhase::kReduceScatter, 0));
     }

@@ -16,8 +16,8 @@ Status PeerRingLinks::SendNonFiniteRight(RingPhase phase, size_t piece) {
   return Send(phase, piece, nullptr, 0, nullptr, /*non_finite=*/true);
 }
 
-Status PeerRingLinks::Send(RingPhase phase, size_t piece, const float* data, size_t size,
-                           std::shared_ptr<const void> keepalive, bool non_finite) {
+OutgoingMessage PeerRingLinks::PieceMessage(RingPhase phase, size_t piece, const float* data, size_t size,
+                                            std::shared_ptr<const void> keepalive, bool non_finite) const {
   const RingNeighbours::Setup& s = net_.setup();
   PieceExtra extra;
   extra.total_elems = s.layout->total_elems();
@@ -25,10 +25,20 @@ Status PeerRingLinks::Send(RingPhase phase, size_t piece, const float* data, siz
   extra.non_finite = non_finite;
   const Header header = PieceHeader(s.self, s.tag, phase, static_cast<uint32_t>(piece),
                                     static_cast<uint32_t>(s.layout->n_pieces()), size, extra);
-  std::string encoded;
-  EncodeHeaderTo(header, &encoded);
-  if (non_finite) return net_.SendRight(phase, piece, encoded, nullptr, 0, nullptr);
-  return net_.SendRight(phase, piece, encoded, data, size * sizeof(float), std::move(keepalive));
+  OutgoingMessage msg;
+  EncodeHeaderTo(header, &msg.header);
+  if (!non_finite && size > 0) {  // the marker is a header alone
+    msg.payload = data;
+    msg.payload_bytes = size * sizeof(float);
+    msg.keepalive = std::move(keepalive);
+  }
+  return msg;
+}
+
+Status PeerRingLinks::Send(RingPhase phase, size_t piece, const float* data, size_t size,
+                           std::shared_ptr<const void> keepalive, bool non_finite) {
+  OutgoingMessage msg = PieceMessage(phase, piece, data, size, std::move(keepalive), non_finite);
+  return net_.SendRight(phase, piece, msg.header, msg.payload, msg.payload_bytes, std::move(msg.keepalive));
 }
 
 Result<ReceivedPiece> PeerRingLinks::ReceiveLeft(RingPhase phase, size_t piece, size_t size) {

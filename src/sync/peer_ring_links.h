@@ -20,6 +20,11 @@ class PeerRingLinks final : public RingLinks {
 
   const RingNeighbours& neighbours() const { return net_; }
 
+  // The message SendRight (or SendNonFiniteRight) would hand to the transport,
+  // for a caller that sends to several peers at once (Transport::SendAll).
+  OutgoingMessage PieceMessage(RingPhase phase, size_t piece, const float* data, size_t size,
+                               std::shared_ptr<const void> keepalive, bool non_finite) const;
+
  private:
   Status Send(RingPhase phase, size_t piece, const float* data, size_t size, std::shared_ptr<const void> keepalive,
               bool non_finite);

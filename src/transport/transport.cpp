@@ -26,6 +26,9 @@ std::vector<std::string> Transport::connected_peers() const { return impl_->conn
 Status Transport::Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout) {
   return impl_->Send(peer_id, std::move(msg), timeout);
 }
+std::vector<Status> Transport::SendAll(std::vector<Addressed> msgs, std::chrono::milliseconds timeout) {
+  return impl_->SendAll(std::move(msgs), timeout);
+}
 Result<IncomingMessage> Transport::Receive(std::chrono::milliseconds timeout) { return impl_->Receive(timeout); }
 TransportStats Transport::stats() const { return impl_->stats(); }
 

@@ -103,6 +103,15 @@ void Transport::Impl::Post(Command command) {
   wakeup_.Notify();
 }
 
+void Transport::Impl::PostAll(std::vector<Command> commands) {
+  if (commands.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(commands_mu_);
+    for (Command& command : commands) commands_.push_back(std::move(command));
+  }
+  wakeup_.Notify();
+}
+
 Status Transport::Impl::WaitControl(const std::shared_ptr<Completion>& completion, const std::string& what) {
   std::optional<Status> result = completion->Wait(Clock::now() + kControlTimeout);
   if (!result) return Status::Unavailable(what + ": communication thread did not answer within 5000 ms");
@@ -145,16 +154,18 @@ std::vector<std::string> Transport::Impl::connected_peers() const {
   return ids;
 }
 
-Status Transport::Impl::Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout) {
+Result<std::shared_ptr<Transport::Impl::SendRequest>> Transport::Impl::PrepareSend(const std::string& peer_id,
+                                                                                  OutgoingMessage msg,
+                                                                                  std::chrono::milliseconds timeout,
+                                                                                  std::string* endpoint) {
   const Clock::time_point deadline = Clock::now() + std::max(timeout, std::chrono::milliseconds(0));
-  std::string endpoint;
   {
     std::lock_guard<std::mutex> lock(peers_mu_);
     auto it = peer_endpoints_.find(peer_id);
     if (it == peer_endpoints_.end()) {
       return Status::NotFound("send to peer '" + peer_id + "': not connected (Connect it first)");
     }
-    endpoint = it->second;
+    *endpoint = it->second;
   }
   if (msg.payload == nullptr && msg.payload_bytes != 0) {
     return Status::InvalidArgument("send to peer '" + peer_id + "': payload_bytes without a payload");
@@ -193,15 +204,48 @@ Status Transport::Impl::Send(const std::string& peer_id, OutgoingMessage msg, st
   req->bytes = msg.header.size() + msg.payload_bytes;
   req->deadline = deadline;
   req->timeout = timeout;
+  return req;
+}
 
-  Post(SendCommand{peer_id, req});
-  std::optional<Status> result = req->completion.Wait(deadline);
+Status Transport::Impl::AwaitSend(const std::string& peer_id, const std::string& endpoint, SendRequest& req) {
+  std::optional<Status> result = req.completion.Wait(req.deadline);
   if (!result) {
     send_timeouts_.fetch_add(1, std::memory_order_relaxed);
-    return SendTimedOut(peer_id, endpoint, timeout);
+    return SendTimedOut(peer_id, endpoint, req.timeout);
   }
   if (!result->ok()) send_timeouts_.fetch_add(1, std::memory_order_relaxed);
   return *result;
+}
+
+Status Transport::Impl::Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout) {
+  std::string endpoint;
+  Result<std::shared_ptr<SendRequest>> req = PrepareSend(peer_id, std::move(msg), timeout, &endpoint);
+  if (!req.ok()) return req.status();
+  Post(SendCommand{peer_id, req.value()});
+  return AwaitSend(peer_id, endpoint, *req.value());
+}
+
+std::vector<Status> Transport::Impl::SendAll(std::vector<Transport::Addressed> msgs,
+                                             std::chrono::milliseconds timeout) {
+  std::vector<Status> results(msgs.size());
+  std::vector<std::shared_ptr<SendRequest>> requests(msgs.size());
+  std::vector<std::string> endpoints(msgs.size());
+  std::vector<Command> commands;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    Result<std::shared_ptr<SendRequest>> req = PrepareSend(msgs[i].peer_id, std::move(msgs[i].msg), timeout,
+                                                           &endpoints[i]);
+    if (!req.ok()) {
+      results[i] = req.status();
+      continue;
+    }
+    requests[i] = req.value();
+    commands.push_back(SendCommand{msgs[i].peer_id, req.value()});
+  }
+  PostAll(std::move(commands));
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    if (requests[i]) results[i] = AwaitSend(msgs[i].peer_id, endpoints[i], *requests[i]);
+  }
+  return results;
 }
 
 Status Transport::Impl::SendTimedOut(const std::string& peer_id, const std::string& endpoint,

@@ -38,6 +38,7 @@ class Transport::Impl {
   Status Disconnect(const std::string& peer_id);
   std::vector<std::string> connected_peers() const;
   Status Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout);
+  std::vector<Status> SendAll(std::vector<Transport::Addressed> msgs, std::chrono::milliseconds timeout);
   Result<IncomingMessage> Receive(std::chrono::milliseconds timeout);
   TransportStats stats() const;
 
@@ -82,6 +83,12 @@ class Transport::Impl {
                       std::chrono::milliseconds timeout) const;
   // Caller side.
   void Post(Command command);
+  void PostAll(std::vector<Command> commands);  // one wake-up for all
+  // Send's checks and the zero-copy request; sets *endpoint for error messages.
+  Result<std::shared_ptr<SendRequest>> PrepareSend(const std::string& peer_id, OutgoingMessage msg,
+                                                   std::chrono::milliseconds timeout, std::string* endpoint);
+  // Waits for a posted request until its deadline, and counts a failure.
+  Status AwaitSend(const std::string& peer_id, const std::string& endpoint, SendRequest& req);
   Status WaitControl(const std::shared_ptr<transport_internal::Completion>& completion, const std::string& what);
   // Comm thread.
   void Run();
