@@ -4,7 +4,7 @@
 //   bench_sync_allreduce --sweep      the same for several sync.chunk_bytes (to pick the default)
 //   bench_sync_allreduce --curve      each cluster twice, plaintext and CurveZMQ, and the cost of CURVE
 //   options: --peers 2,4  --chunk-bytes 1048576  --min-bytes 4096  --max-bytes 67108864
-//            --direct-max-bytes 65536 (buffers up to it take the one-step direct exchange; 0 = ring only)
+//            --direct-max-bytes 262144 (buffers up to it take the one-step direct exchange; 0 = ring only)
 //            --pair-direct-max-bytes 1048576 (the same for two peers; docs/ring.md)
 //            --membership (start membership as `meshtrain run` does, and reduce over its view)
 //

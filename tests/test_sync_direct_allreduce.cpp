@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int64_t kDirectMax = 64 << 10;  // the default of sync.direct_max_bytes
+constexpr int64_t kDirectMax = 64 << 10;  // sync.direct_max_bytes in these tests
 constexpr size_t kDirectMaxFloats = kDirectMax / sizeof(float);
 
 float Value(size_t rank, size_t i, uint64_t round) {
@@ -89,7 +89,7 @@ TEST_CASE("direct all-reduce, N = 3") { CheckDirect(3); }
 TEST_CASE("direct all-reduce, N = 4") { CheckDirect(4); }
 TEST_CASE("direct all-reduce, N = 5") { CheckDirect(5); }
 
-TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, three take the ring above 64 KB") {
+TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, three take the ring above sync.direct_max_bytes") {
   constexpr int64_t kPairMax = 1 << 20;
   constexpr size_t kPairMaxFloats = kPairMax / sizeof(float);
   for (size_t n : {size_t{2}, size_t{3}}) {
@@ -144,6 +144,35 @@ TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, 
     }
     for (auto& g : groups) g->Shutdown();
   }
+}
+
+TEST_CASE("a buffer above transport.max_msg_bytes takes the ring even under sync.direct_max_bytes") {
+  const size_t n = 3;
+  constexpr int64_t kMaxMsg = 64 << 10;
+  std::vector<int> ports;
+  for (size_t i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
+  std::vector<std::unique_ptr<PeerGroup>> groups;
+  for (size_t i = 0; i < n; ++i) {
+    Config cfg = TestPeerConfig(ports, i, 20000, /*chunk_bytes=*/kMaxMsg, /*direct_max_bytes=*/256 << 10);
+    cfg.transport.max_msg_bytes = kMaxMsg;
+    auto g = PeerGroup::Create(cfg);
+    REQUIRE_MESSAGE(g.ok(), g.status().ToString());
+    groups.push_back(std::move(g).value());
+  }
+  std::vector<std::string> ring;
+  for (size_t i = 0; i < n; ++i) ring.push_back(PeerId(i));
+  const size_t len = 100000 / sizeof(float);  // 100 KB: under direct_max_bytes, over one frame's limit
+  auto statuses = OnEachPeer(AllRanks(n), [&](size_t rank) -> Status {
+    MESHTRAIN_RETURN_IF_ERROR(groups[rank]->WaitForPeers(10s));
+    std::vector<float> buf(len, 1.0f);
+    MESHTRAIN_RETURN_IF_ERROR(groups[rank]->AllreduceSum(buf, ring, 0, 0));
+    for (float v : buf) {
+      if (v != static_cast<float>(n)) return Status::Corruption("wrong sum " + std::to_string(v));
+    }
+    return Status::OK();
+  });
+  for (const Status& st : statuses) CHECK_MESSAGE(st.ok(), st.ToString());
+  for (auto& g : groups) g->Shutdown();
 }
 
 TEST_CASE("a non-finite buffer on one peer makes the direct sum NaN on every peer, and the next round is clean") {

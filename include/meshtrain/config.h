@@ -104,7 +104,7 @@ struct SyncConfig {
   double consensus_step = 0.0;    // compressed gossip: CHOCO's gamma in (0, 1]; 0 = auto (1, topk 3 x ratio)
   int64_t timeout_ms = 10000;     // longest wait for any message of a round
   int64_t chunk_bytes = 1 << 20;  // pipelining unit of ring all-reduce
-  int64_t direct_max_bytes = 64 << 10;  // buffers up to this all-reduce in one exchange step (0 = always the ring)
+  int64_t direct_max_bytes = 256 << 10;  // buffers up to this all-reduce in one exchange step (0 = always the ring)
   // Two peers: the direct exchange sends the ring's bytes in one step instead of
   // two, so it pays up to a larger size (docs/ring.md, "Small buffers").
   int64_t pair_direct_max_bytes = 1 << 20;

@@ -162,7 +162,8 @@ class PeerGroup {
                             uint64_t round);
 
   // The largest buffer (bytes) a ring of `ring_size` peers all-reduces by the
-  // direct exchange: sync.direct_max_bytes, or pair_direct_max_bytes for two.
+  // direct exchange: sync.direct_max_bytes, or pair_direct_max_bytes for two,
+  // and never above transport.max_msg_bytes (the buffer is one frame).
   uint64_t DirectMaxBytes(size_t ring_size) const;
 
   std::string self_id_;

@@ -1,6 +1,6 @@
 // PeerGroup::AllreduceSumDirect: the all-reduce for small buffers. A ring
-// takes 2(N-1) steps one after the other, and below ~64 KB each step costs a
-// network hop's latency, not bandwidth; here every peer sends its whole buffer
+// takes 2(N-1) steps one after the other, and below a few hundred KB each step
+// costs a network hop's latency more than bandwidth; here every peer sends its whole buffer
 // to every other peer at once and sums what it gets: one step, (N-1)·S bytes
 // sent per peer instead of 2(N-1)/N·S (the same at N = 2, which is why two
 // peers use it up to sync.pair_direct_max_bytes). docs/ring.md, "Small buffers".

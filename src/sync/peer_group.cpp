@@ -347,8 +347,10 @@ Status PeerGroup::RunRingRound(const RingRound& r, size_t stash_bytes, const std
 }
 
 uint64_t PeerGroup::DirectMaxBytes(size_t ring_size) const {
-  const int64_t limit = ring_size == 2 ? std::max(sync_.direct_max_bytes, sync_.pair_direct_max_bytes)
-                                       : sync_.direct_max_bytes;
+  int64_t limit = ring_size == 2 ? std::max(sync_.direct_max_bytes, sync_.pair_direct_max_bytes)
+                                 : sync_.direct_max_bytes;
+  // The whole buffer travels as one frame: never more than a peer accepts.
+  if (transport_cfg_.max_msg_bytes > 0) limit = std::min(limit, transport_cfg_.max_msg_bytes);
   return static_cast<uint64_t>(limit);
 }
 
