@@ -203,7 +203,8 @@ void PrintTable(int n, int64_t chunk_bytes, const std::vector<int64_t>& sizes, c
   bench::PrintTable(n,
                     "sync.chunk_bytes = " + HumanBytes(static_cast<double>(chunk_bytes)) +
                         ", sync.direct_max_bytes = " + HumanBytes(static_cast<double>(g_direct_max_bytes)) +
-                        (n == 2 ? ", pair_direct_max_bytes = " + HumanBytes(static_cast<double>(g_pair_direct_max_bytes))
+                        (n == 2 ? ", pair_direct_max_bytes = " +
+                                      HumanBytes(static_cast<double>(g_pair_direct_max_bytes))
                                 : std::string()) +
                         ", security.mode = " + (curve ? "curve" : "none") +
                         (g_membership ? ", membership on" : ""),

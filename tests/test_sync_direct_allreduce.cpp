@@ -89,7 +89,8 @@ TEST_CASE("direct all-reduce, N = 3") { CheckDirect(3); }
 TEST_CASE("direct all-reduce, N = 4") { CheckDirect(4); }
 TEST_CASE("direct all-reduce, N = 5") { CheckDirect(5); }
 
-TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, three take the ring above sync.direct_max_bytes") {
+TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, "
+          "three take the ring above sync.direct_max_bytes") {
   constexpr int64_t kPairMax = 1 << 20;
   constexpr size_t kPairMaxFloats = kPairMax / sizeof(float);
   for (size_t n : {size_t{2}, size_t{3}}) {

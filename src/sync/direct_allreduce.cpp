@@ -1,7 +1,7 @@
 // PeerGroup::AllreduceSumDirect: the all-reduce for small buffers. A ring
-// takes 2(N-1) steps one after the other, and below a few hundred KB each step
-// costs a network hop's latency more than bandwidth; here every peer sends its whole buffer
-// to every other peer at once and sums what it gets: one step, (N-1)·S bytes
+// takes 2(N-1) steps one after the other, and below a few hundred KB those
+// hops' latency costs more than bandwidth; here every peer sends its whole
+// buffer to every other peer at once and sums what it gets: one step, (N-1)·S bytes
 // sent per peer instead of 2(N-1)/N·S (the same at N = 2, which is why two
 // peers use it up to sync.pair_direct_max_bytes). docs/ring.md, "Small buffers".
 //
@@ -41,7 +41,8 @@ Status PeerGroup::AllreduceSumDirect(std::span<float> buf, const std::vector<std
   if (transport_cfg_.max_msg_bytes > 0 && bytes > static_cast<uint64_t>(transport_cfg_.max_msg_bytes)) {
     return Status::InvalidArgument("direct all-reduce (" + r.setup.tag.ToString() + "): a buffer of " +
                                    std::to_string(bytes) + " bytes exceeds transport.max_msg_bytes = " +
-                                   std::to_string(transport_cfg_.max_msg_bytes) + "; lower sync.direct_max_bytes (sync.pair_direct_max_bytes for two peers)");
+                                   std::to_string(transport_cfg_.max_msg_bytes) +
+                                   "; lower sync.direct_max_bytes (sync.pair_direct_max_bytes for two peers)");
   }
   // The whole buffer is one piece: a peer that would cut it into ring pieces
   // (another sync.direct_max_bytes) is told "cuts the buffer differently".
