@@ -17,14 +17,6 @@ namespace {
 
 float IntegerValue(size_t rank, size_t i) { return static_cast<float>(static_cast<int>((i * 7 + rank * 13) % 1000) - 500); }
 
-float RandomValue(size_t rank, size_t i, uint64_t round) {
-  uint64_t x = (rank + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xBF58476D1CE4E5B9ull ^ (round + 1) * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  x *= 0xD6E8FEB86659FD93ull;
-  x ^= x >> 32;
-  return 0.5f + static_cast<float>(x & 0xFFFFFF) / static_cast<float>(1 << 24);  // [0.5, 1.5)
-}
-
 // Runs rounds 0, 1, 2 (integers, random, integers) of every length on an
 // n-peer cluster and checks each result on every peer.
 void CheckCluster(size_t n) {

@@ -53,16 +53,30 @@ struct LocalCluster {
   }
 };
 
+// A deterministic value in [0.5, 1.5) for element i of `rank`'s buffer in `round`:
+// sums of them are far from zero, so a relative tolerance means something.
+inline float RandomValue(size_t rank, size_t i, uint64_t round) {
+  uint64_t x = (rank + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xBF58476D1CE4E5B9ull ^ (round + 1) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  x *= 0xD6E8FEB86659FD93ull;
+  x ^= x >> 32;
+  return 0.5f + static_cast<float>(x & 0xFFFFFF) / static_cast<float>(1 << 24);
+}
+
 // Creates peers 0..started-1 of an n-peer cluster (the others never start).
 // Retries with new ports if one was taken between picking and binding.
+// `adjust`, if given, changes each peer's Config before its group is created.
 inline LocalCluster StartCluster(size_t n, size_t started, int64_t timeout_ms = 20000,
-                                 int64_t chunk_bytes = 1 << 20, int64_t direct_max_bytes = 0) {
+                                 int64_t chunk_bytes = 1 << 20, int64_t direct_max_bytes = 0,
+                                 const std::function<void(Config&)>& adjust = nullptr) {
   for (int attempt = 0;; ++attempt) {
     LocalCluster c;
     for (size_t i = 0; i < n; ++i) c.ports.push_back(FreeLoopbackPort());
     bool ok = true;
     for (size_t i = 0; i < started && ok; ++i) {
-      auto g = PeerGroup::Create(TestPeerConfig(c.ports, i, timeout_ms, chunk_bytes, direct_max_bytes));
+      Config cfg = TestPeerConfig(c.ports, i, timeout_ms, chunk_bytes, direct_max_bytes);
+      if (adjust) adjust(cfg);
+      auto g = PeerGroup::Create(cfg);
       if (!g.ok()) {
         ok = false;
         if (attempt >= 4) FAIL(g.status().ToString());

@@ -20,14 +20,6 @@ namespace {
 constexpr int64_t kDirectMax = 64 << 10;  // sync.direct_max_bytes in these tests
 constexpr size_t kDirectMaxFloats = kDirectMax / sizeof(float);
 
-float Value(size_t rank, size_t i, uint64_t round) {
-  uint64_t x = (rank + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xBF58476D1CE4E5B9ull ^ (round + 1) * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  x *= 0xD6E8FEB86659FD93ull;
-  x ^= x >> 32;
-  return 0.5f + static_cast<float>(x & 0xFFFFFF) / static_cast<float>(1 << 24);  // [0.5, 1.5)
-}
-
 void CheckDirect(size_t n) {
   CAPTURE(n);
   LocalCluster c = StartCluster(n, n, 20000, 1 << 20, kDirectMax);
@@ -44,7 +36,7 @@ void CheckDirect(size_t n) {
       PeerGroup& g = *c.groups[rank];
       if (round == 0) MESHTRAIN_RETURN_IF_ERROR(g.WaitForPeers(10s));
       std::vector<float> buf(len);
-      for (size_t i = 0; i < len; ++i) buf[i] = Value(rank, i, round);
+      for (size_t i = 0; i < len; ++i) buf[i] = RandomValue(rank, i, round);
       MESHTRAIN_RETURN_IF_ERROR(g.AllreduceSum(buf, ring, /*view_id=*/0, round));
       results[rank] = std::move(buf);
       return Status::OK();
@@ -54,7 +46,7 @@ void CheckDirect(size_t n) {
     bool all_close = true;
     for (size_t i = 0; i < len && all_close; ++i) {
       double exact = 0;
-      for (size_t rank = 0; rank < n; ++rank) exact += Value(rank, i, round);
+      for (size_t rank = 0; rank < n; ++rank) exact += RandomValue(rank, i, round);
       if (std::abs(results[0][i] - exact) > 1e-5 * exact) {
         all_close = false;
         FAIL_CHECK("element " << i << ": got " << results[0][i] << ", exact sum " << exact);
@@ -95,18 +87,10 @@ TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, 
   constexpr size_t kPairMaxFloats = kPairMax / sizeof(float);
   for (size_t n : {size_t{2}, size_t{3}}) {
     CAPTURE(n);
-    std::vector<int> ports;
-    for (size_t i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
-    std::vector<std::unique_ptr<PeerGroup>> groups;
-    for (size_t i = 0; i < n; ++i) {
-      Config cfg = TestPeerConfig(ports, i, 20000, 1 << 20, kDirectMax);
-      cfg.sync.pair_direct_max_bytes = kPairMax;
-      auto g = PeerGroup::Create(cfg);
-      REQUIRE_MESSAGE(g.ok(), g.status().ToString());
-      groups.push_back(std::move(g).value());
-    }
-    std::vector<std::string> ring;
-    for (size_t i = 0; i < n; ++i) ring.push_back(PeerId(i));
+    LocalCluster c = StartCluster(n, n, 20000, 1 << 20, kDirectMax,
+                                  [](Config& cfg) { cfg.sync.pair_direct_max_bytes = kPairMax; });
+    std::vector<std::unique_ptr<PeerGroup>>& groups = c.groups;
+    const std::vector<std::string> ring = c.ids();
     // One buffer at the pair threshold, one just above it: two peers exchange
     // the first whole (one message each way) and ring the second; three ring both.
     // The start barrier and a warm-up round first: their messages are not counted.
@@ -150,18 +134,10 @@ TEST_CASE("two peers take the direct exchange up to sync.pair_direct_max_bytes, 
 TEST_CASE("a buffer above transport.max_msg_bytes takes the ring even under sync.direct_max_bytes") {
   const size_t n = 3;
   constexpr int64_t kMaxMsg = 64 << 10;
-  std::vector<int> ports;
-  for (size_t i = 0; i < n; ++i) ports.push_back(FreeLoopbackPort());
-  std::vector<std::unique_ptr<PeerGroup>> groups;
-  for (size_t i = 0; i < n; ++i) {
-    Config cfg = TestPeerConfig(ports, i, 20000, /*chunk_bytes=*/kMaxMsg, /*direct_max_bytes=*/256 << 10);
-    cfg.transport.max_msg_bytes = kMaxMsg;
-    auto g = PeerGroup::Create(cfg);
-    REQUIRE_MESSAGE(g.ok(), g.status().ToString());
-    groups.push_back(std::move(g).value());
-  }
-  std::vector<std::string> ring;
-  for (size_t i = 0; i < n; ++i) ring.push_back(PeerId(i));
+  LocalCluster c = StartCluster(n, n, 20000, /*chunk_bytes=*/kMaxMsg, /*direct_max_bytes=*/256 << 10,
+                                [](Config& cfg) { cfg.transport.max_msg_bytes = kMaxMsg; });
+  std::vector<std::unique_ptr<PeerGroup>>& groups = c.groups;
+  const std::vector<std::string> ring = c.ids();
   const size_t len = 100000 / sizeof(float);  // 100 KB: under direct_max_bytes, over one frame's limit
   auto statuses = OnEachPeer(AllRanks(n), [&](size_t rank) -> Status {
     MESHTRAIN_RETURN_IF_ERROR(groups[rank]->WaitForPeers(10s));
