@@ -51,6 +51,11 @@ tsan_tests='^(test_transport_|test_sync_|test_membership_|test_cli_ring$)'
 
 "$root/scripts/setup.sh"
 failed=()
+# What failed, printed again at the very end: CI shows only the tail of the output,
+# and ctest's --output-on-failure text scrolls far above it.
+excerpts="$(mktemp)"
+trap 'rm -f "$excerpts"' EXIT
+
 report_pattern='runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: ThreadSanitizer|ThreadSanitizer: '
 
 # configure_and_build DIR FLAGS [TARGET...]: a RelWithDebInfo build with asserts left on
@@ -159,6 +164,7 @@ run_suite() {
     failed+=("$name: sanitizer reports")
   elif [ "$status" -ne 0 ]; then
     failed+=("$name: test failures (no sanitizer report)")
+    { echo "---- $name: what failed"; "$root/scripts/test_failures.sh" "${logs[@]}" || true; } >>"$excerpts"
   else
     echo "sanitize: $name: clean"
   fi
@@ -199,6 +205,7 @@ if [ "$mode" = tsan ] || [ "$mode" = all ]; then
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
+  cat "$excerpts" >&2
   printf 'sanitize: FAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi

@@ -29,7 +29,11 @@ if [ "${MESHTRAIN_CROSS:-0}" != 0 ]; then
   export MESHTRAIN_AARCH64_BINARY="$aarch64_build/meshtrain"
 fi
 stage "Release tests"
-(cd "$build" && ctest --output-on-failure -j "$jobs" "$@")
+if ! (cd "$build" && ctest --output-on-failure -j "$jobs" "$@"); then
+  echo "== test.sh: what failed" >&2
+  "$root/scripts/test_failures.sh" "$build/Testing/Temporary/LastTest.log" >&2 || true
+  exit 1
+fi
 [ "$full" = 1 ] || exit 0
 
 # Sanitizer builds at -O1 -g1: a third less build time than -O2 -g, and every
