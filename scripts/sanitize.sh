@@ -148,23 +148,35 @@ run_suite() {
 
   local found=0 f
   for f in $(find "$reports" -type f | sort); do
-    found=1
     echo "---- $name: $f" >&2
     head -60 "$f" >&2
-  done
-  for f in "${logs[@]}"; do
-    [ -f "$f" ] && grep -qE "$report_pattern" "$f" || continue
+    # The first report once more at the end, where CI's tail shows it.
+    [ "$found" -eq 0 ] && { echo "---- $name: the first report ($f)"; head -40 "$f"; } >>"$excerpts"
     found=1
-    echo "---- $name: reports in the output of these tests ($f):" >&2
-    awk -v pat="$report_pattern" -v file="$(basename "$f")" '
-      /^[0-9]+\/[0-9]+ Testing: / {test = $3}
-      $0 ~ pat && !seen[test]++ {print "  " (test == "" ? file : test) ": " $0}' "$f" >&2
   done
+  # Reports in the tests' output (UBSan's), shown here and again at the end.
+  local in_output
+  in_output="$(
+    for f in "${logs[@]}"; do
+      [ -f "$f" ] && grep -qE "$report_pattern" "$f" || continue
+      echo "---- $name: reports in the output of these tests ($f):"
+      awk -v pat="$report_pattern" -v file="$(basename "$f")" '
+        /^[0-9]+\/[0-9]+ Testing: / {test = $3}
+        $0 ~ pat && !seen[test]++ {print "  " (test == "" ? file : test) ": " $0}' "$f"
+    done
+  )"
+  if [ -n "$in_output" ]; then
+    found=1
+    echo "$in_output" >&2
+    echo "$in_output" >>"$excerpts"
+  fi
+  if [ "$status" -ne 0 ]; then
+    { echo "---- $name: what failed"; "$root/scripts/test_failures.sh" "${logs[@]}" || true; } >>"$excerpts"
+  fi
   if [ "$found" -ne 0 ]; then
     failed+=("$name: sanitizer reports")
   elif [ "$status" -ne 0 ]; then
     failed+=("$name: test failures (no sanitizer report)")
-    { echo "---- $name: what failed"; "$root/scripts/test_failures.sh" "${logs[@]}" || true; } >>"$excerpts"
   else
     echo "sanitize: $name: clean"
   fi
