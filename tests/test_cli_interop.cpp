@@ -214,6 +214,27 @@ TEST_CASE("ring: an aarch64 peer under qemu and x86-64 peers end with identical 
   CHECK(rel <= 1e-4);
 }
 
+// What each peer does with the reduced gradient must give the same bits on
+// every CPU and build: Adam's moments (contractible a*b + c), its bias
+// corrections and the step schedule (integer powers), the clipping norm (a sum
+// whose order Eigen would pick by vector width). docs/protocol.md, "Portability".
+TEST_CASE("ring with Adam, a step schedule and gradient clipping: the aarch64 peer stays bit-identical" *
+          doctest::skip(kSkip)) {
+  TempDir dir;
+  const std::vector<std::string> adam = {"--set", "sync.mode=ring",      "--set", "optim.type=adam",
+                                         "--set", "optim.lr=0.01",       "--set", "optim.schedule=step",
+                                         "--set", "optim.step_size=7",   "--set", "optim.gamma=0.7",
+                                         "--set", "optim.clip_norm=0.05"};
+  const std::vector<Checkpoint> mixed =
+      RunCluster(dir, WriteClusterConfig(dir, kPeers, kTinyMlp), kEmulatedPeer, "adam", adam);
+  for (size_t k = 1; k < mixed.size(); ++k) {
+    MESSAGE("adam: p" << k << " vs p0, largest parameter difference " << WorstAbsDiff(mixed[k].params, mixed[0].params));
+    CHECK_MESSAGE(BitEqual(mixed[k].params, mixed[0].params), "p" << k << " is not bit-identical to p0");
+    CHECK_MESSAGE(BitEqual(mixed[k].optimizer_state, mixed[0].optimizer_state),
+                  "p" << k << " has another optimizer state than p0");
+  }
+}
+
 TEST_CASE("gossip: an aarch64 peer under qemu mixes with x86-64 peers into the same model" * doctest::skip(kSkip)) {
   TempDir dir;
   const std::vector<std::string> gossip = {"--set", "sync.mode=gossip", "--set", "sync.topology=ring",

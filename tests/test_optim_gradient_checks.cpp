@@ -1,4 +1,4 @@
-// ClipByGlobalNorm and AllFinite.
+// SumOfSquares, ClipByGlobalNorm and AllFinite.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -38,6 +38,24 @@ TEST_CASE("ClipByGlobalNorm over a large buffer, and leaves non-finite gradients
   std::vector<float> bad = {1.0f, std::numeric_limits<float>::infinity()};
   CHECK(std::isinf(ClipByGlobalNorm(bad, 1.0)));
   CHECK(bad[0] == 1.0f);
+}
+
+TEST_CASE("SumOfSquares adds in its documented order, whatever the vector width") {
+  // Values whose squares lose bits when added in another order: the result must
+  // be the fixed eight-lane fold, to the bit, for every length (tails included).
+  std::vector<float> v(1037);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(1.0 + 1e-3 * static_cast<double>(i % 97)) * (i % 3 ? 1e4f : 1e-4f);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{1000}, v.size()}) {
+    double lane[8] = {};
+    for (size_t i = 0; i < n; ++i) {
+      const double x = v[i];
+      const double square = x * x;  // rounded on its own, as in the library (no FMA)
+      lane[i % 8] += square;
+    }
+    const double expected = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    INFO("n = " << n);
+    CHECK(SumOfSquares(std::span<const float>(v.data(), n)) == expected);
+  }
 }
 
 TEST_CASE("AllFinite") {

@@ -1,10 +1,14 @@
-// Learning-rate schedules at their key points.
+// Learning-rate schedules at their key points, and the integer power they and
+// Adam use.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "meshtrain/optim.h"
+#include "optim/exact_power.h"
 
 namespace meshtrain {
 namespace {
@@ -14,6 +18,24 @@ OptimConfig Schedule(const std::string& name, double lr = 1.0) {
   c.lr = lr;
   c.schedule = name;
   return c;
+}
+
+TEST_CASE("PowInt: repeated squaring, exact where the result is representable, close to std::pow elsewhere") {
+  using optim_internal::PowInt;
+  CHECK(PowInt(0.9, 0) == 1.0);
+  CHECK(PowInt(0.9, 1) == 0.9);
+  CHECK(PowInt(0.5, 10) == 1.0 / 1024);
+  CHECK(PowInt(3.0, 13) == 1594323.0);
+  CHECK(PowInt(-2.0, 5) == -32.0);
+  // Squaring doubles a relative error, so it grows like t·2^-53: far below
+  // what a float learning rate or step size can hold.
+  for (int64_t t : {2, 7, 100, 1000, 123457}) {
+    INFO("t = " << t);
+    const double bound = 4e-16 * static_cast<double>(t);
+    CHECK(PowInt(0.999, t) == doctest::Approx(std::pow(0.999, static_cast<double>(t))).epsilon(bound));
+  }
+  // The largest step count takes 63 squarings, and underflows cleanly.
+  CHECK(PowInt(0.999, std::numeric_limits<int64_t>::max()) == 0.0);
 }
 
 TEST_CASE("constant") {

@@ -62,6 +62,11 @@ Status ValidateOptimConfig(const OptimConfig& config);
 // while step < warmup_steps (so the first update is not wasted at lr 0).
 double ScheduledLearningRate(const OptimConfig& config, int64_t step, int64_t total_steps);
 
+// Σ v², in double, summed in a fixed order (eight interleaved lanes folded
+// pairwise), so every CPU gets the same bits: peers of a ring apply the same
+// reduced gradient and must clip it by the same factor.
+double SumOfSquares(std::span<const float> values);
+
 // Scales `grads` so that their L2 norm is at most max_norm; returns the norm
 // before clipping. max_norm <= 0 or a non-finite norm leaves grads untouched.
 double ClipByGlobalNorm(std::span<float> grads, double max_norm);

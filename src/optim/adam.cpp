@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "optim/exact_power.h"
+
 namespace meshtrain {
 
 AdamOptimizer::AdamOptimizer(int64_t num_params, double beta1, double beta2, double eps, double weight_decay)
@@ -13,9 +15,11 @@ AdamOptimizer::AdamOptimizer(int64_t num_params, double beta1, double beta2, dou
 void AdamOptimizer::Step(std::span<float> params, std::span<const float> grads, double lr, int64_t step) {
   assert(static_cast<int64_t>(params.size()) == num_params() && params.size() == grads.size());
   assert(step >= 1);
-  const double t = static_cast<double>(std::max<int64_t>(step, 1));
-  const double correction1 = 1.0 - std::pow(beta1_, t);
-  const double correction2 = 1.0 - std::pow(beta2_, t);
+  // Every peer of a ring applies the same reduced gradient and must compute the
+  // same step to the bit: integer powers by multiplication, not std::pow.
+  const int64_t t = std::max<int64_t>(step, 1);
+  const double correction1 = 1.0 - optim_internal::PowInt(beta1_, t);
+  const double correction2 = 1.0 - optim_internal::PowInt(beta2_, t);
   // p -= (lr / c1) * m / (sqrt(v) / sqrt(c2) + eps): the corrections folded into two scalars.
   const float step_size = static_cast<float>(lr / correction1);
   const float inv_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(correction2));

@@ -3,6 +3,7 @@
 #include <numbers>
 
 #include "meshtrain/optim.h"
+#include "optim/exact_power.h"
 
 namespace meshtrain {
 
@@ -10,11 +11,13 @@ double ScheduledLearningRate(const OptimConfig& config, int64_t step, int64_t to
   step = std::max<int64_t>(step, 0);
   double lr = config.lr;
   if (config.schedule == "step") {
-    lr = config.lr * std::pow(config.gamma, static_cast<double>(step / std::max<int64_t>(config.step_size, 1)));
+    lr = config.lr * optim_internal::PowInt(config.gamma, step / std::max<int64_t>(config.step_size, 1));
   } else if (config.schedule == "cosine") {
     const double span = static_cast<double>(total_steps - config.warmup_steps);
     const double progress =
         span > 0 ? std::clamp(static_cast<double>(step - config.warmup_steps) / span, 0.0, 1.0) : 1.0;
+    // std::cos may differ between CPUs in the last bit of the double; the step
+    // uses lr as a float, which that changes only at a rounding tie (~2^-29).
     lr = config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
   }
   if (config.warmup_steps > 0 && step < config.warmup_steps) {
