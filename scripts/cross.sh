@@ -12,6 +12,9 @@
 # Environment: BUILD_DIR (default build-aarch64, or build-aarch64-static with
 # --static), JOBS (default: nproc). Prints the binary's path on the last line.
 # Idempotent: packages already present are skipped without touching apt.
+# Exit status: 0 built; 3 the packages could not be installed (no mirror for the
+# target's architecture, no root: the machine cannot cross-build, which
+# scripts/test.sh reports and goes on without); anything else, a real failure.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -71,13 +74,23 @@ if [ "$install" = 1 ]; then
   fi
   if [ "$need_update" = 1 ]; then
     echo "cross: installing ${missing_host[*]} ${missing_target[*]}"
-    $SUDO apt-get update -qq
+    install_ok=1
+    $SUDO apt-get update -qq || install_ok=0
     # The cross compiler keeps its recommends: they bring its C library headers.
-    if [ ${#missing_host[@]} -gt 0 ]; then
-      $SUDO apt-get install -y -qq "${missing_host[@]}" >/dev/null
+    if [ "$install_ok" = 1 ] && [ ${#missing_host[@]} -gt 0 ]; then
+      $SUDO apt-get install -y -qq "${missing_host[@]}" >/dev/null || install_ok=0
     fi
-    if [ ${#missing_target[@]} -gt 0 ]; then
-      $SUDO apt-get install -y -qq --no-install-recommends "${missing_target[@]}" >/dev/null
+    if [ "$install_ok" = 1 ] && [ ${#missing_target[@]} -gt 0 ]; then
+      $SUDO apt-get install -y -qq --no-install-recommends "${missing_target[@]}" >/dev/null || install_ok=0
+    fi
+    if [ "$install_ok" = 0 ]; then
+      # Leave dpkg as we found it: an architecture the mirror does not serve
+      # would make every later `apt-get update` on this machine fail.
+      if ! grep -qx "$deb_arch" <<<"$foreign" && [ -z "$(dpkg-query -W -f='${Package}\n' "*:$deb_arch" 2>/dev/null)" ]; then
+        $SUDO dpkg --remove-architecture "$deb_arch" || true
+      fi
+      echo "cross: could not install the packages for $target (see apt's messages above)" >&2
+      exit 3
     fi
   else
     echo "cross: all packages for $target present"
