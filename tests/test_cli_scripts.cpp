@@ -1,8 +1,11 @@
-// The user-facing scripts: launch.sh runs a cluster and reports, stops exactly
-// its own children on SIGTERM; plot.sh draws a run.
+// The user-facing scripts: demo.sh (the README's first command) shows four
+// peers in one live view and ends with the summary table; launch.sh runs a
+// cluster and reports, stops exactly its own children on SIGTERM; plot.sh draws a run.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "support/cluster.h"
@@ -44,7 +47,53 @@ std::vector<int> StartedPids(const std::string& log) {
   return pids;
 }
 
+// The demo's model and data, cut down: Fashion-MNIST, an MLP, one epoch.
+const std::string kDemoBody = R"(
+[data]
+dir = "/usr/share/datasets/fashion-mnist"
+train_limit = 2048
+test_limit = 500
+
+[model]
+type = "mlp"
+hidden = [16]
+
+[optim]
+lr = 0.05
+momentum = 0.9
+
+[train]
+epochs = 1
+batch_size = 32
+log_every = 5
+)";
+
 }  // namespace
+
+TEST_CASE("demo.sh: four ring peers in one live view, then the summary table with the straggler") {
+  TempDir dir;
+  ::setenv("DEMO_CONFIG", WriteClusterConfig(dir, 4, kDemoBody).c_str(), 1);
+  ::setenv("RUN_DIR", dir.File("runs").c_str(), 1);
+  ::setenv("MESHTRAIN", MESHTRAIN_BINARY, 1);
+  ChildProcess demo({"/bin/bash", kScripts + "demo.sh"}, dir.File("demo.txt"));
+  const std::optional<int> code = demo.Wait(120s);
+  ::unsetenv("DEMO_CONFIG");
+  const std::string out = ReadFile(dir.File("demo.txt"));
+  REQUIRE_MESSAGE(code.value_or(-1) == 0, out);
+  INFO("demo.sh printed:\n" << out);
+  // One live view (not four interleaved streams): a line per peer, each "done" at the end.
+  for (int i = 0; i < 4; ++i) {
+    const std::string id = "p" + std::to_string(i);
+    CHECK(std::regex_search(out, std::regex("\n" + id + " +step +[0-9]+ +epoch.*test_acc.*done")));
+    // The summary: accuracy, steps (512 rows each, batch 32: 16 steps), bytes, compute and comm time.
+    CHECK(std::regex_search(out, std::regex("\n" + id + " +0\\.[0-9]{4} +16 +[0-9.]+ [KMG]?B +[0-9.]+ [KMG]?B +[0-9.]+s +[0-9.]+s +[0-9]+% +done")));
+  }
+  CHECK(out.find("peer     test_acc") != std::string::npos);
+  CHECK(std::regex_search(out, std::regex("straggler: p[0-3] ")));
+  CHECK(std::regex_search(out, std::regex("longest waits were on messages from: p[0-3] ")));
+  CHECK(out.find("demo: plot it with scripts/plot.sh " + dir.File("runs")) != std::string::npos);
+  for (int i = 0; i < 4; ++i) CHECK(std::filesystem::exists(dir.File("runs/p" + std::to_string(i) + "/metrics.jsonl")));
+}
 
 TEST_CASE("launch.sh runs N peers, prints every peer's result, and plot.sh draws the run") {
   TempDir dir;
