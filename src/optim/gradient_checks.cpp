@@ -9,7 +9,7 @@ namespace meshtrain {
 double SumOfSquares(std::span<const float> values) {
   // Eight running sums, lane k taking the elements i with i % 8 == k, folded in a
   // fixed order: the same bits on every CPU (Eigen's sum() folds by the vector
-  // width, 2 lanes on NEON and 4 with AVX, so peers of a ring would clip their
+  // width, 2 lanes on NEON, 4 or 8 on x86-64, so peers of a ring would clip their
   // identical gradients by different factors). Eight chains also keep the adds
   // in flight in parallel. In double: a float sum over millions of values loses digits.
   constexpr size_t kLanes = 8;
