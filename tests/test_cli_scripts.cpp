@@ -3,6 +3,7 @@
 // cluster and reports, stops exactly its own children on SIGTERM; plot.sh draws a run.
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -47,6 +48,17 @@ std::vector<int> StartedPids(const std::string& log) {
   return pids;
 }
 
+// Waits for a script; one still running after `timeout` gets SIGTERM, on which
+// launch.sh and demo.sh stop exactly the peers they started, so none outlives the test.
+std::optional<int> FinishScript(ChildProcess& script, std::chrono::seconds timeout) {
+  std::optional<int> code = script.Wait(timeout);
+  if (!code) {
+    script.Signal(SIGTERM);
+    script.Wait(30s);
+  }
+  return code;
+}
+
 // The demo's model and data, cut down: Fashion-MNIST, an MLP, one epoch.
 const std::string kDemoBody = R"(
 [data]
@@ -76,7 +88,7 @@ TEST_CASE("demo.sh: four ring peers in one live view, then the summary table wit
   ::setenv("RUN_DIR", dir.File("runs").c_str(), 1);
   ::setenv("MESHTRAIN", MESHTRAIN_BINARY, 1);
   ChildProcess demo({"/bin/bash", kScripts + "demo.sh"}, dir.File("demo.txt"));
-  const std::optional<int> code = demo.Wait(120s);
+  const std::optional<int> code = FinishScript(demo, 120s);
   ::unsetenv("DEMO_CONFIG");
   const std::string out = ReadFile(dir.File("demo.txt"));
   REQUIRE_MESSAGE(code.value_or(-1) == 0, out);
@@ -101,7 +113,7 @@ TEST_CASE("launch.sh runs N peers, prints every peer's result, and plot.sh draws
   ::setenv("RUN_DIR", dir.File("runs").c_str(), 1);
   ::setenv("MESHTRAIN", MESHTRAIN_BINARY, 1);
   ChildProcess launch({"/bin/bash", kScripts + "launch.sh", "2", config}, dir.File("launch.txt"));
-  REQUIRE_MESSAGE(launch.Wait(120s).value_or(-1) == 0, ReadFile(dir.File("launch.txt")));
+  REQUIRE_MESSAGE(FinishScript(launch, 120s).value_or(-1) == 0, ReadFile(dir.File("launch.txt")));
   const std::string out = ReadFile(dir.File("launch.txt"));
   CHECK(StartedPids(out).size() == 2);
   CHECK(out.find("test_acc") != std::string::npos);
