@@ -25,15 +25,20 @@ struct Scene {
   std::vector<int> ports;
   std::unique_ptr<PeerGroup> p0;
   std::unique_ptr<Transport> fake;  // plays p1
-  RingLayout layout = RingAllreduce(1 << 18).LayoutFor(kLen, 2);
+  RingLayout layout;
   std::vector<std::string> logs;
 
-  Scene() {
+  // `max_msg_bytes`: p0's transport.max_msg_bytes (0: the default), which is
+  // also its ring piece size then.
+  explicit Scene(int64_t max_msg_bytes = 0)
+      : layout(RingAllreduce(max_msg_bytes > 0 ? max_msg_bytes / 4 : 1 << 18).LayoutFor(kLen, 2)) {
     for (int attempt = 0; attempt < 5 && !fake; ++attempt) {
       ports = {FreeLoopbackPort(), FreeLoopbackPort()};
       auto t = Transport::Create(TransportConfig{}, "p1", "tcp://127.0.0.1:" + std::to_string(ports[1]));
       if (!t.ok()) continue;
-      auto g = PeerGroup::Create(TestPeerConfig(ports, 0, /*timeout_ms=*/20000));
+      Config cfg = TestPeerConfig(ports, 0, /*timeout_ms=*/20000, max_msg_bytes > 0 ? max_msg_bytes : 1 << 20);
+      if (max_msg_bytes > 0) cfg.transport.max_msg_bytes = max_msg_bytes;
+      auto g = PeerGroup::Create(cfg);
       if (!g.ok()) continue;
       fake = std::move(t.value());
       p0 = std::move(g.value());
@@ -140,6 +145,49 @@ TEST_CASE("pieces of later rounds and views that arrive early, in any order, wai
   CHECK(stats.stale == 2);
   CHECK(stats.rejected == 0);
   CHECK(s.logs.empty());
+}
+
+TEST_CASE("a round that arrives before p0 begins it waits in the stash, even when a piece is near max_msg_bytes") {
+  // Pieces of 501 floats (2,004 bytes) against a 2,048-byte message limit:
+  // header and bookkeeping take each past it. A neighbour that starts the
+  // first round while p0 is still waiting for its Hellos must not be dropped
+  // for that (the stash used to allow one max-size message before any round).
+  Scene s(/*max_msg_bytes=*/2048);
+  REQUIRE(s.layout.n_pieces() == 2);
+  s.SendRound({0, 0}, RingPhase::kReduceScatter);
+  s.SendRound({0, 0}, RingPhase::kAllGather);
+  HelloFlags ready;
+  ready.heard_you = true;
+  ready.got_yours = true;
+  REQUIRE(s.SendHeader(HelloHeader("p1", ready), nullptr, 0).ok());
+  const Status waited = s.p0->WaitForPeers(5s);  // files both pieces, then the Hello
+  REQUIRE_MESSAGE(waited.ok(), waited.ToString());
+  CHECK(s.p0->stats().rejected == 0);
+  s.ExpectRound({0, 0});
+  CHECK(s.logs.empty());
+}
+
+TEST_CASE("a peer that sends more than its rounds declare fills only its own stash budget, then is dropped") {
+  Scene s(/*max_msg_bytes=*/2048);
+  // Ten pieces alike but for the round, each declaring a round of two pieces:
+  // p1 may hold twice such a round, four pieces; the other six are dropped.
+  const auto p = s.layout.piece(1);
+  std::vector<float> values(p.size, 1.0f);
+  for (uint64_t round = 5; round < 15; ++round) {
+    REQUIRE(s.SendHeader(s.Piece({0, round}, RingPhase::kReduceScatter, 1), values.data(), p.size * 4).ok());
+  }
+  HelloFlags ready;
+  ready.heard_you = true;
+  ready.got_yours = true;
+  REQUIRE(s.SendHeader(HelloHeader("p1", ready), nullptr, 0).ok());
+  const Status waited = s.p0->WaitForPeers(5s);
+  REQUIRE_MESSAGE(waited.ok(), waited.ToString());
+  const CommStats stats = s.p0->stats();
+  CHECK(stats.dropped_by_kind.at("stash_full") == 6);
+  CHECK(stats.rejected == 6);
+  REQUIRE(s.logs.size() == 1);  // once per peer per minute
+  CHECK(s.logs[0].find("stash full") != std::string::npos);
+  CHECK(s.logs[0].find("round 9") != std::string::npos);  // the fifth
 }
 
 TEST_CASE("bad messages are dropped, counted and logged once per peer; the round still completes") {

@@ -82,9 +82,11 @@ void Mailbox::File(Header header, IncomingMessage msg) {
   }
   const size_t payload_bytes = msg.has_payload ? msg.payload.size() : 0;
   const size_t cost = payload_bytes + msg.header.size() + kPieceOverheadBytes;
-  if (stashed_bytes_ + cost > stash_budget_) {
-    Reject(header.sender, DropKind::kStashFull, "stash full: " + std::to_string(stashed_bytes_) + " bytes already held for later steps (" +
-                              DescribeHeader(header) + ")");
+  size_t& held = stashed_bytes_[header.sender];
+  if (held + cost > SenderBudget(header, cost)) {
+    Reject(header.sender, DropKind::kStashFull,
+           "stash full: " + std::to_string(held) + " bytes from this peer already held for later steps (" +
+               DescribeHeader(header) + ")");
     return;
   }
 
@@ -108,7 +110,7 @@ void Mailbox::File(Header header, IncomingMessage msg) {
     }
   }
   piece.header = std::move(header);
-  stashed_bytes_ += cost;
+  held += cost;
   stash_.emplace(std::move(key), std::move(piece));
 }
 
@@ -136,18 +138,30 @@ void Mailbox::DropUpTo(RoundTag bound, bool inclusive, bool as_stale) {
       Reject(it->first.sender, DropKind::kUnexpectedPiece,
              "piece nobody asked for (" + DescribeHeader(it->second.header) + ")");
     }
-    stashed_bytes_ -= it->second.cost_bytes;
-    it = stash_.erase(it);
+    const auto next = std::next(it);
+    Unstash(it);
+    it = next;
   }
+}
+
+StashedPiece Mailbox::Unstash(std::map<Key, StashedPiece>::iterator it) {
+  stashed_bytes_[it->first.sender] -= it->second.cost_bytes;
+  StashedPiece out = std::move(it->second);
+  stash_.erase(it);
+  return out;
+}
+
+size_t Mailbox::SenderBudget(const Header& header, size_t piece_cost) const {
+  // n_chunks is a 32-bit count and a piece at most max_msg_bytes: no overflow.
+  const size_t declared_round = static_cast<size_t>(std::max<uint32_t>(header.n_chunks, 1)) * piece_cost;
+  return std::max(stash_budget_, 2 * declared_round);
 }
 
 std::optional<StashedPiece> Mailbox::Take(RoundTag tag, MessageType type, uint32_t piece,
                                           const std::string& sender) {
   auto it = stash_.find(Key{tag, type, piece, sender});
   if (it == stash_.end()) return std::nullopt;
-  StashedPiece out = std::move(it->second);
-  stashed_bytes_ -= out.cost_bytes;
-  stash_.erase(it);
+  StashedPiece out = Unstash(it);
   if (required_dtype_ && out.header.dtype != *required_dtype_) {
     Reject(sender, DropKind::kBadDType,
            std::string("a ") + ToString(out.header.dtype) + " piece where " + ToString(*required_dtype_) +

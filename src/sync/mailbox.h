@@ -41,8 +41,12 @@ class Mailbox {
   // cannot fill memory for free.
   static constexpr size_t kPieceOverheadBytes = 256;
 
-  // `min_stash_bytes`: the stash budget before any collective has run; it
-  // grows to twice the largest buffer reduced so far.
+  // The stash budget is per sender, so one peer cannot crowd out another's
+  // pieces. `min_stash_bytes` is its floor; it also grows to twice the largest
+  // buffer reduced so far, and for a piece to twice the round that piece
+  // declares (n_chunks pieces of its size): a neighbour may start a round,
+  // even the first, before we do, and a legitimate one never sends us more
+  // than that for the running round and the next (docs/ring.md, "Stash").
   Mailbox(Transport* transport, ValidationRules rules, size_t min_stash_bytes, DropLog* log);
 
   void set_control_handler(ControlHandler handler) { on_control_ = std::move(handler); }
@@ -103,11 +107,15 @@ class Mailbox {
   void DropUpTo(RoundTag bound, bool inclusive, bool as_stale);
   // Counts an expected drop (not logged).
   void CountStale(DropKind kind);
+  // What `header.sender` may hold in the stash once a piece like this one
+  // (costing `piece_cost`) is in it.
+  size_t SenderBudget(const Header& header, size_t piece_cost) const;
+  StashedPiece Unstash(std::map<Key, StashedPiece>::iterator it);
 
   Transport* transport_;
   ValidationRules rules_;
-  size_t stash_budget_;
-  size_t stashed_bytes_ = 0;
+  size_t stash_budget_;                               // per sender, before what a piece declares
+  std::map<std::string, size_t> stashed_bytes_;       // by sender
   DropLog* log_;
   ControlHandler on_control_;
   GossipHandler on_gossip_;
