@@ -317,6 +317,20 @@ TEST_CASE("a flood of valid-looking messages from one outsider: counted and boun
 #else
   constexpr int kFlood = 100000;
 #endif
+  // The kernel's socket buffers take tens of thousands of these small messages
+  // at once, so on a busy machine (sanitizers, parallel tests) p0 could still
+  // be reading them when its run ends, and they would never be counted. So
+  // the flood keeps at most kWindow messages ahead of what p0 has counted
+  // (five times its receive high-water mark, more than every queue in the
+  // peer), and stops at half the run; it must still be at least kMinFlood.
+  constexpr uint64_t kWindow = 5000;
+  constexpr int64_t kCutAtStep = kSteps / 2;
+  constexpr int kMinFlood = 10000;
+  const auto counted_by_p0 = [&] {
+    const std::map<std::string, uint64_t> seen = LatestRejectedCounts(peers[0]);
+    return CountOf(seen, "unknown_sender") + CountOf(seen, "inbox_full");
+  };
+  bool cut_short = false;
   const std::string payload = F32Payload(kModelFloats + 2, 0.25f);
   int sent = 0;
   const int64_t rss_before = ResidentKiB(peers[0].process->pid());
@@ -340,6 +354,15 @@ TEST_CASE("a flood of valid-looking messages from one outsider: counted and boun
     HostileDealer mallory(ctx, "mallory", EndpointOf(config, 0), 60s);
     REQUIRE(mallory.WaitHandshakes(1, 10s));
     for (int k = 0; k < kFlood; ++k) {
+      if (k % 1000 == 0) {
+        WaitUntil(60s, [&] {
+          return StepOf(peers[0]) >= kCutAtStep || static_cast<uint64_t>(sent) <= counted_by_p0() + kWindow;
+        });
+        if (StepOf(peers[0]) >= kCutAtStep) {
+          cut_short = true;
+          break;
+        }
+      }
       // Pieces of the rounds about to run, as a member would send them.
       const Header h = PlausiblePiece("mallory", 1, 5 + static_cast<uint64_t>(k % 50), kModelFloats + 2);
       if (!mallory.Send(h, &payload, 5s)) break;
@@ -348,13 +371,12 @@ TEST_CASE("a flood of valid-looking messages from one outsider: counted and boun
   }
   // What the OS and ZeroMQ still buffer for p0 reaches it over the next steps:
   // wait (bounded) until p0's step lines have counted all of it.
-  const bool all_counted = WaitUntil(60s, [&] {
-    const std::map<std::string, uint64_t> seen = LatestRejectedCounts(peers[0]);
-    return CountOf(seen, "unknown_sender") + CountOf(seen, "inbox_full") >= static_cast<uint64_t>(sent);
-  });
+  const bool all_counted = WaitUntil(60s, [&] { return counted_by_p0() >= static_cast<uint64_t>(sent); });
   flooding.store(false);
   sampler.all[0].join();
-  CHECK(sent == kFlood);
+  if (cut_short) MESSAGE("flood cut short at step " << kCutAtStep << " (a busy machine): " << sent << " sent");
+  CHECK((sent == kFlood || cut_short));
+  CHECK(sent >= kMinFlood);
   CHECK_MESSAGE(all_counted, "p0 had not counted every flooded message while it ran (step " << StepOf(peers[0])
                                                                                             << " of " << kSteps << ")");
   // What the flood can hold in the peer is bounded by the queues (RCVHWM, the

@@ -46,7 +46,8 @@ class Mailbox {
   // buffer reduced so far, and for a piece to twice the round that piece
   // declares (n_chunks pieces of its size): a neighbour may start a round,
   // even the first, before we do, and a legitimate one never sends us more
-  // than that for the running round and the next (docs/ring.md, "Stash").
+  // than that for the running round and the next (docs/ring.md, "The mailbox
+  // and the stash").
   Mailbox(Transport* transport, ValidationRules rules, size_t min_stash_bytes, DropLog* log);
 
   void set_control_handler(ControlHandler handler) { on_control_ = std::move(handler); }
@@ -114,8 +115,8 @@ class Mailbox {
 
   Transport* transport_;
   ValidationRules rules_;
-  size_t stash_budget_;                               // per sender, before what a piece declares
-  std::map<std::string, size_t> stashed_bytes_;       // by sender
+  size_t stash_budget_;                          // per sender, before what a piece declares
+  std::map<std::string, size_t> stashed_bytes_;  // by sender
   DropLog* log_;
   ControlHandler on_control_;
   GossipHandler on_gossip_;
