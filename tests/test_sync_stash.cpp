@@ -84,6 +84,17 @@ struct Scene {
     }
   }
 
+  // p1's Hello, as from a peer that has heard p0 and been heard, then p0's
+  // WaitForPeers: p0 files whatever p1 sent before it, before any round begins.
+  void Handshake() {
+    HelloFlags ready;
+    ready.heard_you = true;
+    ready.got_yours = true;
+    REQUIRE(SendHeader(HelloHeader("p1", ready), nullptr, 0).ok());
+    const Status waited = p0->WaitForPeers(5s);
+    REQUIRE_MESSAGE(waited.ok(), waited.ToString());
+  }
+
   // Runs one all-reduce on p0 and checks the exact sum.
   void ExpectRound(RoundTag tag) {
     auto buf = Input(0, tag.round);
@@ -156,12 +167,7 @@ TEST_CASE("a round that arrives before p0 begins it waits in the stash, even whe
   REQUIRE(s.layout.n_pieces() == 2);
   s.SendRound({0, 0}, RingPhase::kReduceScatter);
   s.SendRound({0, 0}, RingPhase::kAllGather);
-  HelloFlags ready;
-  ready.heard_you = true;
-  ready.got_yours = true;
-  REQUIRE(s.SendHeader(HelloHeader("p1", ready), nullptr, 0).ok());
-  const Status waited = s.p0->WaitForPeers(5s);  // files both pieces, then the Hello
-  REQUIRE_MESSAGE(waited.ok(), waited.ToString());
+  s.Handshake();  // p0 files both pieces, then the Hello
   CHECK(s.p0->stats().rejected == 0);
   s.ExpectRound({0, 0});
   CHECK(s.logs.empty());
@@ -176,12 +182,7 @@ TEST_CASE("a peer that sends more than its rounds declare fills only its own sta
   for (uint64_t round = 5; round < 15; ++round) {
     REQUIRE(s.SendHeader(s.Piece({0, round}, RingPhase::kReduceScatter, 1), values.data(), p.size * 4).ok());
   }
-  HelloFlags ready;
-  ready.heard_you = true;
-  ready.got_yours = true;
-  REQUIRE(s.SendHeader(HelloHeader("p1", ready), nullptr, 0).ok());
-  const Status waited = s.p0->WaitForPeers(5s);
-  REQUIRE_MESSAGE(waited.ok(), waited.ToString());
+  s.Handshake();
   const CommStats stats = s.p0->stats();
   CHECK(stats.dropped_by_kind.at("stash_full") == 6);
   CHECK(stats.rejected == 6);
