@@ -318,3 +318,78 @@ TEST_CASE("with membership.quorum = majority, a peer cut off alone takes no step
   MESSAGE(figures.str());
   CheckAllEqual({&peers[0], &peers[1], &peers[2], &peers[3]});
 }
+
+TEST_CASE("a peer cut off for 2 s: the three healthy peers stay together and never declare each other dead") {
+  if (!LabAvailable()) return;
+  NetLab lab(4);
+  REQUIRE_MESSAGE(lab.error().empty(), lab.error());
+  TempDir dir;
+  // docs/edge.md's example: the Fashion MLP 784-256-128-10 (fp32 pieces of
+  // 235-313 KB, a 1.9 MB state to copy back to p3), default membership timers.
+  // 400 ms of sleep per step keeps the cut-off peer training alone until its
+  // cable is back, so that its verdicts (it declared the three dead) reach
+  // them and it copies their 1.9 MB state over its 10 Mbit/s link. Before
+  // docs/membership.md's "Who comes back after a cut", those verdicts made all
+  // three come back as new incarnations, and heartbeats queued behind the state
+  // pieces made p3 bury them again: healthy peers declared each other dead.
+  const std::string config = lab.WriteConfig(dir, R"(
+[data]
+dir = "/usr/share/datasets/fashion-mnist"
+train_limit = 4096
+test_limit = 500
+shard = "strided"
+
+[model]
+type = "mlp"
+hidden = [256, 128]
+
+[optim]
+type = "sgd"
+lr = 0.05
+momentum = 0.9
+
+[train]
+epochs = 1
+batch_size = 64
+seed = 5
+log_every = 1
+max_steps = 12
+
+[sync]
+mode = "ring"
+timeout_ms = 20000
+start_timeout_ms = 30000
+
+[debug]
+step_delay_ms = 400
+)");
+  std::vector<PeerRun> peers = StartLabPeers(lab, dir, config, 4);
+  AwaitOrFail(60s, "p0 to reach step 3", [&] { return StepOf(peers[0]) >= 3; });
+  lab.DropLink(3, 2.0);
+  const double dropped_at = UnixNow();
+  for (auto& p : peers) REQUIRE_MESSAGE(FinishPeer(p, 120s) == 0, p.id << ":\n" << p.log());
+
+  const std::vector<std::string> healthy = {"p0", "p1", "p2"};
+  for (int i : {0, 1, 2}) {
+    const std::string metrics = peers[i].metrics();
+    INFO(peers[i].id << " metrics:\n" << metrics);
+    CHECK(HasEvent(metrics, "peer_dead", "p3"));  // the cut was noticed
+    for (const std::string& other : healthy) CHECK_FALSE(HasEvent(metrics, "peer_dead", other));
+    CHECK_FALSE(HasEvent(metrics, "evicted"));  // nobody had to come back as a new incarnation
+    for (const EventLine& e : Events(metrics, "view_change")) {
+      if (e.t < dropped_at) continue;
+      for (const std::string& other : healthy) {
+        CHECK_MESSAGE(std::find(e.view.begin(), e.view.end(), other) != e.view.end(), e.line);
+      }
+    }
+    const std::vector<EventLine> done = Events(metrics, "done");
+    REQUIRE(done.size() == 1);
+    CHECK(JsonStrings(done[0].line, "view") == std::vector<std::string>({"p0", "p1", "p2", "p3"}));
+  }
+  const std::string cut_off = peers[3].metrics();
+  CHECK_MESSAGE(HasEvent(cut_off, "evicted"), cut_off);  // p3 is the one that comes back
+  std::ostringstream figures;
+  CheckMajorityKeptItsState(peers, dropped_at, &figures);
+  MESSAGE(figures.str());
+  CheckAllEqual({&peers[0], &peers[1], &peers[2], &peers[3]});
+}

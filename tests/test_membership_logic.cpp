@@ -243,6 +243,72 @@ TEST_CASE("gossip discovers newcomers, and tells a peer that it was declared dea
   CHECK_FALSE(evicted);
 }
 
+TEST_CASE("any message from a live peer proves it alive, like a heartbeat") {
+  // On a slow link a heartbeat waits behind the pieces queued ahead of it on
+  // the same connection; each piece that arrives keeps the sender alive.
+  MemberTable table("p0");
+  const Clock::time_point t0 = Clock::time_point{} + 1000s;
+  Heartbeat hb;
+  hb.incarnation = 5;
+  hb.endpoint = "tcp://127.0.0.1:1";
+  bool evicted = false;
+  table.OnHeartbeat("p1", hb, t0, 1, &evicted);
+  CHECK(table.Tick(t0 + 600ms, 500ms, 1000ms).size() == 1);  // suspected
+  table.OnTraffic("p1", t0 + 700ms);                          // a ring piece arrives
+  CHECK(table.Find("p1")->state == MemberState::kAlive);
+  CHECK(table.Tick(t0 + 1500ms, 500ms, 1000ms).size() == 1);  // suspected again, not dead
+  CHECK(table.LiveViews().count("p1") == 1);
+  // A peer we buried is not revived by stray traffic: it must come back as a new incarnation.
+  CHECK(table.Tick(t0 + 1800ms, 500ms, 1000ms).size() == 1);
+  table.OnTraffic("p1", t0 + 1900ms);
+  CHECK(table.LiveViews().empty());
+  table.OnTraffic("p9", t0 + 1900ms);  // a stranger: nothing to do
+  CHECK(table.Find("p9") == nullptr);
+}
+
+TEST_CASE("after a cut, the cut-off peer comes back; the larger side does not obey its verdicts") {
+  // p0 is in the 3 of 4 that buried p3 (incarnation 9); p3, cut off alone, buried them too.
+  const Clock::time_point t0 = Clock::time_point{} + 1000s;
+  MemberTable table("p0");
+  Heartbeat from_p3;
+  from_p3.incarnation = 9;
+  from_p3.endpoint = "tcp://127.0.0.1:3";
+  bool evicted = false;
+  table.OnHeartbeat("p3", from_p3, t0, /*self_incarnation=*/7, &evicted);
+  REQUIRE(table.Tick(t0 + 1100ms, 500ms, 1000ms).size() == 1);  // p3 buried at incarnation 9
+  from_p3.installed = View{4, {{"p3", 9}}};
+  from_p3.table = {{"p3", "tcp://127.0.0.1:3", 9, MemberState::kAlive, 0},
+                   {"p0", "tcp://127.0.0.1:0", 7, MemberState::kDead, 0}};
+  // Its link is back: the buried incarnation, in a view of 1 against our 3, says we are dead.
+  table.OnHeartbeat("p3", from_p3, t0 + 2s, 7, &evicted, /*self_view_size=*/3);
+  CHECK_FALSE(evicted);
+  CHECK(table.LiveViews().empty());
+  // The same verdict from a view as large as ours (two halves of 4) is obeyed, as before.
+  from_p3.installed = View{4, {{"p2", 4}, {"p3", 9}}};
+  table.OnHeartbeat("p3", from_p3, t0 + 2s, 7, &evicted, /*self_view_size=*/2);
+  CHECK(evicted);
+
+  // p3's side: it buried p0, learns that it was buried itself, comes back and
+  // withdraws its verdict, so that p0's current incarnation is admitted again.
+  MemberTable cut_off("p3");
+  Heartbeat from_p0;
+  from_p0.incarnation = 7;
+  from_p0.endpoint = "tcp://127.0.0.1:0";
+  cut_off.OnHeartbeat("p0", from_p0, t0, 9, &evicted);
+  REQUIRE(cut_off.Tick(t0 + 1100ms, 500ms, 1000ms).size() == 1);
+  CHECK(cut_off.Entries({"p3", "tcp://127.0.0.1:3", 9, MemberState::kAlive, 0}).at(1).state == MemberState::kDead);
+  CHECK(cut_off.WithdrawVerdicts() == std::vector<std::string>{"p0"});
+  const auto published = cut_off.Entries({"p3", "tcp://127.0.0.1:3", 10, MemberState::kAlive, 0});
+  CHECK(published.at(1).id == "p0");
+  CHECK(published.at(1).state == MemberState::kSuspect);  // no longer tells p0 it is dead
+  CHECK(cut_off.LiveViews().empty());                     // and not live until heard
+  auto back = cut_off.OnHeartbeat("p0", from_p0, t0 + 2s, 10, &evicted);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].kind == MemberChange::Kind::kJoined);
+  CHECK(cut_off.LiveViews().at("p0").incarnation == 7);
+  CHECK(cut_off.WithdrawVerdicts().empty());
+}
+
 TEST_CASE("peers that see the same live set install the same view") {
   const std::vector<std::string> all = {"p0", "p1", "p2", "p3"};
   std::vector<SimPeer> peers;

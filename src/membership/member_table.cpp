@@ -20,13 +20,21 @@ const MemberRecord* MemberTable::Find(const std::string& id) const {
 }
 
 std::vector<MemberChange> MemberTable::OnHeartbeat(const std::string& from, const Heartbeat& hb,
-                                                   Clock::time_point now, uint64_t self_incarnation, bool* evicted) {
+                                                   Clock::time_point now, uint64_t self_incarnation, bool* evicted,
+                                                   size_t self_view_size) {
   std::vector<MemberChange> changes;
   *evicted = false;
   if (from == self_id_) return changes;
+  // A sender we buried, in a smaller view than ours: the cut-off side. Its
+  // verdict on us would make the larger side come back as new incarnations
+  // too (each a view change and a reconnect for everyone); it comes back instead.
+  const MemberRecord* known = Find(from);
+  const bool buried = known != nullptr && hb.incarnation <= known->dead_incarnation;
+  const bool minority = buried && hb.installed.members.size() < self_view_size;
   for (const TableEntry& e : hb.table) {
     if (e.id == self_id_) {
-      if ((e.state == MemberState::kDead || e.state == MemberState::kLeft) && e.incarnation >= self_incarnation) {
+      if ((e.state == MemberState::kDead || e.state == MemberState::kLeft) && e.incarnation >= self_incarnation &&
+          !minority) {
         *evicted = true;
       }
       continue;
@@ -63,6 +71,25 @@ std::vector<MemberChange> MemberTable::OnHeartbeat(const std::string& from, cons
   rec->state = MemberState::kAlive;
   if (!was_live) changes.push_back({MemberChange::Kind::kJoined, from, 0, returning});
   return changes;
+}
+
+void MemberTable::OnTraffic(const std::string& from, Clock::time_point now) {
+  MemberRecord* rec = Find(from);
+  if (rec == nullptr || !rec->live()) return;
+  rec->last_heard = now;
+  rec->state = MemberState::kAlive;
+}
+
+std::vector<std::string> MemberTable::WithdrawVerdicts() {
+  std::vector<std::string> out;
+  for (auto& [id, rec] : members_) {
+    if (rec.state != MemberState::kDead || rec.dead_incarnation != rec.incarnation || rec.incarnation == 0) continue;
+    rec.state = MemberState::kSuspect;
+    rec.dead_incarnation = 0;
+    rec.heard = false;  // not live until it is heard again
+    out.push_back(id);
+  }
+  return out;
 }
 
 std::optional<MemberChange> MemberTable::OnLeave(const std::string& id) {

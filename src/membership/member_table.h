@@ -1,10 +1,13 @@
 // What this peer knows about every other peer: where it listens, which
 // incarnation of it we have heard, whether it is alive, suspected, dead or
 // gone, and what its latest heartbeat said. The failure detector is here too:
-// a peer is suspected after suspect_ms without a heartbeat and dead after
-// dead_ms. Liveness comes only from direct heartbeats; the member tables that
-// peers gossip serve discovery (a newcomer's endpoint) and tell a peer that
-// the others declared it dead. Times are passed in, so tests drive the clock.
+// a peer is suspected after suspect_ms in which nothing arrived from it and
+// dead after dead_ms. Liveness comes only from what the peer itself sends us
+// (heartbeats, and any other message: on a slow link a heartbeat waits behind
+// the pieces queued ahead of it, and each piece that arrives proves the sender
+// alive); the member tables that peers gossip serve discovery (a newcomer's
+// endpoint) and tell a peer that the others declared it dead. Times are passed
+// in, so tests drive the clock.
 // Not thread-safe: the membership thread guards it.
 #pragma once
 
@@ -65,9 +68,23 @@ class MemberTable {
   // records its views, report and progress. A heartbeat from an incarnation we
   // declared dead is ignored: it must come back as a new one. Sets *evicted
   // when the sender's table says we are dead at our incarnation or later
-  // (we were paused, or cut off): the caller must bump its incarnation.
+  // (we were paused, or cut off): the caller must bump its incarnation. Not
+  // when the sender is an incarnation we declared dead whose installed view is
+  // smaller than ours (`self_view_size` members): a peer cut off from us says
+  // so of all of us, and it is the one that comes back (docs/membership.md,
+  // "Who comes back after a cut").
   std::vector<MemberChange> OnHeartbeat(const std::string& from, const Heartbeat& hb, Clock::time_point now,
-                                        uint64_t self_incarnation, bool* evicted);
+                                        uint64_t self_incarnation, bool* evicted, size_t self_view_size = 0);
+  // Any other message from `from` (a ring piece, a state piece, Hello): proof
+  // that it is alive, as good as a heartbeat, if it is live at all.
+  void OnTraffic(const std::string& from, Clock::time_point now);
+  // We were declared dead and come back as a new incarnation: the peers we
+  // declared dead meanwhile were most likely the other side of the same cut,
+  // not dead. Withdraw those verdicts (they are published as suspect, no longer
+  // dead, and their current incarnation is admitted again on its next
+  // heartbeat), so that they need not come back as new incarnations too.
+  // Returns the ids withdrawn.
+  std::vector<std::string> WithdrawVerdicts();
   // An orderly leave (Bye, or a heartbeat saying so).
   std::optional<MemberChange> OnLeave(const std::string& id);
   // The failure detector: suspects and buries peers that fell silent.

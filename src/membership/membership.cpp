@@ -405,6 +405,12 @@ class Membership::Impl {
       Forward(std::move(msg));  // the layer above rejects, counts and logs it
       return;
     }
+    if (header->type != MessageType::kHeartbeat && header->type != MessageType::kBye) {
+      // Whatever a live peer sends proves it alive: on a slow link its heartbeat
+      // may be queued behind the very pieces that arrive here first.
+      std::lock_guard<std::mutex> lock(mu_);
+      table_.OnTraffic(msg.from, Clock::now());
+    }
     switch (header->type) {
       case MessageType::kHeartbeat:
         HandleHeartbeat(header.value(), msg);
@@ -464,7 +470,8 @@ class Membership::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.heartbeats_recv;
       bool evicted = false;
-      const auto changes = table_.OnHeartbeat(h.sender, *hb, Clock::now(), incarnation_, &evicted);
+      const auto changes =
+          table_.OnHeartbeat(h.sender, *hb, Clock::now(), incarnation_, &evicted, installed_.members.size());
       if (evicted && !leaving_) Rejoin(*hb);
       ApplyChangesLocked(changes, &connects);
       if (!bootstrap_ids_.empty()) {
@@ -491,12 +498,19 @@ class Membership::Impl {
     }
     const uint64_t old = incarnation_;
     incarnation_ = std::max(highest + 1, ClockIncarnation());
+    // The peers we buried while we were away were the other side of the same
+    // cut: take it back, so that they are not evicted in turn by our table.
+    const std::vector<std::string> withdrawn = table_.WithdrawVerdicts();
+    for (const std::string& id : withdrawn) {
+      if (const MemberRecord* rec = table_.Find(id)) reconnects_.emplace_back(id, rec->endpoint);
+    }
     MembershipEvent e;
     e.name = "evicted";
     e.peer = opt_.self_id;
     e.unix_t = UnixNow();
     e.detail = "the others declared incarnation " + std::to_string(old) + " of this peer dead (paused or cut off); "
-               "rejoining as incarnation " + std::to_string(incarnation_);
+               "rejoining as incarnation " + std::to_string(incarnation_) +
+               (withdrawn.empty() ? "" : "; withdrew its own verdicts on " + JoinIds(withdrawn));
     EventLocked(std::move(e));
   }
 
