@@ -152,7 +152,7 @@ relay_foreground() {
 relay_background() {
   local name="$1" bin="$2" dir args pid
   dir="$(state_of "$name")"
-  [ -x "$bin" ] || { echo "netlab: relay '$bin' is not an executable" >&2; return 1; }
+  [ -x "$bin" ] || { echo "netlab: relay '$bin' is not an executable (build it: cmake --build build --target delay_relay)" >&2; return 1; }
   mapfile -t args < <(relay_args "$name")
   ip netns exec "$name-h" "$bin" "${args[@]}" >"$dir/relay.log" 2>&1 </dev/null &
   pid=$!
