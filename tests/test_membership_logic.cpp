@@ -266,6 +266,23 @@ TEST_CASE("any message from a live peer proves it alive, like a heartbeat") {
   CHECK(table.Find("p9") == nullptr);
 }
 
+TEST_CASE("a holder still sending us a state transfer is spared by the detector") {
+  MemberTable table("p0");
+  const Clock::time_point t0 = Clock::time_point{} + 1000s;
+  Heartbeat hb;
+  hb.incarnation = 5;
+  hb.endpoint = "tcp://127.0.0.1:1";
+  bool evicted = false;
+  table.OnHeartbeat("p1", hb, t0, 1, &evicted);
+  table.OnHeartbeat("p2", hb, t0, 1, &evicted);
+  const auto changes = table.Tick(t0 + 1500ms, 500ms, 1000ms, /*spared=*/{"p1"});
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].id == "p2");
+  CHECK(table.LiveViews().count("p1") == 1);
+  CHECK(table.Tick(t0 + 1600ms, 500ms, 1000ms).size() == 1);  // the transfer stopped moving: buried
+  CHECK(table.LiveViews().empty());
+}
+
 TEST_CASE("after a cut, the cut-off peer comes back; the larger side does not obey its verdicts") {
   // p0 is in the 3 of 4 that buried p3 (incarnation 9); p3, cut off alone, buried them too.
   const Clock::time_point t0 = Clock::time_point{} + 1000s;

@@ -1,5 +1,7 @@
 #include "membership/member_table.h"
 
+#include <algorithm>
+
 namespace meshtrain::membership_internal {
 
 MemberRecord& MemberTable::Add(const std::string& id, const std::string& endpoint, bool is_static) {
@@ -101,10 +103,11 @@ std::optional<MemberChange> MemberTable::OnLeave(const std::string& id) {
 }
 
 std::vector<MemberChange> MemberTable::Tick(Clock::time_point now, std::chrono::milliseconds suspect,
-                                            std::chrono::milliseconds dead) {
+                                            std::chrono::milliseconds dead, const std::vector<std::string>& spared) {
   std::vector<MemberChange> changes;
   for (auto& [id, rec] : members_) {
     if (!rec.live()) continue;
+    if (std::find(spared.begin(), spared.end(), id) != spared.end()) continue;
     const auto silence = now - rec.last_heard;
     const double silence_s = std::chrono::duration<double>(silence).count();
     if (silence >= dead) {

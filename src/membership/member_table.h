@@ -87,9 +87,10 @@ class MemberTable {
   std::vector<std::string> WithdrawVerdicts();
   // An orderly leave (Bye, or a heartbeat saying so).
   std::optional<MemberChange> OnLeave(const std::string& id);
-  // The failure detector: suspects and buries peers that fell silent.
+  // The failure detector: suspects and buries peers that fell silent, except
+  // those in `spared` (holders still sending us a state transfer that is moving).
   std::vector<MemberChange> Tick(Clock::time_point now, std::chrono::milliseconds suspect,
-                                 std::chrono::milliseconds dead);
+                                 std::chrono::milliseconds dead, const std::vector<std::string>& spared = {});
   // Our own thread stood still (SIGSTOP, starved CPU): what we did not hear
   // meanwhile says nothing about the others, so restart their clocks.
   void Grace(Clock::time_point now);

@@ -292,6 +292,7 @@ class Membership::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       fetch_ = std::make_unique<StateFetch>(view_id, plan, n_values, opt_.state_piece_floats);
       fetch_error_.clear();
+      last_piece_ = Clock::now();
     }
     SendStateRequests();
     std::unique_lock<std::mutex> lock(mu_);
@@ -390,8 +391,14 @@ class Membership::Impl {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (leaving_) return;
-      const auto changes = table_.Tick(now, std::chrono::milliseconds(opt_.timing.suspect_ms),
-                                       std::chrono::milliseconds(opt_.timing.dead_ms));
+      // Holders of a transfer to us that is still moving are not buried: on a
+      // slow link shared by several senders one of them can go a second
+      // without a complete piece. If a holder dies, the transfer stops moving
+      // and it is judged again dead_ms later.
+      const auto dead = std::chrono::milliseconds(opt_.timing.dead_ms);
+      std::vector<std::string> spared;
+      if (fetch_ && now - last_piece_ < dead) spared = fetch_->Owing();
+      const auto changes = table_.Tick(now, std::chrono::milliseconds(opt_.timing.suspect_ms), dead, spared);
       ApplyChangesLocked(changes, &connects);
       RecomputeLocked();
     }
@@ -582,6 +589,7 @@ class Membership::Impl {
     switch (fetch_->Add(msg.from, h, static_cast<const float*>(payload), *info, &problem)) {
       case StateFetch::Accept::kTaken:
         ++stats_.state_pieces_recv;
+        last_piece_ = Clock::now();
         if (fetch_->complete()) cv_.notify_all();
         break;
       case StateFetch::Accept::kBad:
@@ -752,6 +760,7 @@ class Membership::Impl {
   Lineage lineage_;  // of our state, as of the last view reconciled (empty: a fresh start or a restart)
   std::shared_ptr<const StateSnapshot> offer_;
   std::unique_ptr<StateFetch> fetch_;
+  Clock::time_point last_piece_{};  // of the transfer in fetch_ (its start, before the first piece)
   std::string fetch_error_;
   std::vector<MembershipEvent> events_;
   std::vector<std::string> bootstrap_ids_;  // pseudo peers for cluster.bootstrap, until someone answers
