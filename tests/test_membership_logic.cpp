@@ -266,7 +266,7 @@ TEST_CASE("any message from a live peer proves it alive, like a heartbeat") {
   CHECK(table.Find("p9") == nullptr);
 }
 
-TEST_CASE("a holder still sending us a state transfer is spared by the detector") {
+TEST_CASE("peers spared while a state transfer to us is moving are not buried") {
   MemberTable table("p0");
   const Clock::time_point t0 = Clock::time_point{} + 1000s;
   Heartbeat hb;

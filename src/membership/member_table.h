@@ -88,7 +88,7 @@ class MemberTable {
   // An orderly leave (Bye, or a heartbeat saying so).
   std::optional<MemberChange> OnLeave(const std::string& id);
   // The failure detector: suspects and buries peers that fell silent, except
-  // those in `spared` (holders still sending us a state transfer that is moving).
+  // those in `spared` (while a state transfer to us is moving).
   std::vector<MemberChange> Tick(Clock::time_point now, std::chrono::milliseconds suspect,
                                  std::chrono::milliseconds dead, const std::vector<std::string>& spared = {});
   // Our own thread stood still (SIGSTOP, starved CPU): what we did not hear

@@ -391,13 +391,16 @@ class Membership::Impl {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (leaving_) return;
-      // Holders of a transfer to us that is still moving are not buried: on a
-      // slow link shared by several senders one of them can go a second
-      // without a complete piece. If a holder dies, the transfer stops moving
-      // and it is judged again dead_ms later.
+      // Nobody is buried while a state transfer to us is moving: it fills our
+      // download link, and on a slow link one of the TCP streams sharing it
+      // (a holder's, or a heartbeat's) can go more than a second without a
+      // complete message. A peer that died meanwhile is judged dead_ms after
+      // the transfer ends or stops moving (it is bounded by sync.timeout_ms).
       const auto dead = std::chrono::milliseconds(opt_.timing.dead_ms);
       std::vector<std::string> spared;
-      if (fetch_ && now - last_piece_ < dead) spared = fetch_->Owing();
+      if (fetch_ && now - last_piece_ < dead) {
+        for (const auto& [id, rec] : table_.all()) spared.push_back(id);
+      }
       const auto changes = table_.Tick(now, std::chrono::milliseconds(opt_.timing.suspect_ms), dead, spared);
       ApplyChangesLocked(changes, &connects);
       RecomputeLocked();
