@@ -38,9 +38,13 @@ constexpr CommandHelp kCommands[] = {
 };
 
 constexpr const char* kExitCodes =
-    "exit codes: 0 done, 1 failure (bad data file, a peer that never came, ...),\n"
-    "            2 bad config, arguments or input file (the message names it),\n"
-    "            128+N stopped by signal N after a checkpoint (130 SIGINT, 143 SIGTERM)\n";
+    "exit codes (README.md, docs/training.md):\n"
+    "  0         done: trained to the end, or the command did what it was asked\n"
+    "  1         any other failure: a bad data file, a peer that never came, ...\n"
+    "  2         a user mistake, named in the message: a bad config or argument, a file\n"
+    "            that is not a checkpoint (or a directory), a checkpoint of another config\n"
+    "  130, 143  stopped by SIGINT or SIGTERM (128 + the signal), after a checkpoint of\n"
+    "            what it had trained\n";
 
 const CommandHelp* FindCommand(const std::string& verb) {
   for (const CommandHelp& c : kCommands) {
