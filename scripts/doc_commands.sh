@@ -32,7 +32,8 @@
 # for any text, and a line ending in " (re)" is an extended regular expression.
 #
 # Every ```sh block of the files must carry a marker (run or skip), so no new
-# command goes unchecked. The blocks of one file run in order, in one temp dir
+# command goes unchecked, and every relative link must name a path inside the
+# repository. The blocks of one file run in order, in one temp dir
 # that holds symlinks to the repository's top-level entries (configs/, scripts/,
 # deploy/, ...), a build/ whose meshtrain is a stand-in adding the step cap (every
 # other entry links to the real build dir), and that stand-in as `meshtrain` on
@@ -278,8 +279,24 @@ run_block() {
   echo "ok   $where (${took}s)"
 }
 
+# check_links FILE: every relative markdown link of FILE names a file or directory
+# inside the repository (the docs are the reference: they cite nothing outside it).
+check_links() {
+  local file="$1" at target path
+  while IFS=: read -r at target; do
+    case "$target" in http://*|https://*|mailto:*|'#'*) continue ;; esac
+    path="$(dirname "$file")/${target%%#*}"
+    if [ ! -e "$path" ]; then
+      fail "$(rel "$file"):$at" "links to $target, which does not exist"
+    elif [[ "$(realpath -m "$path")" != "$root"/* && "$(realpath -m "$path")" != "$root" ]]; then
+      fail "$(rel "$file"):$at" "links to $target, outside the repository"
+    fi
+  done < <(grep -no '\]([^)]*)' "$file" | sed 's/:](/:/; s/)$//; s/ .*//')
+}
+
 for file in "${files[@]}"; do
   file="$(cd "$(dirname "$file")" && pwd)/$(basename "$file")"
+  [ "$list_only" = 1 ] || check_links "$file"
   mapfile -t lines <"$file"
   workdir=""
   n=${#lines[@]}

@@ -3,7 +3,7 @@
 # marker and pattern in passing.md, and fails, naming the doc file and line, on a
 # block whose output differs from what the doc shows, a failing command, a
 # session whose exit status differs, a block that hangs or leaves a process
-# behind, and an unmarked sh block.
+# behind, a link that leaves the repository or leads nowhere, and an unmarked sh block.
 #
 #   tests/docs_runner/check.sh SOURCE_DIR BUILD_DIR
 set -uo pipefail
@@ -47,6 +47,8 @@ expect failing_command 1 "^FAIL $fixtures/failing_command.md:6: exited 2, expect
 expect wrong_session 1 "^FAIL $fixtures/wrong_session.md:4: prints something else" '^    \| \+\[1\]$'
 expect leftover 1 "^FAIL $fixtures/leftover.md:4: did not finish within timeout=1s" \
   "^FAIL $fixtures/leftover.md:9: left processes running after it ended" "0 passed, 2 failed"
+expect bad_links 1 "^FAIL $fixtures/bad_links.md:4: links to \.\./\.\./\.\./, outside the repository" \
+  "^FAIL $fixtures/bad_links.md:5: links to no_such_page.md, which does not exist" "0 passed, 2 failed"
 expect unmarked 2 "$fixtures/unmarked.md:3: a sh block without a doc-test marker"
 
 if ! bash "$runner" --help >"$out/help.txt" 2>&1 || ! grep -q 'doc-test' "$out/help.txt"; then
