@@ -10,7 +10,7 @@
 # interop test (tests/test_cli_interop.cpp), which otherwise skips with a message.
 # MESHTRAIN_CROSS=1 does that without --full, MESHTRAIN_CROSS=0 leaves it out.
 # Before the build, shellcheck (warning level) lints scripts/, .ci/ and the
-# journey tests (tests/journeys/); any finding fails the run. The build goes
+# shell of tests/ (the journey tests, tests/*/*.sh); any finding fails the run. The build goes
 # through ccache when it is installed (its cache stays in ccache's own
 # directory, ~/.cache/ccache unless CCACHE_DIR says otherwise).
 set -euo pipefail
@@ -32,7 +32,7 @@ stage() { echo "== test.sh: $1 ($(date +%T))"; }
 "$root/scripts/setup.sh"
 stage "shellcheck"
 shopt -s nullglob
-lint=("$root"/scripts/*.sh "$root"/.ci/run "$root"/tests/journeys/*.bats "$root"/tests/journeys/*.bash)
+lint=("$root"/scripts/*.sh "$root"/.ci/run "$root"/tests/*/*.sh "$root"/tests/journeys/*.bats "$root"/tests/journeys/*.bash)
 shopt -u nullglob
 if ! shellcheck -S warning "${lint[@]}"; then
   echo "== test.sh: shellcheck found the problems above (shellcheck -S warning FILE shows them again)" >&2

@@ -21,7 +21,7 @@ awk '
   n > 0 {out($0); n--}
   # bats (TAP): "not ok N name", then "# " lines saying where and why.
   /^not ok [0-9]+ / {out($0); m = 12; erred = 1; next}
-  m > 0 && /^# / {out($0); m--; next}
+  m > 0 && /^#( |$)/ {out($0); m--; next}
   m > 0 {m = 0}
   /^<end of output>$/ {ended = 1}
   !ended {tail[k % 5] = $0; k++}
