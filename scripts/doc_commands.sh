@@ -198,7 +198,8 @@ EOF
 # run_block FILE LINE: runs the block body in block_lines (doc lines LINE+1...)
 # with the options already parsed; reports pass or fail.
 run_block() {
-  local file="$1" line="$2" where="$(rel "$1"):$2"
+  local file="$1" line="$2" where
+  where="$(rel "$1"):$2"
   local dir="$workdir" script="$scratch/block.sh" out="$scratch/out.txt"
   local expected="$scratch/expected.txt" errline="$scratch/errline" status k header
   local session=0
