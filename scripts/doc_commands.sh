@@ -39,7 +39,7 @@
 # other entry links to the real build dir), and that stand-in as `meshtrain` on
 # PATH; HOME is a temp dir too. A block runs in its own process group, which is
 # killed at the timeout and when the block ends (a block must not leave
-# processes behind).
+# processes behind), and in its own network namespace where unshare allows.
 #
 # Exit status: 0 every marked block passed, 1 a block failed (each failure is
 # reported as FILE:LINE), 2 bad usage, a bad marker or an unmarked sh block.
@@ -99,6 +99,15 @@ trap 'stop 143' TERM
 # or a program's stdout would come after its stderr.
 line_buffered=()
 command -v stdbuf >/dev/null && line_buffered=(stdbuf -oL)
+# Each block gets a network namespace of its own where the machine allows it (as
+# root, or through a user namespace), so the shipped configs' fixed ports never
+# meet another cluster on this machine; its loopback is brought up first.
+isolate=()
+if unshare -n true 2>/dev/null; then
+  isolate=(unshare -n)
+elif unshare -rn true 2>/dev/null; then
+  isolate=(unshare -rn)
+fi
 
 passed=0
 failed=0
@@ -206,6 +215,7 @@ run_block() {
   [[ "${block_lines[0]:-}" == '$ '* ]] && session=1
   rm -f "$errline" "$expected"
   {
+    [ ${#isolate[@]} -eq 0 ] || echo "ip link set lo up || exit 96"
     echo "cd '$dir' || exit 97"
     if [ "$session" = 1 ]; then
       echo 'transcript() { local rc=$?; [ "$rc" = 0 ] || echo "[$rc]"; }'
@@ -233,7 +243,7 @@ run_block() {
   local start=$SECONDS
   env HOME="$dir/home" PATH="$dir/bin:$PATH" DOC_TEST_CAP="$cap" DOC_TEST_SET="$extra_sets" \
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-    timeout --kill-after=5 "$block_timeout" "${line_buffered[@]}" bash "$script" </dev/null >"$out" 2>&1 &
+    timeout --kill-after=5 "$block_timeout" "${isolate[@]}" "${line_buffered[@]}" bash "$script" </dev/null >"$out" 2>&1 &
   block_pid=$!
   wait "$block_pid"
   status=$?
@@ -409,6 +419,7 @@ for file in "${files[@]}"; do
 done
 
 [ "$keep" = 1 ] && echo "doc_commands: temp dirs kept under $scratch"
+[ ${#isolate[@]} -gt 0 ] || echo "doc_commands: no network namespace (unshare -n failed): blocks share this machine's ports"
 echo "doc_commands: $passed passed, $failed failed, $skipped skipped$([ "$bad" = 0 ] || echo ", $bad marker errors")"
 if [ "$failed" -gt 0 ]; then
   printf '  %s\n' "${failures[@]}"
