@@ -34,6 +34,11 @@ asan_exclude=(
   # behave over slow and dropping links; its peers run the same code as the
   # ring and fault suites, which do run here, and it is the longest suite.
   '^test_cli_slow_links$'
+  # The doc runner (scripts/doc_commands.sh) checks the docs' text against what the
+  # binary and scripts print; its README sequence starts clusters of 4 and 8 peers
+  # and a chaos run that kills every 4 s, minutes under ASan on 2 cores, and the
+  # code they run is what the CLI and journey suites drive here.
+  '^doc_commands$'
 )
 
 # Test cases too slow for a sanitizer run (doctest --test-case-exclude globs). The
