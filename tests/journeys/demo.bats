@@ -44,19 +44,37 @@ teardown() { journey_teardown; }
   [ ! -s "$T/calls" ] || fail "demo.sh set up or built first: $(cat "$T/calls")"
 }
 
-@test "demo.sh, then demo.sh --resume: the run goes on from its checkpoints" {
+@test "demo.sh, Ctrl-C, then demo.sh --resume: the run goes on from its checkpoints" {
   write_cluster_config 4 fashion_mlp.toml
   export DEMO_CONFIG="$CONFIG"
-  run "$SCRIPTS/demo.sh" "${TINY[@]}" --set train.max_steps=10
-  assert_success
-  run "$SCRIPTS/demo.sh" "${TINY[@]}" --set train.max_steps=20 --resume
+  local caps=("${TINY[@]}" --set train.max_steps=60)
+  # Slowed to ~20 steps a second so the Ctrl-C lands mid-run.
+  start_bg "$T/first.out" "$SCRIPTS/demo.sh" "${caps[@]}" --set debug.step_delay_ms=50
+  local demo="$BG_PID" id
+  past_step_10() {
+    local id line
+    for id in p0 p1 p2 p3; do
+      line="$(grep -F '"loss"' "$RUN_DIR/$id/metrics.jsonl" 2>/dev/null | tail -n 1)"
+      [ -n "$line" ] && [ "$(json_num step "$line")" -ge 10 ] || return 1
+    done
+  }
+  wait_until 60 "every peer past step 10 ($(cat "$T/first.out"))" past_step_10
+  kill -INT "$demo"
+  wait_bg "$demo" 60
+  [ "$BG_STATUS" -eq 130 ] || fail "demo.sh exited $BG_STATUS after SIGINT, not 130: $(cat "$T/first.out")"
+  local pid
+  for pid in $(started_pids "$RUN_DIR/launch.log"); do
+    ! running "$pid" || fail "peer pid $pid outlived demo.sh"
+  done
+
+  run "$SCRIPTS/demo.sh" "${caps[@]}" --resume
   assert_success
   assert_output --partial "resuming run directory $RUN_DIR"
-  local id line
+  local line
   for id in p0 p1 p2 p3; do
     line="$(grep -F '"event":"resumed"' "$RUN_DIR/$id/metrics.jsonl" | tail -n 1)"
-    [ "$(json_num step "$line")" -eq 10 ] || fail "$id did not resume from step 10: '$line'"
+    [ -n "$line" ] && [ "$(json_num step "$line")" -ge 10 ] || fail "$id did not resume from its checkpoint: '$line'"
     line="$(grep -F '"event":"done"' "$RUN_DIR/$id/metrics.jsonl" | tail -n 1)"
-    [ "$(json_num step "$line")" -eq 20 ] || fail "$id did not end at step 20: '$line'"
+    [ "$(json_num step "$line")" -eq 60 ] || fail "$id did not end at step 60: '$line'"
   done
 }

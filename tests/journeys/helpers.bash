@@ -112,13 +112,14 @@ started_pids() { sed -n 's/^launch: started [^ ]* (pid \([0-9]*\)).*/\1/p' "$1";
 
 # Every process this test started is gone; what is left is stopped (TERM, then
 # KILL) and reaped, and the test fails naming it. Peers launch.sh started
-# count too (their pids are in the launch outputs, $T/*.out).
+# count too (their pids are in the launch outputs: $T/*.out, and the
+# launch.log demo.sh keeps in its run directory).
 journey_teardown() {
   local left=() pid f
   for pid in "${BG_PIDS[@]}"; do
     if running "$pid"; then left+=("$pid"); else wait "$pid" 2>/dev/null; fi
   done
-  for f in "$T"/*.out; do
+  for f in "$T"/*.out "$T"/*/launch.log; do
     [ -f "$f" ] || continue
     for pid in $(started_pids "$f"); do running "$pid" && left+=("$pid"); done
   done
