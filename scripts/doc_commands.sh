@@ -110,6 +110,7 @@ elif unshare -rn true 2>/dev/null; then
 fi
 
 passed=0
+listed=0
 failed=0
 skipped=0
 bad=0
@@ -403,6 +404,7 @@ for file in "${files[@]}"; do
         for k in "${!block_lines[@]}"; do block_lines[$k]="${block_lines[$k]//"${s%%|*}"/"${s#*|}"}"; done
       done
       if [ "$list_only" = 1 ]; then
+        listed=$((listed + 1))
         echo "run  $where:${marker% }"
         continue
       fi
@@ -419,6 +421,11 @@ for file in "${files[@]}"; do
 done
 
 [ "$keep" = 1 ] && echo "doc_commands: temp dirs kept under $scratch"
+if [ "$list_only" = 1 ]; then
+  echo "doc_commands: $listed to run, $skipped skipped$([ "$bad" = 0 ] || echo ", $bad marker errors")"
+  [ "$bad" = 0 ] || exit 2
+  exit 0
+fi
 [ ${#isolate[@]} -gt 0 ] || echo "doc_commands: no network namespace (unshare -n failed): blocks share this machine's ports"
 echo "doc_commands: $passed passed, $failed failed, $skipped skipped$([ "$bad" = 0 ] || echo ", $bad marker errors")"
 if [ "$failed" -gt 0 ]; then
