@@ -103,7 +103,9 @@ command -v stdbuf >/dev/null && line_buffered=(stdbuf -oL)
 # root, or through a user namespace), so the shipped configs' fixed ports never
 # meet another cluster on this machine; its loopback is brought up first.
 isolate=()
-if unshare -n true 2>/dev/null; then
+if ! command -v ip >/dev/null; then
+  :  # no iproute2 to bring the namespace's loopback up
+elif unshare -n true 2>/dev/null; then
   isolate=(unshare -n)
 elif unshare -rn true 2>/dev/null; then
   isolate=(unshare -rn)
@@ -426,7 +428,7 @@ if [ "$list_only" = 1 ]; then
   [ "$bad" = 0 ] || exit 2
   exit 0
 fi
-[ ${#isolate[@]} -gt 0 ] || echo "doc_commands: no network namespace (unshare -n failed): blocks share this machine's ports"
+[ ${#isolate[@]} -gt 0 ] || echo "doc_commands: no network namespace (unshare -n or ip missing or refused): blocks share this machine's ports"
 echo "doc_commands: $passed passed, $failed failed, $skipped skipped$([ "$bad" = 0 ] || echo ", $bad marker errors")"
 if [ "$failed" -gt 0 ]; then
   printf '  %s\n' "${failures[@]}"
