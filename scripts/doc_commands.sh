@@ -25,7 +25,9 @@
 # is what the block prints, stdout and stderr together), any=TEXT (in the shown
 # output TEXT stands for any run of non-blank characters, e.g. a random key),
 # sub=FROM|TO (the block runs with FROM replaced by TO: for what the step cap
-# changes, such as the step number in a checkpoint's name; repeatable).
+# changes, such as the step number in a checkpoint's name, or a board's path;
+# repeatable). file=PATH on a block of any language writes it to PATH in the
+# doc's temp dir instead of running it, for the blocks after it (a config file).
 # A block whose first line starts with "$ " is a session: each "$ " line is a
 # command and the lines after it are what it prints, ending in "[N]" if it exits N.
 # In shown output a line "..." stands for any number of lines, "..." inside a line
@@ -367,7 +369,7 @@ for file in "${files[@]}"; do
         echo "skip $where: $reason"
         continue
       fi
-      cap="$default_cap"; expect_exit=0; block_timeout=60; want_output=0; any_texts=""; extra_sets=""; subs=()
+      cap="$default_cap"; expect_exit=0; block_timeout=60; want_output=0; any_texts=""; extra_sets=""; subs=(); write_to=""
       marker_ok=1
       read -r -a opts <<<"$marker"
       for opt in "${opts[@]}"; do
@@ -379,6 +381,7 @@ for file in "${files[@]}"; do
           any=*) any_texts+="${opt#any=}"$'\n' ;;
           sub=*'|'*) subs+=("${opt#sub=}") ;;
           output) want_output=1 ;;
+          file=?*) write_to="${opt#file=}" ;;
           *) echo "$where: unknown doc-test option '$opt'" >&2; marker_ok=0 ;;
         esac
       done
@@ -406,13 +409,18 @@ for file in "${files[@]}"; do
         for k in "${!block_lines[@]}"; do block_lines[$k]="${block_lines[$k]//"${s%%|*}"/"${s#*|}"}"; done
       done
       if [ "$list_only" = 1 ]; then
-        listed=$((listed + 1))
-        echo "run  $where:${marker% }"
+        if [ -n "$write_to" ]; then echo "file $where: $write_to"; else listed=$((listed + 1)); echo "run  $where:${marker% }"; fi
         continue
       fi
       if [ -z "$workdir" ]; then
         workdir="$scratch/$(basename "$file" .md)"
         make_workdir "$workdir"
+      fi
+      if [ -n "$write_to" ]; then
+        mkdir -p "$(dirname "$workdir/$write_to")"
+        printf '%s\n' "${block_lines[@]}" >"$workdir/$write_to"
+        echo "file $where: $write_to"
+        continue
       fi
       run_block "$file" "$fence_line"
       continue

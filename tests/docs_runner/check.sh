@@ -40,7 +40,8 @@ expect() {
 }
 
 expect passing 0 "^ok   $fixtures/passing.md:6 " "^ok   $fixtures/passing.md:24 " \
-  "^skip $fixtures/passing.md:[0-9]+: shows a command that needs root" "4 passed, 0 failed, 1 skipped"
+  "^file $fixtures/passing.md:[0-9]+: conf/settings.toml" \
+  "^skip $fixtures/passing.md:[0-9]+: shows a command that needs root" "5 passed, 0 failed, 1 skipped"
 expect wrong_output 1 "^FAIL $fixtures/wrong_output.md:4: prints something else than the doc shows" \
   '^    \| -accuracy 0\.91$' '^    \| \+accuracy 0\.88$'
 expect failing_command 1 "^FAIL $fixtures/failing_command.md:6: exited 2, expected 0"
