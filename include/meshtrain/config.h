@@ -85,6 +85,7 @@ struct TrainConfig {
   int64_t eval_every = 0;   // steps between test evals; 0 = once per epoch
   int64_t log_every = 50;   // steps between metrics lines
   int64_t max_steps = 0;    // 0 = no cap (stop after `epochs`)
+  int64_t stop_after_nonfinite = 10;  // consecutive non-finite steps that end the run as diverged; 0 = never
 };
 
 struct SyncConfig {

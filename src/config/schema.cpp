@@ -113,6 +113,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(train, eval_every, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(train, log_every, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(train, max_steps, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(train, stop_after_nonfinite, IntAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(sync, mode, OneOf({"local", "ring", "gossip"})));
   f.push_back(MESHTRAIN_FIELD(sync, every, IntAtLeast(1)));

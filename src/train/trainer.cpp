@@ -157,9 +157,11 @@ class PeerTrainer final : public Trainer {
       auto t0 = Clock::now();
       Batch batch{};
       double loss = 0;
+      bool local_loss_finite = true;  // this peer's own contribution, before any averaging
       if (has_shard_) {
         batch = sampler_->Get(epoch, index);
         loss = model.ForwardBackward(batch);
+        local_loss_finite = std::isfinite(loss);
       } else {  // no shard this epoch (a newcomer): take part in the round with nothing to add
         auto grads = model.grads();
         std::fill(grads.begin(), grads.end(), 0.0f);
@@ -179,7 +181,7 @@ class PeerTrainer final : public Trainer {
       }
 
       auto t2 = Clock::now();
-      ApplyStep(loss);
+      if (Status st = ApplyStep(loss, local_loss_finite); !st.ok()) return Diverged(st);
       step_compute_s += SecondsSince(t2);
       SlowDown(step_compute_s);
       compute_s_ += step_compute_s * std::max(1.0, cfg_.debug.slowdown);
@@ -528,18 +530,48 @@ class PeerTrainer final : public Trainer {
   }
 
   // A non-finite loss or gradient skips the update: one bad batch must not poison the model.
-  void ApplyStep(double loss) {
+  // A step with a non-finite loss or gradient is skipped, never applied. Too
+  // many in a row, or parameters that have become non-finite, mean the run has
+  // diverged (docs/training.md, "A run that diverges"): Aborted says why.
+  Status ApplyStep(double loss, bool local_loss_finite) {
     Model& model = *parts_.model;
     auto grads = model.grads();
-    if (!std::isfinite(loss) || !AllFinite(grads)) {
-      ++skipped_steps_;
-      Event("nonfinite_skipped", "non-finite loss or gradient at step " + std::to_string(step_) + "; update skipped");
-      return;
+    if (std::isfinite(loss) && AllFinite(grads)) {
+      nonfinite_in_a_row_ = 0;
+      if (cfg_.optim.clip_norm > 0) ClipByGlobalNorm(grads, cfg_.optim.clip_norm);
+      const double lr = ScheduledLearningRate(optim_, step_, total_steps_);
+      last_lr_ = lr;
+      parts_.optimizer->Step(model.params(), grads, lr, step_ + 1);
+      return Status::OK();
     }
-    if (cfg_.optim.clip_norm > 0) ClipByGlobalNorm(grads, cfg_.optim.clip_norm);
-    const double lr = ScheduledLearningRate(optim_, step_, total_steps_);
-    last_lr_ = lr;
-    parts_.optimizer->Step(model.params(), grads, lr, step_ + 1);
+    ++skipped_steps_;
+    if (nonfinite_in_a_row_++ == 0) {
+      first_nonfinite_step_ = step_;
+      first_nonfinite_was_local_ = !local_loss_finite;
+    }
+    Event("nonfinite_skipped", "non-finite loss or gradient at step " + std::to_string(step_) + "; update skipped");
+    const int64_t limit = cfg_.train.stop_after_nonfinite;
+    if (limit == 0) return Status::OK();
+    const std::string since = "since step " + std::to_string(first_nonfinite_step_) + " (" +
+                              (first_nonfinite_was_local_ ? "this peer's own loss was non-finite there"
+                                                          : "this peer's own loss was finite there") +
+                              ")";
+    if (!AllFinite(model.params())) return Status::Aborted("the parameters are non-finite; no step applied " + since);
+    if (nonfinite_in_a_row_ >= limit) {
+      return Status::Aborted(std::to_string(nonfinite_in_a_row_) + " steps in a row had a non-finite loss or gradient " +
+                             since + "; train.stop_after_nonfinite = " + std::to_string(limit));
+    }
+    return Status::OK();
+  }
+
+  // The run has diverged: no checkpoint of the broken model is written, so the
+  // newest one stays the last finite state, for a --resume with a lower lr.
+  Status Diverged(const Status& why) {
+    Event("diverged", why.message());
+    replicas_->Shutdown();
+    return Status::Aborted("diverged at step " + std::to_string(step_) + ": " + why.message() +
+                           "; the newest checkpoint in " + cfg_.CheckpointDir() +
+                           " is the last finite state (--resume it with a lower optim.lr)");
   }
 
   // debug.slowdown = s stretches each step to s times its compute time (straggler
@@ -658,6 +690,11 @@ class PeerTrainer final : public Trainer {
   }
 
   Status SaveNow() {
+    // A non-finite model is never checkpointed: it would replace the last good one.
+    if (!AllFinite(parts_.model->params()) || !AllFinite(parts_.optimizer->state())) {
+      Event("checkpoint_skipped", "the parameters or optimizer state are non-finite at step " + std::to_string(step_));
+      return Status::OK();
+    }
     auto path = SaveCheckpoint(cfg_.CheckpointDir(), Snapshot(), cfg_.checkpoint.keep);
     if (!path.ok()) return path.status();
     last_saved_step_ = step_;
@@ -712,6 +749,9 @@ class PeerTrainer final : public Trainer {
   int64_t first_step_ = 0;
   int64_t last_saved_step_ = -1;
   int64_t skipped_steps_ = 0;
+  int64_t nonfinite_in_a_row_ = 0;   // skipped steps since the last applied one
+  int64_t first_nonfinite_step_ = 0;  // the first of them
+  bool first_nonfinite_was_local_ = false;
   double last_loss_ = 0;
   double last_lr_ = 0;
   double compute_s_ = 0;
