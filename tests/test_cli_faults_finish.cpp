@@ -6,6 +6,8 @@
 // alone and says so (exit 1). It never ends with a replica of its own.
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "test_cli_faults_support.h"
 
 using namespace meshtrain;
@@ -145,4 +147,51 @@ TEST_CASE("a peer restarted after the others finished takes their final state at
   CHECK(end.line.find("\"adopted\":true") != std::string::npos);
   CHECK(StepLinesAfter(restarted.metrics(), 0).empty());  // not one step of its own
   CheckAllEqual({&peers[0], &restarted, &peers[2]});
+}
+
+TEST_CASE("chaos.sh counts a rejoin only for a round with another peer, and reports a victim that found the run over") {
+  TempDir dir;
+  // A run as chaos.sh would have logged it: p1 paused across the others' end
+  // (it ran a round alone, then stopped on their goodbye), p2 killed and
+  // restarted into a running cluster, p0 paused and back in a view of itself only.
+  dir.Write("run/chaos.log",
+            "100.0 pause p1\n104.0 resume p1\n110.0 kill p2\n113.0 restart p2\n120.0 pause p0\n124.0 resume p0\n");
+  dir.Write("run/p0/metrics.jsonl",
+            R"({"t":101.0,"peer":"p0","step":10,"event":"peer_dead","about":"p1"})" "\n"
+            R"({"t":101.2,"peer":"p0","step":10,"event":"view_ready","view":["p0","p2"]})" "\n"
+            R"({"t":111.0,"peer":"p0","step":20,"event":"peer_dead","about":"p2"})" "\n"
+            R"({"t":111.1,"peer":"p0","step":20,"event":"view_ready","view":["p0"]})" "\n"
+            R"({"t":113.3,"peer":"p0","step":25,"event":"view_ready","view":["p0","p2"]})" "\n"
+            R"({"t":124.2,"peer":"p0","step":30,"event":"view_ready","view":["p0"]})" "\n");
+  dir.Write("run/p1/metrics.jsonl",
+            R"({"t":104.1,"peer":"p1","step":12,"event":"view_ready","view":["p1"]})" "\n"
+            R"({"t":104.3,"peer":"p1","step":12,"event":"cluster_finished","finished_step":40,"from_step":12,)"
+            R"("sources":["p0","p2"],"adopted":false,"detail":"..."})" "\n");
+  dir.Write("run/p2/metrics.jsonl",
+            R"({"t":101.0,"peer":"p2","step":10,"event":"peer_dead","about":"p1"})" "\n"
+            R"({"t":113.4,"peer":"p2","step":25,"event":"view_ready","view":["p0","p2"]})" "\n");
+  const std::string script = std::string(MESHTRAIN_SOURCE_DIR) + "/scripts/chaos.sh";
+  ChildProcess chaos({"/bin/sh", "-c", "bash '" + script + "' '" + dir.File("run") + "' --report-only"},
+                     dir.File("report.out"));
+  const std::optional<int> code = chaos.Wait(30s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  const std::string report = ReadFile(dir.File("run/chaos_report.txt"));
+  INFO("report:\n" << report);
+  std::istringstream rows(report);
+  std::map<std::string, std::string> rejoin;  // fault # -> its rejoin_s column
+  for (std::string line; std::getline(rows, line);) {
+    if (line.empty() || !std::isdigit(static_cast<unsigned char>(line[0]))) continue;
+    std::istringstream columns(line);
+    std::string number, fault, peer, detect, reform, rejoin_s;
+    columns >> number >> fault >> peer >> detect >> reform >> rejoin_s;
+    rejoin[number] = rejoin_s;
+  }
+  REQUIRE(rejoin.size() == 3);
+  CHECK(rejoin["1"] == "end:stopped");  // not "rejoined" after its round alone
+  CHECK(rejoin["2"] == "0.400");        // its first round with p0
+  CHECK(rejoin["3"] == "-");            // a view of itself only is no rejoin
+  CHECK(report.find("rejoin time (s):       median 0.400, max 0.400 over 1 returns") != std::string::npos);
+  CHECK(report.find("#1 p1 came back after the others had finished: it stopped without their final state") !=
+        std::string::npos);
 }
