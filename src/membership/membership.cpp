@@ -181,7 +181,8 @@ class Membership::Impl {
       // now (a new incarnation, far behind) learns of the end from our
       // goodbye instead (Farewell), it is not waited for here.
       bool all = true;
-      for (const ViewMember& m : reconciled_.members) {
+      const View& ran_with = reconciled_.id != 0 ? reconciled_ : installed_;  // nothing reconciled yet: the view
+      for (const ViewMember& m : ran_with.members) {
         const MemberRecord* rec = m.id == opt_.self_id ? nullptr : table_.Find(m.id);
         if (rec != nullptr && rec->live() && rec->incarnation == m.incarnation && rec->step < step) all = false;
       }
