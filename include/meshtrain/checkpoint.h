@@ -39,10 +39,13 @@ Result<Checkpoint> ReadCheckpoint(const std::string& path);
 // Reads only the header (still verifying the CRC of the whole file).
 Result<CheckpointHeader> ReadCheckpointHeader(const std::string& path);
 
-// The files of a checkpoint directory, named ckpt-<step>.bin, newest first.
+// The files of a checkpoint directory, named ckpt-<step>.bin, newest written
+// first (by modification time, then by step): not by step alone, since a rerun
+// in the same directory can write lower steps than the run before it.
 std::vector<std::string> ListCheckpoints(const std::string& dir);
 
-// Writes ckpt-<step>.bin into `dir` (created if missing) and deletes all but the newest `keep`.
+// Writes ckpt-<step>.bin into `dir` (created if missing) and deletes all but the
+// newest `keep` written; the file just written is always kept.
 Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep);
 
 // The newest checkpoint in `dir` that reads back valid; each invalid one is

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -49,8 +50,11 @@ class DataParallel {
   // Gossip needs the model's parameter count (`num_params`) to check what it receives.
   static Result<std::unique_ptr<DataParallel>> Create(const Config& cfg, size_t num_params = 0);
 
-  // Waits until every peer of the cluster is reachable (ring); immediate for local.
-  Status Start();
+  // Called every few seconds while Start waits, with whom it still waits for.
+  using WaitReport = std::function<void(const std::string&)>;
+  // Waits until every peer of the cluster is reachable (ring); immediate for
+  // local. Returns Aborted as soon as *stop is set (a signal during start-up).
+  Status Start(const std::atomic<bool>* stop = nullptr, const WaitReport& report = {});
   // True when gradients are all-reduced every step (ring, every = 1).
   bool averages_gradients() const { return mode_ == "ring" && every_ == 1; }
   // True when parameters are averaged after `step` (ring, every = k > 1).
@@ -117,7 +121,8 @@ class DataParallel {
  private:
   DataParallel() = default;
   Status AllreduceCompressed(uint64_t round);  // buffer_ through the codec (ring, sync.compression)
-  Status WaitForStartView();
+  Status WaitForStartView(const std::atomic<bool>* stop, const WaitReport& report);
+  std::string DescribeStartWait(const View& view) const;  // whom WaitForStartView still waits for
   // After a failed round: Aborted if membership replaces the view (the round
   // is redone in the new one), else the failure itself.
   Status AfterFailedRound(const Status& failed, uint64_t view_id);

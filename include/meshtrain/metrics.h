@@ -40,13 +40,23 @@ class MetricsWriter {
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
 
-  // Opens `path` for appending (a resumed run continues the same file), creating parent directories.
-  Status Open(const std::string& path);
+  // Opens `path` for appending, creating parent directories. Runs in one file
+  // are told apart by the "run" field every line starts with (docs/training.md,
+  // "Metrics"): a new id, or with `continue_run` the last one in the file (a
+  // resumed run continues the run it resumes).
+  Status Open(const std::string& path, bool continue_run = false);
   void Write(const JsonLine& line);
+  const std::string& run_id() const { return run_id_; }
 
  private:
   std::FILE* file_ = nullptr;
+  std::string run_id_;
 };
+
+// A new run id: UTC start time and process id, "20261203T081523Z-4242".
+std::string NewRunId();
+// The "run" of the last line of the metrics file at `path` that has one; empty if none.
+std::string LastRunId(const std::string& path);
 
 double UnixSeconds();
 

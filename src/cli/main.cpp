@@ -45,9 +45,15 @@ int ExitCodeFor(const meshtrain::Status& st) {
   return st.code() == meshtrain::Status::Code::kInvalidArgument ? kExitUsage : kExitFailure;
 }
 
+// eval and inspect: a path that is missing, a directory or not a checkpoint at
+// all is the user's mistake (2); a checkpoint that is damaged is a failure (1).
+int CheckpointExitCode(const meshtrain::Status& st) {
+  return st.code() == meshtrain::Status::Code::kNotFound ? kExitUsage : ExitCodeFor(st);
+}
+
 int Inspect(const std::string& path) {
   auto header = meshtrain::ReadCheckpointHeader(path);
-  if (!header.ok()) return Fail(kExitFailure, header.status().message());
+  if (!header.ok()) return Fail(CheckpointExitCode(header.status()), header.status().message());
   const auto& h = header.value();
   std::printf("checkpoint  %s\nformat      %u\npeer        %s\nstep        %lld\nepoch       %lld\n"
               "model       %s\nparams      %llu\noptimizer   %llu values\nseed        %llu\nconfig_hash %016llx\n",
@@ -65,11 +71,15 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   auto cmd = meshtrain::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
   if (!cmd.ok()) {
-    std::fprintf(stderr, "meshtrain: %s\n%s", cmd.status().message().c_str(), meshtrain::UsageText());
+    std::fprintf(stderr, "meshtrain: %s\n%s", cmd.status().message().c_str(), meshtrain::UsageText().c_str());
     return kExitUsage;
   }
   if (cmd->verb == "help") {
-    std::printf("%s", meshtrain::UsageText());
+    std::printf("%s", meshtrain::UsageText().c_str());
+    return kExitOk;
+  }
+  if (cmd->help) {
+    std::printf("%s", meshtrain::CommandUsageText(cmd->verb).c_str());
     return kExitOk;
   }
   if (cmd->verb == "version") {
@@ -91,7 +101,7 @@ int main(int argc, char** argv) {
   }
   if (cmd->verb == "eval") {
     auto result = meshtrain::EvaluateCheckpoint(*cfg, cmd->checkpoint_path);
-    if (!result.ok()) return Fail(ExitCodeFor(result.status()), result.status().message());
+    if (!result.ok()) return Fail(CheckpointExitCode(result.status()), result.status().message());
     std::printf("{\"checkpoint\":\"%s\",\"step\":%lld,\"test_loss\":%.6f,\"test_acc\":%.6f}\n",
                 cmd->checkpoint_path.c_str(), static_cast<long long>(result->steps), result->test_loss,
                 result->test_acc);

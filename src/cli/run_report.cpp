@@ -44,6 +44,18 @@ void RunDirectory::Refresh() {
 void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   auto fields = ParseJsonFields(line);
   if (!fields) return;
+  auto run = fields->find("run");
+  if (run != fields->end() && run->second != peer->run) {
+    if (!peer->run.empty()) {
+      PeerRunState fresh;
+      fresh.id = peer->id;
+      fresh.metrics_path = peer->metrics_path;
+      fresh.read_offset = peer->read_offset;
+      fresh.earlier_runs = peer->earlier_runs + 1;
+      *peer = std::move(fresh);
+    }
+    peer->run = run->second;
+  }
   peer->step = static_cast<int64_t>(NumberField(*fields, "step", static_cast<double>(peer->step)));
   peer->epoch = static_cast<int64_t>(NumberField(*fields, "epoch", static_cast<double>(peer->epoch)));
   peer->loss = NumberField(*fields, "loss", peer->loss);
@@ -117,6 +129,12 @@ std::string FormatRunReport(const std::vector<PeerRunState>& peers) {
                   slowest->id.c_str(), slowest->compute_s, slowest->comm_s);
     out += buf;
   }
+  for (const auto& p : peers) {
+    if (p.earlier_runs == 0) continue;
+    std::snprintf(buf, sizeof(buf), "%s: latest run %s shown; %d earlier run(s) in %s\n", p.id.c_str(),
+                  p.run.c_str(), p.earlier_runs, p.metrics_path.c_str());
+    out += buf;
+  }
   if (!waited_for.empty()) {
     auto most = std::max_element(waited_for.begin(), waited_for.end(),
                                  [](const auto& a, const auto& b) { return a.second < b.second; });
@@ -141,7 +159,23 @@ std::string FormatLiveView(const std::vector<PeerRunState>& peers) {
   return out;
 }
 
+namespace {
+
+constexpr int kExitUsage = 2;
+
+bool IsDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return true;
+  std::fprintf(stderr, "meshtrain: %s: %s\n", dir.c_str(),
+               fs::exists(dir, ec) ? "not a directory (expected a run directory such as runs/)"
+                                   : "no such run directory");
+  return false;
+}
+
+}  // namespace
+
 int ReportCommand(const std::string& dir) {
+  if (!IsDirectory(dir)) return kExitUsage;
   RunDirectory run(dir);
   run.Refresh();
   if (run.peers().empty()) {
@@ -153,12 +187,18 @@ int ReportCommand(const std::string& dir) {
 }
 
 int WatchCommand(const std::string& dir, int pid) {
+  if (!IsDirectory(dir)) return kExitUsage;
   RunDirectory run(dir);
   const bool tty = ::isatty(STDOUT_FILENO);
   size_t drawn_lines = 0;
   auto last_plain = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  bool said_waiting = false;
   for (;;) {
     run.Refresh();
+    if (run.peers().empty() && !said_waiting) {
+      std::fprintf(stderr, "meshtrain: waiting for */metrics.jsonl under %s\n", dir.c_str());
+      said_waiting = true;
+    }
     const bool all_done = !run.peers().empty() &&
                           std::all_of(run.peers().begin(), run.peers().end(), [](const auto& p) { return p.done; });
     const bool owner_gone = pid > 0 && ::kill(pid, 0) != 0;

@@ -12,6 +12,8 @@ struct PeerRunState {
   std::string id;
   std::string metrics_path;
   size_t read_offset = 0;
+  std::string run;          // the run the fields below describe: the latest in the file
+  int earlier_runs = 0;     // runs before it in the same file (launch.sh appends)
   int64_t step = 0;
   int64_t epoch = 0;
   double loss = 0;
@@ -26,7 +28,9 @@ struct PeerRunState {
   std::map<std::string, double> wait_s_by_peer;
 };
 
-// Reads any new lines of every peer's metrics file (incrementally).
+// Reads any new lines of every peer's metrics file (incrementally). Each peer's
+// state is that of the latest run in its file: a line of another run than the
+// one being read starts the peer afresh (docs/training.md, "Metrics").
 class RunDirectory {
  public:
   explicit RunDirectory(std::string dir) : dir_(std::move(dir)) {}
@@ -45,7 +49,8 @@ std::string FormatRunReport(const std::vector<PeerRunState>& peers);
 // One line per peer for the live view.
 std::string FormatLiveView(const std::vector<PeerRunState>& peers);
 
-// `meshtrain report DIR` and `meshtrain watch DIR [--pid PID]`.
+// `meshtrain report DIR` and `meshtrain watch DIR [--pid PID]`. A DIR that does
+// not exist or is not a directory is a user mistake (exit 2).
 int ReportCommand(const std::string& dir);
 int WatchCommand(const std::string& dir, int pid);
 

@@ -89,7 +89,9 @@ class PeerTrainer final : public Trainer {
     }
     total_steps_ = steps_per_epoch_ * cfg_.train.epochs;
     if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
-    MESHTRAIN_RETURN_IF_ERROR(metrics_.Open(cfg_.MetricsPath()));
+    // A resumed run continues its run id in the metrics (docs/training.md, "Metrics").
+    const bool continues = resume && !ListCheckpoints(cfg_.CheckpointDir()).empty();
+    MESHTRAIN_RETURN_IF_ERROR(metrics_.Open(cfg_.MetricsPath(), continues));
     if (resume) MESHTRAIN_RETURN_IF_ERROR(Restore());
     // The static plan: every listed peer holds its shard, epochs of equal length.
     for (const PeerEntry& p : cfg_.cluster.peers) plan_.shard_owners.push_back(p.id);
@@ -107,7 +109,13 @@ class PeerTrainer final : public Trainer {
 
   Status Run(const std::atomic<bool>* stop) override {
     Model& model = *parts_.model;
-    Status started = replicas_->Start();
+    // Signals are honoured in every phase (docs/training.md, "Signals"): during
+    // data loading (before Run), while waiting for the others, and in training.
+    if (stop && stop->load()) return Stopped("stopped by signal before the peers started");
+    Status started = replicas_->Start(stop, [this](const std::string& text) {
+      progress_.Message("peer " + cfg_.self_id + ": " + text);
+    });
+    if (started.code() == Status::Code::kAborted && stop && stop->load()) return Stopped(started.message());
     if (!started.ok()) {
       Event("start_failed", started.message());
       return started;
@@ -125,8 +133,11 @@ class PeerTrainer final : public Trainer {
 
     while (step_ < total_steps_) {
       if (stop && stop->load()) {
-        Event("stopped", "signal received; checkpointing at step " + std::to_string(step_));
-        MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+        // A step not yet in a checkpoint is saved; one that is (or step 0) is not
+        // written again, so the newest checkpoint stays the one that matters.
+        const bool save = step_ > 0 && step_ != last_saved_step_;
+        Event("stopped", "signal received at step " + std::to_string(step_) + (save ? "; checkpointing" : ""));
+        if (save) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
         replicas_->Shutdown();
         return Status::Aborted("stopped by signal at step " + std::to_string(step_));
       }
@@ -684,6 +695,13 @@ class PeerTrainer final : public Trainer {
     progress_.Message("peer " + cfg_.self_id + ": " + name + ": " + detail);
   }
 
+  // A signal before training began: nothing to checkpoint, leave at once.
+  Status Stopped(const std::string& why) {
+    Event("stopped", why);
+    replicas_->Shutdown();
+    return Status::Aborted(why);
+  }
+
   Status Fail(const Status& st) {
     Event("sync_failed", st.message());
     replicas_->Shutdown();
@@ -772,6 +790,10 @@ class PeerTrainer final : public Trainer {
     std::copy(c->optimizer_state.begin(), c->optimizer_state.end(), state.begin());
     step_ = first_step_ = last_saved_step_ = c->header.step;
     Event("resumed", "from " + where);
+    if (step_ >= total_steps_) {
+      progress_.Message("peer " + cfg_.self_id + ": the " + where + " is at or past this run's last step (" +
+                        std::to_string(total_steps_) + ": train.epochs, train.max_steps); nothing left to train");
+    }
     return Status::OK();
   }
 
