@@ -355,9 +355,8 @@ class PeerTrainer final : public Trainer {
           "final checkpoints of " + finishers + " are";
       line.Add("detail", detail);
       metrics_.Write(line);
-      progress_.Message("peer " + cfg_.self_id + ": cluster_finished: " + detail);
       replicas_->Shutdown();
-      return Status::Unavailable(detail);
+      return Status::Unavailable(detail);  // printed once, by main, as the reason for exit 1
     }
     ++state_syncs_;
     const std::string detail = what + "; adopted its final state (" + std::to_string(n_values) + " floats from " +
