@@ -136,6 +136,10 @@ struct MembershipConfig {
   // number ("0" = off). Without it a peer cut off alone trains on alone.
   std::string quorum = "off";
   int64_t quorum_timeout_ms = 0;  // give up (sync_failed) after this long without a quorum; 0 = wait
+  // After the last step, how long a peer stays to tell peers that were away
+  // that the run is over and hand them the final state (docs/membership.md,
+  // "The end of a run"); only when some peer was away. 0 = leave at once.
+  int64_t farewell_ms = 5000;
 };
 
 struct CheckpointConfig {

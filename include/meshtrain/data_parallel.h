@@ -105,6 +105,15 @@ class DataParallel {
   // The last step is done: waits (bounded) until the other members are done
   // too, so our leaving cannot abort a last round they are still finishing.
   void Finish(int64_t step);
+  // After Finish: says "finished at `step`" to every peer, and with `linger`
+  // stays up to membership.farewell_ms serving the final state to peers that
+  // were away (docs/membership.md, "The end of a run"). Nothing when not elastic.
+  FarewellOutcome Farewell(int64_t step, std::span<const float> params, std::span<const float> optimizer_state,
+                           const std::string& meta, bool linger, const std::atomic<bool>* stop);
+  // Peers that completed the run ahead of this one (Membership::ClusterFinished).
+  std::optional<ClusterEnd> ClusterFinished() const;
+  // Their final state (values = params then optimizer state), within sync.timeout_ms.
+  Result<StateSnapshot> FetchFinalState(const ClusterEnd& end, size_t n_values, const std::atomic<bool>* stop);
 
   ReplicaStats stats() const;
   std::vector<std::string> view() const;
@@ -123,6 +132,7 @@ class DataParallel {
   int64_t start_timeout_ms_ = 0;
   int64_t sync_timeout_ms_ = 0;
   int64_t dead_ms_ = 0;
+  int64_t farewell_ms_ = 0;
   size_t quorum_ = 0;  // membership.quorum as a count; 0 = off
   std::string self_id_;
   std::vector<PeerEntry> static_peers_;

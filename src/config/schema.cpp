@@ -157,6 +157,7 @@ std::vector<FieldSpec> BuildFields() {
                                                        : "must be \"off\", \"majority\" or a number of peers");
                               })));
   f.push_back(MESHTRAIN_FIELD(membership, quorum_timeout_ms, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(membership, farewell_ms, IntAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(checkpoint, dir, Any()));
   f.push_back(MESHTRAIN_FIELD(checkpoint, every_steps, IntAtLeast(0)));

@@ -37,6 +37,11 @@ struct MemberRecord {
   View installed;
   View proposal;
   ReplicaReport report;
+  // It said it completed the run (docs/membership.md, "The end of a run"):
+  // with which final state, and when we last heard its farewell.
+  bool finished = false;
+  ReplicaReport finished_report;
+  Clock::time_point last_farewell{};
 
   bool live() const {
     return heard && incarnation > dead_incarnation && (state == MemberState::kAlive || state == MemberState::kSuspect);
@@ -45,10 +50,11 @@ struct MemberRecord {
 
 // Something the membership thread reports as an event or acts on.
 struct MemberChange {
-  enum class Kind { kDiscovered, kJoined, kSuspect, kDead, kLeft } kind;
+  enum class Kind { kDiscovered, kJoined, kSuspect, kDead, kLeft, kFinished } kind;
   std::string id;
   double silence_s = 0;
   bool returning = false;  // kJoined: a peer we had heard before (a restart, or back from a pause)
+  uint64_t step = 0;       // kFinished: its last step
 };
 
 class MemberTable {
@@ -65,7 +71,9 @@ class MemberTable {
   // records its views, report and progress. A heartbeat from an incarnation we
   // declared dead is ignored: it must come back as a new one. Sets *evicted
   // when the sender's table says we are dead at our incarnation or later
-  // (we were paused, or cut off): the caller must bump its incarnation.
+  // (we were paused, or cut off): the caller must bump its incarnation. A
+  // `finished` heartbeat (a goodbye, then its farewell) is recorded even from
+  // an incarnation that already left: the news of the end outlives the peer.
   std::vector<MemberChange> OnHeartbeat(const std::string& from, const Heartbeat& hb, Clock::time_point now,
                                         uint64_t self_incarnation, bool* evicted);
   // An orderly leave (Bye, or a heartbeat saying so).

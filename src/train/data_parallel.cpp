@@ -41,6 +41,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   }
   dp->sync_timeout_ms_ = cfg.sync.timeout_ms;
   dp->dead_ms_ = cfg.membership.dead_ms;
+  dp->farewell_ms_ = cfg.membership.farewell_ms;
   auto quorum = QuorumSize(cfg.membership.quorum, cfg.cluster.peers.size());
   if (!quorum.ok()) return quorum.status();
   if (quorum.value() > cfg.cluster.peers.size() && cfg.cluster.bootstrap.empty()) {
@@ -92,6 +93,7 @@ Status DataParallel::WaitForStartView(const std::atomic<bool>* stop, const WaitR
   Membership* m = membership();
   const bool joining = !bootstrap_.empty();
   const auto ready = [&](const View& v) {
+    if (m->ClusterFinished()) return true;  // too late: the trainer takes the final state, or stops
     if (!v.Contains(self_id_)) return false;
     if (joining) return v.members.size() > 1;
     if (m->ClusterRunning()) return true;  // a restart: join what is running
@@ -231,6 +233,27 @@ void DataParallel::Finish(int64_t step) {
   if (Membership* m = membership()) {
     m->Finish(static_cast<uint64_t>(step), std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)));
   }
+}
+
+FarewellOutcome DataParallel::Farewell(int64_t step, std::span<const float> params,
+                                       std::span<const float> optimizer_state, const std::string& meta, bool linger,
+                                       const std::atomic<bool>* stop) {
+  Membership* m = membership();
+  if (m == nullptr) return {};
+  const auto window = std::chrono::milliseconds(linger ? farewell_ms_ : 0);
+  return m->Farewell(static_cast<uint64_t>(step), params, optimizer_state, meta, window, stop);
+}
+
+std::optional<ClusterEnd> DataParallel::ClusterFinished() const {
+  Membership* m = membership();
+  return m != nullptr ? m->ClusterFinished() : std::nullopt;
+}
+
+Result<StateSnapshot> DataParallel::FetchFinalState(const ClusterEnd& end, size_t n_values,
+                                                    const std::atomic<bool>* stop) {
+  Membership* m = membership();
+  if (m == nullptr) return Status::Unavailable("no membership: nobody to take the final state from");
+  return m->FetchFinalState(end, n_values, std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), stop);
 }
 
 Status DataParallel::AverageGradients(std::span<float> grads, int64_t rows, double* loss, uint64_t round) {

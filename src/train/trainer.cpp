@@ -142,6 +142,7 @@ class PeerTrainer final : public Trainer {
         return Status::Aborted("stopped by signal at step " + std::to_string(step_));
       }
       if (replicas_->elastic()) {  // docs/membership.md: follow the view, reconcile after a change
+        if (std::optional<ClusterEnd> end = ClusterEndedAhead()) return EndWithCluster(*end, stop, run_start);
         Status st = FollowMembership(stop);
         if (st.code() == Status::Code::kAborted) continue;  // the view moved on again: reconcile anew
         if (!st.ok()) return Fail(st);
@@ -250,6 +251,7 @@ class PeerTrainer final : public Trainer {
     elastic_ = replicas_->elastic();
     final_view_ = replicas_->view();
     replicas_->Finish(step_);  // leave only once the others are done too
+    SayFarewell(stop, /*linger=*/true);
     replicas_->Shutdown();
     WriteSummary(SecondsSince(run_start));
     progress_.Finish({step_, total_steps_, CurrentEpoch(), last_loss_, outcome_.test_acc, samples_per_s, 0,
@@ -287,6 +289,102 @@ class PeerTrainer final : public Trainer {
   // The epoch the next step belongs to (after an epoch's last step, the next
   // one; with equal epochs this is step / steps_per_epoch).
   int64_t CurrentEpoch() const { return step_ >= plan_.end_step() ? plan_.epoch + 1 : plan_.epoch; }
+
+  // ---- the end of a run (docs/membership.md, "The end of a run") ----
+
+  // After the last step: "finished at step S" to every peer, and (with
+  // `linger`) a bounded wait for peers that were away, serving them the
+  // final state so that they end with it instead of training on alone.
+  void SayFarewell(const std::atomic<bool>* stop, bool linger) {
+    if (!replicas_->elastic()) return;
+    const FarewellOutcome out = replicas_->Farewell(step_, parts_.model->params(), parts_.optimizer->state(),
+                                                    EncodeEpochPlan(plan_), linger, stop);
+    if (!out.lingered) return;
+    const std::string told = JoinIds(out.told);
+    std::string missed;
+    for (const auto& id : out.awaited) {
+      if (std::find(out.told.begin(), out.told.end(), id) == out.told.end()) missed += (missed.empty() ? "" : ", ") + id;
+    }
+    Event("farewell", "finished at step " + std::to_string(step_) + " with " + JoinIds(out.awaited) + " away" +
+                          (told.empty() ? "" : "; " + told + " came back and took the end") +
+                          (missed.empty() ? ""
+                                          : "; " + missed + " did not come back within membership.farewell_ms = " +
+                                                std::to_string(cfg_.membership.farewell_ms) + " ms"));
+  }
+
+  // Peers that completed the run said so while this peer is behind (it was
+  // paused, cut off or restarted): training on would make a replica of its own.
+  std::optional<ClusterEnd> ClusterEndedAhead() const {
+    std::optional<ClusterEnd> end = replicas_->ClusterFinished();
+    if (!end || static_cast<int64_t>(end->step) <= step_) return std::nullopt;
+    return end;
+  }
+
+  // Takes the cluster's final state from the peers that finished (exit 0, with
+  // their model), or, if none of them serves it any more, stops here without
+  // training on (exit 1, saying so): never a silent divergent "final" replica.
+  Status EndWithCluster(const ClusterEnd& end, const std::atomic<bool>* stop, Clock::time_point run_start) {
+    WriteMembershipEvents();
+    const int64_t before = step_;
+    const std::string finishers = JoinIds(end.finished);
+    const std::string what = "the cluster (" + finishers + ") finished its run at step " + std::to_string(end.step) +
+                             " while this peer was away at step " + std::to_string(before);
+    progress_.Message("peer " + cfg_.self_id + ": " + what + "; taking its final state");
+    const size_t n_values = parts_.model->params().size() + parts_.optimizer->state().size();
+    const auto t0 = Clock::now();
+    Result<StateSnapshot> fetched = replicas_->FetchFinalState(end, n_values, stop);
+    Status adopted = fetched.status();
+    if (fetched.ok()) {
+      ReconcilePlan from;
+      from.target_step = end.step;
+      from.sources = end.serving;
+      adopted = AdoptState(fetched.value(), from);
+    }
+    JsonLine line;
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "cluster_finished");
+    line.Add("finished_step", static_cast<int64_t>(end.step)).Add("from_step", before).Add("sources", end.finished);
+    line.Add("adopted", adopted.ok());
+    if (stop != nullptr && stop->load() && !adopted.ok()) {
+      line.Add("detail", what + "; stopped by a signal before its final state arrived");
+      metrics_.Write(line);
+      replicas_->Shutdown();
+      return Status::Aborted("stopped by signal at step " + std::to_string(step_) + " (" + what + ")");
+    }
+    if (!adopted.ok()) {
+      const std::string detail =
+          what + "; its final state could not be fetched (" + adopted.message() +
+          "), so this peer stops here rather than train on alone: its checkpoints are not the run's model, the "
+          "final checkpoints of " + finishers + " are";
+      line.Add("detail", detail);
+      metrics_.Write(line);
+      replicas_->Shutdown();
+      return Status::Unavailable(detail);  // printed once, by main, as the reason for exit 1
+    }
+    ++state_syncs_;
+    const std::string detail = what + "; adopted its final state (" + std::to_string(n_values) + " floats from " +
+                               JoinIds(end.serving) + ", checksum verified, " +
+                               std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000)) +
+                               " ms) instead of training on alone";
+    line.Add("detail", detail);
+    metrics_.Write(line);
+    progress_.Message("peer " + cfg_.self_id + ": cluster_finished: " + detail);
+    Evaluate();
+    MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+    elastic_ = true;
+    final_view_ = replicas_->view();
+    SayFarewell(stop, /*linger=*/false);
+    replicas_->Shutdown();
+    WriteSummary(SecondsSince(run_start));
+    progress_.Finish({step_, total_steps_, CurrentEpoch(), last_loss_, outcome_.test_acc, 0, 0,
+                      static_cast<int>(final_view_.size())});
+    return Status::OK();
+  }
+
+  static std::string JoinIds(const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
+    return out;
+  }
 
   // ---- membership (docs/membership.md, docs/faults.md) ----
 

@@ -83,6 +83,7 @@ assert_needs_value() {
 @test "bench.sh --only without a value" { assert_needs_value bench.sh --only; }
 @test "bench_slowlink.sh --steps without a value" { assert_needs_value bench_slowlink.sh --codecs fp16 --steps; }
 @test "netlab.sh up --rate without a value" { assert_needs_value netlab.sh up lab 2 --rate; }
+@test "chaos.sh --kill without a value" { assert_needs_value chaos.sh "$ROOT/configs/fashion_mlp.toml" --kill; }
 
 @test "meshtrain COMMAND --help prints that command's usage and exits 0 (needs the binary's --help)" {
   local cmd
