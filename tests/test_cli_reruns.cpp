@@ -89,6 +89,8 @@ TEST_CASE("a resume from a checkpoint past the run's last step says there is not
   PeerRun again = StartPeer(dir, kFashionSoftmax, "p0", LonePeer(100, {"--resume"}));
   REQUIRE_MESSAGE(FinishPeer(again, 120s) == 0, again.log());
   CHECK_MESSAGE(again.log().find("nothing left to train") != std::string::npos, again.log());
+  // The model it ends with is still evaluated: the report has its accuracy, not "-".
+  CHECK_MESSAGE(LastMetric(again.metrics(), "test_acc") > 0.5, again.metrics());
 }
 
 TEST_CASE("SIGINT and SIGTERM while a peer waits for the others end it at once with 130 and 143") {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "meshtrain/status.h"
@@ -166,6 +168,13 @@ struct DebugConfig {
   std::string byzantine = "none";  // gossip fault injection: none | huge | noise (sends corrupted parameters)
 };
 
+// One config key and its value as text ("optim.lr", "0.1").
+struct Setting {
+  std::string key;
+  std::string value;
+  bool operator==(const Setting&) const = default;
+};
+
 struct Config {
   std::string source_path;  // the TOML file it came from
   std::string self_id;      // this process's peer id (from --id or [peer] id)
@@ -188,7 +197,19 @@ struct Config {
   std::string CheckpointDir() const;
   // A hash of the keys that must match for a checkpoint to be resumed (model shape, data, optimizer).
   uint64_t Hash() const;
+  // The settings every peer of this sync mode must share for its guarantees to
+  // hold (ring replicas bit-identical, gossip converging to one model), as
+  // "key" and value text, in a fixed order (docs/agreement.md).
+  std::vector<Setting> AgreementKeys() const;
 };
+
+// "optim.lr = 0.5 here, 0.1 in the cluster; ..." for every key whose values
+// differ (or that only one side has); empty when the lists agree.
+std::string DescribeSettingDifferences(const std::vector<Setting>& here, const std::vector<Setting>& there,
+                                       const std::string& there_name);
+// One text of "key=value\n" lines, and back (nullopt if it is not such a text).
+std::string EncodeSettings(const std::vector<Setting>& settings);
+std::optional<std::vector<Setting>> DecodeSettings(std::string_view text);
 
 // Passed as `id` to LoadConfig by tools that only read the cluster (e.g.
 // `meshtrain peers`): selects the first peer instead of requiring one.

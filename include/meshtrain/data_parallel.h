@@ -104,7 +104,8 @@ class DataParallel {
   void SetProgress(int64_t step);
   // The last step is done: waits (bounded) until the other members are done
   // too, so our leaving cannot abort a last round they are still finishing.
-  void Finish(int64_t step);
+  // Cut short when *stop is set: a signal is honoured at the end too.
+  void Finish(int64_t step, const std::atomic<bool>* stop = nullptr);
   // After Finish: says "finished at `step`" to every peer, and with `linger`
   // stays up to membership.farewell_ms serving the final state to peers that
   // were away (docs/membership.md, "The end of a run"). Nothing when not elastic.

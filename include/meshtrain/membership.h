@@ -216,8 +216,8 @@ class Membership {
   // The end of training at `step`: says so at once, then waits (at most
   // `timeout`) until every live member of the view has reached `step` too, so
   // that leaving cannot cut short a round a slower peer is still finishing.
-  // False on timeout.
-  bool Finish(uint64_t step, std::chrono::milliseconds timeout);
+  // False on timeout, or at once when *stop is set (a signal).
+  bool Finish(uint64_t step, std::chrono::milliseconds timeout, const std::atomic<bool>* stop = nullptr);
 
   // Reconciliation after a view change, from the trainer thread: offers our
   // state (a copy is kept, served to members that are behind), publishes

@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   if (!st.ok() && st.code() == meshtrain::Status::Code::kAborted && g_stop_signal.load() != 0) {
     return Fail(StoppedBySignalExitCode(), "peer " + cfg->self_id + ": " + st.message());
   }
-  if (!st.ok()) return Fail(kExitFailure, "peer " + cfg->self_id + ": " + st.message());
+  // A config the cluster refused (keys that differ, docs/agreement.md) is a config error too.
+  if (!st.ok()) return Fail(ExitCodeFor(st), "peer " + cfg->self_id + ": " + st.message());
   return kExitOk;
 }

@@ -171,7 +171,7 @@ class Membership::Impl {
     started_ = started_ || started;
   }
 
-  bool Finish(uint64_t step, std::chrono::milliseconds timeout) {
+  bool Finish(uint64_t step, std::chrono::milliseconds timeout, const std::atomic<bool>* stop) {
     SetProgress(step, true);
     SendHeartbeats(/*periodic=*/false);
     const Clock::time_point deadline = Clock::now() + timeout;
@@ -187,7 +187,7 @@ class Membership::Impl {
         if (rec != nullptr && rec->live() && rec->incarnation == m.incarnation && rec->step < step) all = false;
       }
       if (all) return true;
-      if (Clock::now() >= deadline) return false;
+      if (Clock::now() >= deadline || (stop && stop->load())) return false;
       cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
     }
   }
@@ -937,7 +937,9 @@ std::vector<std::string> Membership::NeverHeard() const { return impl_->NeverHea
 std::string Membership::EndpointOf(const std::string& id) const { return impl_->EndpointOf(id); }
 uint64_t Membership::incarnation() const { return impl_->incarnation(); }
 void Membership::SetProgress(uint64_t step, bool started) { impl_->SetProgress(step, started); }
-bool Membership::Finish(uint64_t step, std::chrono::milliseconds timeout) { return impl_->Finish(step, timeout); }
+bool Membership::Finish(uint64_t step, std::chrono::milliseconds timeout, const std::atomic<bool>* stop) {
+  return impl_->Finish(step, timeout, stop);
+}
 Result<ReconcilePlan> Membership::Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
                                             std::span<const float> optimizer_state, const std::string& meta,
                                             std::chrono::milliseconds timeout, StateSnapshot* fetched,

@@ -229,9 +229,9 @@ void DataParallel::SetProgress(int64_t step) {
   if (Membership* m = membership()) m->SetProgress(static_cast<uint64_t>(step), true);
 }
 
-void DataParallel::Finish(int64_t step) {
+void DataParallel::Finish(int64_t step, const std::atomic<bool>* stop) {
   if (Membership* m = membership()) {
-    m->Finish(static_cast<uint64_t>(step), std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)));
+    m->Finish(static_cast<uint64_t>(step), std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), stop);
   }
 }
 

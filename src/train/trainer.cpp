@@ -101,9 +101,11 @@ class PeerTrainer final : public Trainer {
     plan_.start_step = plan_.epoch * steps_per_epoch_;
     plan_.steps = steps_per_epoch_;
     plan_.lr_peers = static_cast<int64_t>(cfg_.cluster.peers.size());
-    plan_.compat = parts_.model->Describe() + "; " + std::to_string(parts_.model->num_params()) + " params; optim " +
-                   cfg_.optim.type + "; batch " + std::to_string(cfg_.train.batch_size) + "; seed " +
-                   std::to_string(cfg_.train.seed) + "; data " + cfg_.data.format + "/" + cfg_.data.shard;
+    // Every key the replicas' equality depends on (docs/agreement.md). It is part
+    // of the state every view reconciles, so a peer whose keys differ holds a
+    // state of its own there: the minority is behind, and refuses the state it
+    // fetched, naming the keys (AdoptState).
+    plan_.compat = EncodeSettings(cfg_.AgreementKeys());
     return Status::OK();
   }
 
@@ -247,10 +249,13 @@ class PeerTrainer final : public Trainer {
       progress_.Update({step_, total_steps_, CurrentEpoch(), loss, outcome_.test_acc_or(-1), samples_per_s,
                         eta, static_cast<int>(replicas_->view().size())});
     }
+    // Resumed at (or past) the last step, or handed the end by the others: no
+    // step ran here, so the model this run ends with is evaluated now.
+    if (!evaluated_) Evaluate();
     if (last_saved_step_ != step_) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
     elastic_ = replicas_->elastic();
     final_view_ = replicas_->view();
-    replicas_->Finish(step_);  // leave only once the others are done too
+    replicas_->Finish(step_, stop);  // leave only once the others are done too
     SayFarewell(stop, /*linger=*/true);
     replicas_->Shutdown();
     WriteSummary(SecondsSince(run_start));
@@ -501,8 +506,13 @@ class PeerTrainer final : public Trainer {
     std::optional<EpochPlan> plan = DecodeEpochPlan(state.meta);
     if (!plan) return Status::Corruption("state from " + from + " carries no readable epoch plan");
     if (plan->compat != plan_.compat) {
-      return Status::InvalidArgument("peer " + from + " trains another setup (" + plan->compat + "); this peer: " +
-                                     plan_.compat + " (use the same [model], [optim], [data], batch_size and seed)");
+      const std::optional<std::vector<Setting>> theirs = DecodeSettings(plan->compat);
+      const std::string cluster = "the cluster (" + JoinIds(agreed.sources) + ")";
+      const std::string differences =
+          theirs ? DescribeSettingDifferences(cfg_.AgreementKeys(), *theirs, cluster) : std::string();
+      return Status::InvalidArgument("this peer's config differs from " + cluster + "'s in keys every peer must share: " +
+                                     (differences.empty() ? "(unreadable settings from " + from + ")" : differences) +
+                                     " (docs/agreement.md); fix this peer's config and restart it");
     }
     std::copy(state.values.begin(), state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), params.begin());
     // Gossip replicas keep their own optimizer state (docs/gossip.md, "Faults"):
@@ -685,6 +695,7 @@ class PeerTrainer final : public Trainer {
     EvalTotals totals = EvaluateOn(*parts_.model, parts_.data.test, cfg_.train.batch_size);
     outcome_.test_acc = totals.accuracy();
     outcome_.test_loss = totals.loss();
+    evaluated_ = true;
     JsonLine line;
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("test_loss", outcome_.test_loss);
@@ -841,6 +852,7 @@ class PeerTrainer final : public Trainer {
   ProgressReporter progress_;
   MetricsWriter metrics_;
   OutcomeState outcome_;
+  bool evaluated_ = false;  // this run has evaluated the model at least once
   int64_t steps_per_epoch_ = 1;
   int64_t total_steps_ = 0;
   int64_t step_ = 0;
