@@ -46,14 +46,14 @@ bool Has(const std::vector<Setting>& settings, const std::string& key) {
 TEST_CASE("a ring agrees on the model, data, every optimizer constant, lockstep and the codec") {
   TempDir dir;
   const std::vector<Setting> keys = Load(dir).AgreementKeys();
-  for (const char* key : {"sync.mode", "cluster.size", "model.type", "data.format", "train.batch_size", "train.seed",
+  for (const char* key : {"sync.mode", "model.type", "data.format", "train.batch_size", "train.seed",
                           "train.epochs", "train.max_steps", "optim.type", "optim.lr", "optim.lr_scaling",
                           "optim.momentum", "optim.nesterov", "optim.weight_decay", "optim.clip_norm",
                           "optim.schedule", "optim.warmup_steps", "sync.every", "sync.compression"}) {
     CHECK_MESSAGE(Has(keys, key), key);
   }
   // What may differ per peer is not in it.
-  for (const char* key : {"log.metrics", "checkpoint.dir", "sync.timeout_ms", "membership.dead_ms",
+  for (const char* key : {"cluster.size", "log.metrics", "checkpoint.dir", "sync.timeout_ms", "membership.dead_ms",
                           "transport.io_threads", "log.progress"}) {
     CHECK_MESSAGE(!Has(keys, key), key);
   }

@@ -40,9 +40,11 @@ constexpr CommandHelp kCommands[] = {
 constexpr const char* kExitCodes =
     "exit codes (README.md, docs/training.md):\n"
     "  0         done: trained to the end, or the command did what it was asked\n"
-    "  1         any other failure: a bad data file, a peer that never came, ...\n"
-    "  2         a user mistake, named in the message: a bad config or argument, a file\n"
-    "            that is not a checkpoint (or a directory), a checkpoint of another config\n"
+    "  1         any other failure: a bad data file, a peer that never came, a run\n"
+    "            that diverged, ...\n"
+    "  2         a user mistake, named in the message: a bad config or argument, keys\n"
+    "            that differ from the cluster's, a file that is not a checkpoint (or a\n"
+    "            directory), a checkpoint of another config\n"
     "  130, 143  stopped by SIGINT or SIGTERM (128 + the signal), after a checkpoint of\n"
     "            what it had trained\n";
 

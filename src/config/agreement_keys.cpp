@@ -88,7 +88,10 @@ void AddCompression(const SyncConfig& y, Settings* s) {
 
 std::vector<Setting> Config::AgreementKeys() const {
   Settings s;
-  s.Add("sync.mode", sync.mode).Add("cluster.size", static_cast<int64_t>(cluster.peers.size()));
+  // Not the number of peers listed: a newcomer joining through cluster.bootstrap
+  // lists only itself, and the shards and the lr's peer count come from the
+  // cluster's epoch plan (docs/membership.md), not from each peer's list.
+  s.Add("sync.mode", sync.mode);
   AddModel(model, &s);
   AddData(data, &s);
   // Lockstep: the same steps per epoch and in all (the lr schedule spans them).
