@@ -30,6 +30,7 @@ PACKAGES=(
   libtomlplusplus-dev
   doctest-dev
   zlib1g-dev
+  libcpp-httplib-dev  # log.prometheus and meshtrain watch --http (docs/observability.md)
   dataset-fashion-mnist
   gnuplot-nox
   iproute2      # ip and tc for the slow-link rig (scripts/netlab.sh)

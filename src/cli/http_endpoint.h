@@ -1,0 +1,45 @@
+// A small read-only HTTP server for log.prometheus's /metrics and `meshtrain
+// watch --http` (docs/observability.md): Debian's cpp-httplib, listening on a
+// thread of its own with a few workers, GET only. A handler should do bounded
+// work: it runs while training goes on in the same process.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "meshtrain/status.h"
+
+namespace meshtrain {
+
+struct HttpReply {
+  std::string body;
+  std::string content_type;
+};
+
+class HttpEndpoint {
+ public:
+  using Handler = std::function<HttpReply()>;
+
+  HttpEndpoint();
+  ~HttpEndpoint();  // stops serving and joins its threads
+  HttpEndpoint(const HttpEndpoint&) = delete;
+  HttpEndpoint& operator=(const HttpEndpoint&) = delete;
+
+  // Serves `path` (exact match) with `handler`; call before Start.
+  void Handle(const std::string& path, Handler handler);
+  // Binds `address` ("host:port", IPv6 in brackets) and serves from a thread of
+  // its own. Unavailable naming the address if it cannot bind (in use, no such
+  // interface); InvalidArgument in a build without cpp-httplib.
+  Status Start(const std::string& address);
+  void Stop();
+
+  // Whether this build has cpp-httplib (static and some cross builds do not).
+  static bool Available();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshtrain
