@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <thread>
+#include <utility>
 
 #ifdef MESHTRAIN_HAVE_HTTP
 #include <httplib.h>
@@ -18,6 +19,15 @@ namespace {
 // Few workers: each request is a copy of text prepared elsewhere, and the
 // training threads share the machine's cores with whoever floods this port.
 constexpr size_t kWorkers = 2;
+
+// "host:port" with the brackets of an IPv6 host removed; port 0 if there is none.
+std::pair<std::string, int> SplitAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return {address, 0};
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {host, std::atoi(address.c_str() + colon + 1)};
+}
 
 }  // namespace
 
@@ -53,11 +63,8 @@ void HttpEndpoint::Handle(const std::string& path, Handler handler) {
 }
 
 Status HttpEndpoint::Start(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("'" + address + "' is not host:port");
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const int port = std::atoi(address.c_str() + colon + 1);
+  const auto [host, port] = SplitAddress(address);
+  if (port <= 0) return Status::InvalidArgument("'" + address + "' is not host:port");
   if (!impl_->server.bind_to_port(host, port)) {
     return Status::Unavailable("cannot listen on " + address + " (port in use, or no such local address)");
   }
@@ -78,6 +85,26 @@ void HttpEndpoint::Stop() {
 
 bool HttpEndpoint::Available() { return true; }
 
+struct HttpClient::Impl {
+  explicit Impl(const std::pair<std::string, int>& where) : client(where.first, where.second) {}
+  httplib::Client client;
+};
+
+HttpClient::HttpClient(const std::string& address) : impl_(std::make_unique<Impl>(SplitAddress(address))) {
+  impl_->client.set_keep_alive(true);
+  impl_->client.set_connection_timeout(2, 0);
+  impl_->client.set_read_timeout(5, 0);
+}
+
+HttpClient::~HttpClient() = default;
+
+Result<std::string> HttpClient::Get(const std::string& path) {
+  httplib::Result res = impl_->client.Get(path);
+  if (!res) return Status::Unavailable("GET " + path + ": " + httplib::to_string(res.error()));
+  if (res->status != 200) return Status::Unavailable("GET " + path + ": HTTP " + std::to_string(res->status));
+  return res->body;
+}
+
 #else  // built without cpp-httplib
 
 struct HttpEndpoint::Impl {};
@@ -92,6 +119,13 @@ Status HttpEndpoint::Start(const std::string& address) {
 }
 void HttpEndpoint::Stop() {}
 bool HttpEndpoint::Available() { return false; }
+
+struct HttpClient::Impl {};
+HttpClient::HttpClient(const std::string&) : impl_(std::make_unique<Impl>()) {}
+HttpClient::~HttpClient() = default;
+Result<std::string> HttpClient::Get(const std::string& path) {
+  return Status::InvalidArgument("GET " + path + ": this meshtrain was built without HTTP (libcpp-httplib-dev)");
+}
 
 #endif
 

@@ -42,4 +42,20 @@ class HttpEndpoint {
   std::unique_ptr<Impl> impl_;
 };
 
+// A keep-alive GET client (cpp-httplib's), for the tests and the scrape
+// benchmark (bench/); InvalidArgument in a build without cpp-httplib.
+class HttpClient {
+ public:
+  explicit HttpClient(const std::string& address);  // "host:port"
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  // The body of a 200 answer; Unavailable (with the status or the error) otherwise.
+  Result<std::string> Get(const std::string& path);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace meshtrain

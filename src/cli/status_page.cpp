@@ -104,7 +104,12 @@ std::string StatusJson(const std::vector<PeerRunState>& peers, double now_unix) 
   } else {
     status.AddRaw("view", "null");
   }
-  const PeerRunState* straggler = Straggler(peers);
+  // The straggler among the peers still training: a dead one holds nobody up.
+  std::vector<PeerRunState> training;
+  for (const auto& p : peers) {
+    if (PeerState(p, peers, now_unix) == "training") training.push_back(p);
+  }
+  const PeerRunState* straggler = Straggler(training);
   status.AddRaw("straggler", straggler ? "\"" + JsonEscape(straggler->id) + "\"" : std::string("null"));
   status.AddRaw("peers", rows);
   return status.str();
