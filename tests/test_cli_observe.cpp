@@ -273,3 +273,36 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
   watch.Signal(SIGTERM);
   CHECK_MESSAGE(watch.Wait(10s).value_or(-1) == 128 + SIGTERM, ReadFile(dir.File("watch.txt")));
 }
+
+TEST_CASE("a log.prometheus port already taken stops the peer before it loads anything (exit 1)") {
+  if (!HttpEndpoint::Available()) {
+    MESSAGE("skipped: this build has no cpp-httplib");
+    return;
+  }
+  TempDir dir;
+  const int port = FreeLoopbackPort();
+  // Someone else listens there.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  const std::string config = WriteClusterConfig(dir, 2, kObservedBody);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  PeerRun peer = StartPeer(dir, config, "p0", {"--set", "log.prometheus=" + address});
+  CHECK(FinishPeer(peer, 30s) == 1);
+  CHECK_MESSAGE(peer.log().find("peer p0: log.prometheus: cannot listen on " + address) != std::string::npos,
+                peer.log());
+  ::close(fd);
+}
+
+TEST_CASE("watch --http with a bad address is a user mistake (exit 2)") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("runs"));
+  ChildProcess watch({MESHTRAIN_BINARY, "watch", dir.File("runs"), "--http", "8080"}, dir.File("watch.txt"));
+  CHECK(watch.Wait(30s).value_or(-1) == 2);
+  CHECK_MESSAGE(ReadFile(dir.File("watch.txt")).find("--http 8080: must be host:port") != std::string::npos,
+                ReadFile(dir.File("watch.txt")));
+}
