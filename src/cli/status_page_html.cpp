@@ -72,6 +72,21 @@ function svgEl(tag, attrs) {
   return e;
 }
 
+// A round step (1, 2 or 5 times a power of ten) giving about n ticks over span.
+function niceStep(span, n) {
+  const raw = span / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const f of [1, 2, 5]) if (raw <= f * mag) return f * mag;
+  return 10 * mag;
+}
+// Seconds since the start as "45 s", "12:05" or "3:02:10".
+function clock(s) {
+  s = Math.round(s);
+  if (s < 120) return s + " s";
+  const pad = n => String(n).padStart(2, "0");
+  const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+  return (h ? h + ":" + pad(m) : m) + ":" + pad(s % 60);
+}
+
 // Marks seen by several peers (each survivor reports a death) are drawn once.
 function uniqueMarks(peers) {
   const seen = new Set(), out = [];
@@ -98,17 +113,18 @@ function drawChart(svg, peers, field, marks, t0, t1, fixedRange) {
   const span = Math.max(t1 - t0, 1);
   const x = t => L + (t - t0) / span * w, y = v => T + h - (v - lo) / (hi - lo) * h;
   svg.appendChild(svgEl("rect", { x: L, y: T, width: w, height: h, fill: "#fff", stroke: "#ccc" }));
-  for (let i = 0; i <= 4; ++i) {
-    const v = lo + (hi - lo) * i / 4, yy = y(v);
+  const vstep = niceStep(hi - lo, 4);
+  for (let v = Math.ceil(lo / vstep) * vstep; v <= hi + 1e-12; v += vstep) {
+    const yy = y(v);
     svg.appendChild(svgEl("line", { x1: L, x2: L + w, y1: yy, y2: yy, stroke: "#eee" }));
     const label = svgEl("text", { x: L - 4, y: yy + 4, "text-anchor": "end" });
-    label.textContent = v.toFixed(hi - lo < 0.1 ? 3 : 2);
+    label.textContent = v.toFixed(Math.max(0, -Math.floor(Math.log10(vstep))));
     svg.appendChild(label);
   }
-  for (let i = 0; i <= 4; ++i) {
-    const t = t0 + span * i / 4;
-    const label = svgEl("text", { x: x(t), y: H - 10, "text-anchor": "middle" });
-    label.textContent = Math.round(t - t0) + " s";
+  const tstep = niceStep(span, 5);
+  for (let dt = 0; dt <= span + 1e-9; dt += tstep) {
+    const label = svgEl("text", { x: x(t0 + dt), y: H - 10, "text-anchor": "middle" });
+    label.textContent = clock(dt);
     svg.appendChild(label);
   }
   for (const m of marks) {
@@ -116,8 +132,7 @@ function drawChart(svg, peers, field, marks, t0, t1, fixedRange) {
                                  "stroke-dasharray": "4 3", "stroke-width": m.name === "peer_dead" ? 2 : 1,
                                  class: "mark mark-" + m.name, "data-about": m.about });
     const title = svgEl("title", {});
-    title.textContent = m.name + (m.about ? " " + m.about : "") + " (seen by " + m.by + ") at " +
-                        Math.round(m.t - t0) + " s";
+    title.textContent = m.name + (m.about ? " " + m.about : "") + " (seen by " + m.by + ") at " + clock(m.t - t0);
     mark.appendChild(title);
     svg.appendChild(mark);
     if (m.name === "peer_dead" || m.name === "peer_left" || m.name === "peer_joined") {
@@ -170,7 +185,7 @@ function render(s) {
   const events = document.getElementById("events");
   while (events.firstChild) events.removeChild(events.firstChild);
   for (const m of marks.filter(m => m.name !== "view_change").slice(-12).reverse()) {
-    events.appendChild(el("li", { class: "event-" + m.name }, Math.round(m.t - t0) + " s: " + m.name +
+    events.appendChild(el("li", { class: "event-" + m.name }, clock(m.t - t0) + ": " + m.name +
                           (m.about ? " " + m.about : "") + " (seen by " + m.by + ")"));
   }
 }
