@@ -109,7 +109,8 @@ std::string StatusJson(const std::vector<PeerRunState>& peers, double now_unix) 
   for (const auto& p : peers) {
     if (PeerState(p, peers, now_unix) == "training") training.push_back(p);
   }
-  const PeerRunState* straggler = Straggler(training);
+  // Once none trains (the run is over), the whole run's, as `meshtrain report` names it.
+  const PeerRunState* straggler = training.empty() ? Straggler(peers) : Straggler(training);
   status.AddRaw("straggler", straggler ? "\"" + JsonEscape(straggler->id) + "\"" : std::string("null"));
   status.AddRaw("peers", rows);
   return status.str();

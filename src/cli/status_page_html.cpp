@@ -43,8 +43,8 @@ const std::string& StatusPageHtml() {
   <tbody></tbody>
 </table>
 <div class="charts">
-  <div class="chart-box"><h2>training loss</h2><svg id="chart-loss" class="chart" width="560" height="250"></svg></div>
-  <div class="chart-box"><h2>test accuracy</h2><svg id="chart-acc" class="chart" width="560" height="250"></svg></div>
+  <div class="chart-box"><h2>training loss</h2><svg id="chart-loss" class="chart" width="540" height="240"></svg></div>
+  <div class="chart-box"><h2>test accuracy</h2><svg id="chart-acc" class="chart" width="540" height="240"></svg></div>
 </div>
 <div class="legend">marks: <span style="color:#c00">&#9474; peer_dead / peer_left</span> &nbsp;
   <span style="color:#888">&#9474; view_change</span> &nbsp; <span style="color:#07a">&#9474; state_sync</span> &nbsp;
