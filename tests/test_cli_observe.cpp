@@ -52,6 +52,12 @@ mode = "ring"
 timeout_ms = 20000
 start_timeout_ms = 30000
 
+# Slower to suspect than the default: on a busy two-core machine a peer starved
+# of CPU for a second must not be declared dead (only the killed one is).
+[membership]
+suspect_ms = 1000
+dead_ms = 2500
+
 [debug]
 step_delay_ms = 5
 )";
@@ -132,6 +138,16 @@ size_t Count(const std::string& text, const std::string& what) {
   return n;
 }
 
+// AwaitOrFail, and on a timeout what `explain()` says about the peers.
+template <typename Explain, typename Pred>
+void AwaitOrExplain(std::chrono::milliseconds timeout, const std::string& what, Explain explain, Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) FAIL("timed out waiting for " << what << "\n" << explain());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 struct Scraped {
   double step = -1;
   double sent = -1;
@@ -177,7 +193,20 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
     last[i] = now;
     return true;
   };
-  AwaitOrFail(90s, "every peer's /metrics to show step 60 or more", [&] {
+  // What the peers said last, for a failure message (evaluated only then).
+  auto describe = [&] {
+    std::string out;
+    for (int i = 0; i < 4; ++i) {
+      out += peers[i].id + ": step " + std::to_string(last[i].step) + ", view members " +
+             std::to_string(Sample(texts[i], "meshtrain_view_members")) + ", view changes " +
+             std::to_string(Sample(texts[i], "meshtrain_view_changes_total")) + ", deaths " +
+             std::to_string(Sample(texts[i], "meshtrain_peer_deaths_total")) + "; log tail:\n";
+      const std::string log = peers[i].log();
+      out += log.substr(log.size() > 1500 ? log.size() - 1500 : 0) + "\n";
+    }
+    return out;
+  };
+  AwaitOrExplain(90s, "every peer's /metrics to show step 60 or more", describe, [&] {
     bool all = true;
     for (int i = 0; i < 4; ++i) all = scrape(i) && last[i].step >= 60 && all;
     std::this_thread::sleep_for(50ms);
@@ -205,7 +234,7 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
   const double changes_before = Sample(texts[0], "meshtrain_view_changes_total");
   peers[3].process->Signal(SIGKILL);
   CHECK(peers[3].process->Wait(10s).value_or(-1) == 128 + SIGKILL);
-  AwaitOrFail(60s, "p0, p1 and p2 to report a 3-member view after p3's kill", [&] {
+  AwaitOrExplain(60s, "p0, p1 and p2 to report a 3-member view after p3's kill", describe, [&] {
     bool all = true;
     for (int i = 0; i < 3; ++i) {
       all = scrape(i) && Sample(texts[i], "meshtrain_view_members") == 3 &&
