@@ -1,10 +1,15 @@
-// What a flood of scrapes costs training (docs/observability.md, "Cost"):
+// What a flood of scrapes costs training (docs/observability.md, "How it is served"):
 // two ring peers train Fashion-MNIST on loopback with log.prometheus on; over
 // a 10 s window one client asks p0's /metrics 1,000 times a second (paced,
 // keep-alive, cpp-httplib), or nobody asks. The figure is the ring's steps per
 // second in the window, scraped against unscraped, over interleaved repeats.
 //
-//   bench_cli_metrics_scrape [--meshtrain PATH] [--repeats 3] [--rate 1000] [--seconds 10]
+//   bench_cli_metrics_scrape [--meshtrain PATH] [--repeats 3] [--rate 1000] [--seconds 10] [--paired]
+//
+// First, the CPU one request costs p0 when it is not training (p1 never comes).
+// --paired: two clusters train at the same time and one's p0 is flooded, the
+// roles swapped each repeat; the ratio of their steps/s is what the flood
+// costs, and load from anything else on the machine hits both alike.
 //
 // PATH defaults to ../meshtrain next to this program (the build tree). Peers
 // are started with fork/exec and always reaped. The scrape client runs on the
@@ -40,6 +45,7 @@ struct Options {
   int repeats = 3;
   int rate = 1000;
   int seconds = 10;
+  bool paired = false;
 };
 
 const char* kBody = R"(
@@ -132,58 +138,97 @@ void Flood(const Options& o, const std::string& address, Clock::time_point start
   }
 }
 
-// One run: two peers, a warm-up of 300 steps, then the window (scraped or not).
-// With `idle`, p1 never starts: p0 waits for it without training, so its CPU
-// in the window is what serving the scrapes cost.
-Window RunOnce(const Options& o, bool scraped, bool idle = false) {
-  testing::TempDir dir;
-  std::string toml;
-  for (int i = 0; i < 2; ++i) {
-    toml += "[[cluster.peers]]\nid = \"p" + std::to_string(i) + "\"\nendpoint = \"tcp://127.0.0.1:" +
-            std::to_string(testing::FreeLoopbackPort()) + "\"\n\n";
+// Two ring peers of their own (p0 with log.prometheus), in a temp dir; stopped
+// and reaped when it goes. With `alone`, p1 never starts: p0 waits for it
+// without training, so its CPU is what serving costs.
+class Cluster {
+ public:
+  Cluster(const Options& o, bool alone) : address_("127.0.0.1:" + std::to_string(testing::FreeLoopbackPort())) {
+    std::string toml;
+    for (int i = 0; i < 2; ++i) {
+      toml += "[[cluster.peers]]\nid = \"p" + std::to_string(i) + "\"\nendpoint = \"tcp://127.0.0.1:" +
+              std::to_string(testing::FreeLoopbackPort()) + "\"\n\n";
+    }
+    const std::string config = dir_.Write("cluster.toml", toml + kBody);
+    for (int i = 0; i < (alone ? 1 : 2); ++i) {
+      const std::string id = "p" + std::to_string(i);
+      std::vector<std::string> argv = {o.meshtrain, "run", "--config", config, "--id", id,
+                                       "--set", "log.metrics=" + dir_.File(id + ".jsonl"),
+                                       "--set", "checkpoint.dir=" + dir_.File(id + "-ckpt"),
+                                       "--set", "log.progress=none"};
+      if (i == 0) argv.insert(argv.end(), {"--set", "log.prometheus=" + address_});
+      peers_.push_back(std::make_unique<testing::ChildProcess>(argv, dir_.File(id + ".log")));
+    }
   }
-  const std::string config = dir.Write("cluster.toml", toml + kBody);
-  const std::string metrics_address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
-  std::vector<std::unique_ptr<testing::ChildProcess>> peers;
-  for (int i = 0; i < (idle ? 1 : 2); ++i) {
-    const std::string id = "p" + std::to_string(i);
-    std::vector<std::string> argv = {o.meshtrain, "run", "--config", config, "--id", id,
-                                     "--set", "log.metrics=" + dir.File(id + ".jsonl"),
-                                     "--set", "checkpoint.dir=" + dir.File(id + "-ckpt"),
-                                     "--set", "log.progress=none"};
-    if (i == 0) argv.insert(argv.end(), {"--set", "log.prometheus=" + metrics_address});
-    peers.push_back(std::make_unique<testing::ChildProcess>(argv, dir.File(id + ".log")));
+  ~Cluster() {
+    for (auto& p : peers_) p->Signal(SIGTERM);
+    for (auto& p : peers_) {
+      if (!p->Wait(std::chrono::seconds(60))) p->Signal(SIGKILL);
+    }
   }
-  const std::string p0_metrics = dir.File("p0.jsonl");
+  // Waits until p0 trained `steps` steps (0: until its /metrics answers); exits the benchmark if it never does.
+  void AwaitReady(int64_t steps) {
+    auto ready = [&] {
+      if (steps > 0) return Step() >= steps;
+      HttpClient probe(address_);
+      return probe.Get("/metrics").ok();
+    };
+    if (!testing::WaitUntil(std::chrono::seconds(120), ready)) {
+      std::fprintf(stderr, "bench: p0 never got ready; its log:\n%s\n", testing::ReadFile(dir_.File("p0.log")).c_str());
+      std::exit(1);
+    }
+  }
+  int64_t Step() const { return LastStep(dir_.File("p0.jsonl")); }
+  double P0Cpu() const { return CpuSeconds(peers_[0]->pid()); }
+  const std::string& address() const { return address_; }
+
+ private:
+  testing::TempDir dir_;
+  std::string address_;
+  std::vector<std::unique_ptr<testing::ChildProcess>> peers_;
+};
+
+// Steps/s of `c` from `first` (its step at `start`) until now.
+double StepsPerSecond(const Cluster& c, int64_t first, Clock::time_point start) {
+  const int64_t last = std::max<int64_t>(c.Step(), first);
+  return static_cast<double>(last - first) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// One cluster alone: a warm-up of 300 steps, then the window, scraped or not.
+Window RunOnce(const Options& o, bool scraped, bool alone = false) {
+  Cluster cluster(o, alone);
+  cluster.AwaitReady(alone ? 0 : 300);
   Window w;
-  auto ready = [&] {
-    if (!idle) return LastStep(p0_metrics) >= 300;
-    HttpClient probe(metrics_address);
-    return probe.Get("/metrics").ok();
-  };
-  if (!testing::WaitUntil(std::chrono::seconds(120), ready)) {
-    std::fprintf(stderr, "bench: p0 never reached step 300; its log:\n%s\n", testing::ReadFile(dir.File("p0.log")).c_str());
-    std::exit(1);
-  }
-  const int64_t first = LastStep(p0_metrics);
-  const double p0_cpu_before = CpuSeconds(peers[0]->pid());
+  const int64_t first = cluster.Step();
+  const double p0_cpu_before = cluster.P0Cpu();
   const double client_cpu_before = OwnCpuSeconds();
   const auto start = Clock::now();
   const auto end = start + std::chrono::seconds(o.seconds);
   if (scraped) {
-    Flood(o, metrics_address, start, end, &w);
+    Flood(o, cluster.address(), start, end, &w);
   } else {
     std::this_thread::sleep_until(end);
   }
-  const int64_t last = std::max<int64_t>(LastStep(p0_metrics), first);
-  w.p0_cpu_s = CpuSeconds(peers[0]->pid()) - p0_cpu_before;
+  w.steps_per_s = StepsPerSecond(cluster, first, start);
+  w.p0_cpu_s = cluster.P0Cpu() - p0_cpu_before;
   w.client_cpu_s = OwnCpuSeconds() - client_cpu_before;
-  w.steps_per_s = static_cast<double>(last - first) / std::chrono::duration<double>(Clock::now() - start).count();
-  for (auto& p : peers) p->Signal(SIGTERM);
-  for (auto& p : peers) {
-    if (!p->Wait(std::chrono::seconds(60))) p->Signal(SIGKILL);
-  }
   return w;
+}
+
+// Two clusters train at once, so whatever else loads the machine loads both;
+// one is flooded. Returns {scraped steps/s, unscraped steps/s}.
+std::pair<Window, double> RunPaired(const Options& o, bool flood_first) {
+  Cluster a(o, false), b(o, false);
+  a.AwaitReady(300);
+  b.AwaitReady(300);
+  Cluster& flooded = flood_first ? a : b;
+  Cluster& quiet = flood_first ? b : a;
+  Window w;
+  const int64_t flooded_first = flooded.Step(), quiet_first = quiet.Step();
+  const auto start = Clock::now();
+  Flood(o, flooded.address(), start, start + std::chrono::seconds(o.seconds), &w);
+  w.steps_per_s = StepsPerSecond(flooded, flooded_first, start);
+  return {w, StepsPerSecond(quiet, quiet_first, start)};
 }
 
 double Median(std::vector<double> v) {
@@ -211,8 +256,9 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") o.repeats = std::atoi(next().c_str());
     else if (a == "--rate") o.rate = std::atoi(next().c_str());
     else if (a == "--seconds") o.seconds = std::atoi(next().c_str());
+    else if (a == "--paired") o.paired = true;
     else {
-      std::fprintf(stderr, "usage: bench_cli_metrics_scrape [--meshtrain PATH] [--repeats N] [--rate R] [--seconds S]\n");
+      std::fprintf(stderr, "usage: bench_cli_metrics_scrape [--meshtrain PATH] [--repeats N] [--rate R] [--seconds S] [--paired]\n");
       return 2;
     }
   }
@@ -227,8 +273,6 @@ int main(int argc, char** argv) {
   std::printf("2 ring peers (Fashion-MNIST, MLP 784-256-128-10, batch 64) on %u cores; window %d s; "
               "scraped = %d requests/s at p0's /metrics\n",
               std::thread::hardware_concurrency(), o.seconds, o.rate);
-  std::printf("%-7s %-10s %9s %9s %7s %8s %8s %11s %11s\n", "repeat", "run", "steps/s", "requests", "failed",
-              "p50 ms", "p99 ms", "p0 CPU s", "client CPU s");
   {
     const Window idle = RunOnce(o, true, true);
     std::printf("serving alone (p0 not training): %lld requests, %lld failed, p50 %.3f ms, p99 %.3f ms; "
@@ -237,6 +281,26 @@ int main(int argc, char** argv) {
                 idle.p0_cpu_s, 1e6 * idle.p0_cpu_s / std::max<int64_t>(idle.requests, 1),
                 100 * idle.p0_cpu_s / o.seconds, o.rate, idle.client_cpu_s);
   }
+  if (o.paired) {
+    std::printf("paired: two 2-peer clusters train at once; one's p0 is flooded (the first, then the second)\n");
+    std::printf("%-7s %16s %16s %8s %8s %8s\n", "repeat", "scraped steps/s", "other steps/s", "ratio", "p50 ms",
+                "p99 ms");
+    std::vector<double> ratios;
+    for (int r = 0; r < o.repeats; ++r) {
+      for (bool flood_first : {true, false}) {
+        const auto [w, other] = RunPaired(o, flood_first);
+        const double ratio = other > 0 ? w.steps_per_s / other : 0;
+        ratios.push_back(ratio);
+        std::printf("%-7d %16.1f %16.1f %8.3f %8.3f %8.3f\n", r + 1, w.steps_per_s, other, ratio, w.p50_ms,
+                    w.p99_ms);
+        std::fflush(stdout);
+      }
+    }
+    std::printf("median scraped/unscraped steps/s: %.3f (%+.1f%%)\n", Median(ratios), 100 * (Median(ratios) - 1));
+    return 0;
+  }
+  std::printf("%-7s %-10s %9s %9s %7s %8s %8s %11s %11s\n", "repeat", "run", "steps/s", "requests", "failed",
+              "p50 ms", "p99 ms", "p0 CPU s", "client CPU s");
   std::vector<double> quiet, flooded;
   for (int r = 0; r < o.repeats; ++r) {
     for (bool scraped : {false, true}) {  // interleaved, so drift in the machine's load hits both
