@@ -5,13 +5,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
-#include <memory>
-#include <mutex>
 #include <chrono>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "cli/http_endpoint.h"
@@ -61,7 +62,9 @@ bool IsMarkedEvent(const std::string& name) {
 }
 
 // Keeps every other point once the series is full (the first and newest stay).
+// A value that is not a number (a non-finite loss is written as null) is left out.
 void AddPoint(std::vector<SeriesPoint>* series, double t, double value) {
+  if (std::isnan(value)) return;
   if (series->size() >= kMaxSeriesPoints) {
     size_t kept = 0;
     for (size_t i = 0; i < series->size(); i += 2) (*series)[kept++] = (*series)[i];
@@ -92,8 +95,8 @@ void RunDirectory::RecordHistory(PeerRunState* peer, const JsonFields& fields) {
   if (view != fields.end()) peer->view = StringArray(view->second);
   auto event = fields.find("event");
   if (event == fields.end()) {
-    if (fields.count("loss")) AddPoint(&peer->loss_series, t, NumberField(fields, "loss", 0));
-    if (fields.count("test_acc")) AddPoint(&peer->acc_series, t, NumberField(fields, "test_acc", 0));
+    if (fields.count("loss")) AddPoint(&peer->loss_series, t, NumberField(fields, "loss", NAN));
+    if (fields.count("test_acc")) AddPoint(&peer->acc_series, t, NumberField(fields, "test_acc", NAN));
     return;
   }
   if (event->second == "view_change") peer->view_id = static_cast<int64_t>(NumberField(fields, "view_id", -1));
