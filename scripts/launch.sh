@@ -10,7 +10,9 @@
 # Every run appends to RUN_DIR/<id>/metrics.jsonl; each line carries its run id,
 # and `meshtrain report` / scripts/plot.sh show the latest run.
 #
-# Environment: RUN_DIR (default runs), MESHTRAIN (the binary; default build/meshtrain).
+# Environment: RUN_DIR (default runs), MESHTRAIN (the binary; default build/meshtrain),
+# PROMETHEUS_PORT (unset: off; P: the i-th peer serves /metrics on 127.0.0.1:P+i,
+# log.prometheus, docs/observability.md).
 # Exit status: 0 all peers done; 2 bad arguments or config; otherwise the exit
 # code of the first peer that failed. Ctrl-C / SIGTERM stops exactly the peers
 # it started (each checkpoints and leaves) and exits 130 (143 after SIGTERM).
@@ -88,12 +90,18 @@ stop_children() {  # $1: the exit code, 128 + the signal
 trap 'stop_children 130' INT
 trap 'stop_children 143' TERM
 
-for id in "${ids[@]}"; do
+prometheus_port="${PROMETHEUS_PORT:-}"
+[ -z "$prometheus_port" ] || [[ "$prometheus_port" =~ ^[1-9][0-9]*$ ]] ||
+  die_usage "PROMETHEUS_PORT must be a port number (got '$prometheus_port')"
+for i in "${!ids[@]}"; do
+  id="${ids[$i]}"
   dir="$run_dir/$id"
   mkdir -p "$dir"
+  metrics_args=()
+  [ -z "$prometheus_port" ] || metrics_args=(--set log.prometheus="127.0.0.1:$((prometheus_port + i))")
   "$bin" run --config "$config" --id "$id" --set cluster.size="$n" \
     --set log.metrics="$dir/metrics.jsonl" --set checkpoint.dir="$dir/checkpoints" \
-    --set log.progress=line "${set_args[@]}" "${run_only[@]}" >"$dir/log.txt" 2>&1 &
+    --set log.progress=line "${metrics_args[@]}" "${set_args[@]}" "${run_only[@]}" >"$dir/log.txt" 2>&1 &
   pids+=("$!")
   echo "launch: started $id (pid $!), log $dir/log.txt"
 done

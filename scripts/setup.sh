@@ -2,20 +2,25 @@
 # Installs every Debian package meshtrain needs (compiler aside). Idempotent and
 # non-interactive: packages already present are skipped without touching apt.
 #
-#   scripts/setup.sh [--dry-run]
+#   scripts/setup.sh [--dry-run] [--observability]
 #
 # A package counts as present only when it is installed for this machine's
 # architecture (dpkg --print-architecture) or is architecture-independent: the
 # arm64 libraries scripts/cross.sh installs do not build a native binary.
 # --dry-run (or SETUP_DRY_RUN=1) prints what it would install and changes nothing.
+# --observability also installs the two large tools test_cli_observe uses when
+# present, promtool (prometheus, ~100 MB) and headless chromium (~270 MB); without
+# them that test skips those checks with a message (docs/observability.md, "Tests").
 set -euo pipefail
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
 dry_run="${SETUP_DRY_RUN:-0}"
+observability=0
 for arg in "$@"; do
   case "$arg" in
     -h | --help) usage; exit 0 ;;
     --dry-run) dry_run=1 ;;
+    --observability) observability=1 ;;
     *) echo "setup: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -30,6 +35,7 @@ PACKAGES=(
   libtomlplusplus-dev
   doctest-dev
   zlib1g-dev
+  libcpp-httplib-dev  # log.prometheus and meshtrain watch --http (docs/observability.md)
   dataset-fashion-mnist
   gnuplot-nox
   iproute2      # ip and tc for the slow-link rig (scripts/netlab.sh)
@@ -39,6 +45,10 @@ PACKAGES=(
   shellcheck    # scripts/test.sh lints scripts/ before the build
   ccache        # scripts/test.sh compiles through it when present
 )
+
+if [ "$observability" = 1 ]; then
+  PACKAGES+=(prometheus chromium)
+fi
 
 native="$(dpkg --print-architecture)"
 

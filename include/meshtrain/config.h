@@ -153,6 +153,7 @@ struct CheckpointConfig {
 struct LogConfig {
   std::string metrics;          // empty = runs/<id>/metrics.jsonl
   std::string progress = "auto";  // auto (TTY -> live line) | line | none
+  std::string prometheus;         // "host:port" of the /metrics endpoint; empty = off (docs/observability.md)
 };
 
 struct SecurityConfig {

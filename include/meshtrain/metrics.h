@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ class JsonLine {
 
 std::string JsonEscape(const std::string& s);
 
+// Sees every metrics line as written (with its "run", without the newline):
+// the live figures of `log.prometheus` are fed from here (docs/observability.md).
+using MetricsObserver = std::function<void(const std::string& line)>;
+
 class MetricsWriter {
  public:
   MetricsWriter() = default;
@@ -46,11 +51,13 @@ class MetricsWriter {
   // resumed run continues the run it resumes).
   Status Open(const std::string& path, bool continue_run = false);
   void Write(const JsonLine& line);
+  void SetObserver(MetricsObserver observer) { observer_ = std::move(observer); }
   const std::string& run_id() const { return run_id_; }
 
  private:
   std::FILE* file_ = nullptr;
   std::string run_id_;
+  MetricsObserver observer_;
 };
 
 // A new run id: UTC start time and process id, "20261203T081523Z-4242".

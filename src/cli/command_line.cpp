@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <iterator>
 
+#include "config/text_checks.h"
+
 namespace meshtrain {
 
 namespace {
@@ -30,8 +32,10 @@ constexpr CommandHelp kCommands[] = {
      "Validates the config as `run` does and prints the id and endpoint of each peer.\n"},
     {"report", "meshtrain report RUN_DIR",
      "Summary table of RUN_DIR/<peer>/metrics.jsonl: the latest run of each peer.\n"},
-    {"watch", "meshtrain watch RUN_DIR [--pid PID]",
-     "One live view of every peer of RUN_DIR; ends when all are done or PID has exited.\n"},
+    {"watch", "meshtrain watch RUN_DIR [--pid PID] [--http HOST:PORT]",
+     "One live view of every peer of RUN_DIR; ends when all are done or PID has exited.\n"
+     "  --http HOST:PORT  also serve a live status page there (docs/observability.md), until\n"
+     "                    SIGINT/SIGTERM or PID's exit, e.g. --http 127.0.0.1:8080\n"},
     {"keygen", "meshtrain keygen --out DIR [--name PEER_ID]",
      "Writes a CURVE key pair: DIR/PEER_ID.key (mode 0600) and DIR/PEER_ID.pub; prints the public key\n"
      "(docs/security.md).\n"},
@@ -146,6 +150,11 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
       long v = std::strtol(pid.c_str(), &end, 10);
       if (*end != '\0' || v <= 0) return Status::InvalidArgument("--pid " + pid + ": expected a process id");
       cmd.watch_pid = static_cast<int>(v);
+    } else if (key == "--http" && cmd.verb == "watch") {
+      MESHTRAIN_RETURN_IF_ERROR(value(&cmd.watch_http));
+      if (std::string why = config_internal::ListenAddressProblem(cmd.watch_http); !why.empty()) {
+        return Status::InvalidArgument("--http " + cmd.watch_http + ": " + why);
+      }
     } else if (key == "--out" && cmd.verb == "keygen") {
       MESHTRAIN_RETURN_IF_ERROR(value(&cmd.keygen_dir));
     } else if (key == "--name" && cmd.verb == "keygen") {

@@ -8,6 +8,7 @@
 
 #include "cli/command_line.h"
 #include "cli/keygen.h"
+#include "cli/prometheus_exporter.h"
 #include "cli/run_report.h"
 #include "meshtrain/checkpoint.h"
 #include "meshtrain/config.h"
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   }
   if (cmd->verb == "inspect") return Inspect(cmd->checkpoint_path);
   if (cmd->verb == "report") return meshtrain::ReportCommand(cmd->run_dir);
-  if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid);
+  if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid, cmd->watch_http);
   if (cmd->verb == "keygen") return meshtrain::KeygenCommand(cmd->keygen_dir, cmd->keygen_name);
 
   const std::string id = (cmd->verb == "peers" && cmd->id.empty()) ? meshtrain::kAnyPeerId : cmd->id;
@@ -118,7 +119,17 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
-  auto trainer = meshtrain::Trainer::Create(*cfg, cmd->resume);
+  // log.prometheus listens before the data loads, and outlives the trainer that feeds it.
+  std::unique_ptr<meshtrain::PrometheusExporter> exporter;
+  if (!cfg->log.prometheus.empty()) {
+    auto started = meshtrain::PrometheusExporter::Start(cfg->self_id, cfg->log.prometheus);
+    if (!started.ok()) {
+      return Fail(ExitCodeFor(started.status()), "peer " + cfg->self_id + ": log.prometheus: " + started.status().message());
+    }
+    exporter = std::move(started.value());
+  }
+  auto trainer =
+      meshtrain::Trainer::Create(*cfg, cmd->resume, exporter ? exporter->Observer() : meshtrain::MetricsObserver{});
   if (!trainer.ok()) return Fail(ExitCodeFor(trainer.status()), trainer.status().message());
   meshtrain::Status st = trainer.value()->Run(&g_stop);
   if (!st.ok() && st.code() == meshtrain::Status::Code::kAborted && g_stop_signal.load() != 0) {

@@ -6,7 +6,20 @@
 #include <string>
 #include <vector>
 
+#include "cli/json_fields.h"
+
 namespace meshtrain {
+
+// A figure at a unix time, and an event another line of the run reported (for charts).
+struct SeriesPoint {
+  double t = 0;
+  double value = 0;
+};
+struct EventMark {
+  double t = 0;
+  std::string name;   // peer_dead, view_change, state_sync, ...
+  std::string about;  // the peer it is about, if any
+};
 
 struct PeerRunState {
   std::string id;
@@ -26,7 +39,18 @@ struct PeerRunState {
   bool done = false;
   std::string last_event;
   std::map<std::string, double> wait_s_by_peer;
+  // For the status page (watch --http): where the peer stands and its history,
+  // thinned to at most kMaxSeriesPoints points each so a long run stays small.
+  double last_t = 0;                 // unix time of its last line
+  std::vector<std::string> view;     // the last view it reported
+  int64_t view_id = -1;              // of its last view_change
+  std::vector<SeriesPoint> loss_series;
+  std::vector<SeriesPoint> acc_series;
+  std::vector<EventMark> marks;      // the events of kMarkedEvents, oldest first
 };
+
+inline constexpr size_t kMaxSeriesPoints = 1000;
+inline constexpr size_t kMaxMarks = 400;
 
 // Reads any new lines of every peer's metrics file (incrementally). Each peer's
 // state is that of the latest run in its file: a line of another run than the
@@ -39,9 +63,15 @@ class RunDirectory {
 
  private:
   void Apply(PeerRunState* peer, const std::string& line);
+  static void RecordHistory(PeerRunState* peer, const JsonFields& fields);
   std::string dir_;
   std::vector<PeerRunState> peers_;
 };
+
+// The peer the others wait for: in a synchronous ring every peer waits for the
+// slowest, the one whose own waiting is shortest (most compute over comm).
+// nullptr with fewer than two peers.
+const PeerRunState* Straggler(const std::vector<PeerRunState>& peers);
 
 // The end-of-run table: accuracy, steps, bytes, compute vs communication, and
 // the peer the others waited for most.
@@ -52,6 +82,8 @@ std::string FormatLiveView(const std::vector<PeerRunState>& peers);
 // `meshtrain report DIR` and `meshtrain watch DIR [--pid PID]`. A DIR that does
 // not exist or is not a directory is a user mistake (exit 2).
 int ReportCommand(const std::string& dir);
-int WatchCommand(const std::string& dir, int pid);
+// With `http` ("host:port") watch also serves the status page there
+// (docs/observability.md) and keeps serving until SIGINT/SIGTERM or --pid's exit.
+int WatchCommand(const std::string& dir, int pid, const std::string& http = "");
 
 }  // namespace meshtrain

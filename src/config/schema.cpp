@@ -165,6 +165,7 @@ std::vector<FieldSpec> BuildFields() {
 
   f.push_back(MESHTRAIN_FIELD(log, metrics, Any()));
   f.push_back(MESHTRAIN_FIELD(log, progress, OneOf({"auto", "line", "none"})));
+  f.push_back(MESHTRAIN_FIELD(log, prometheus, Text(ListenAddressProblem)));
 
   f.push_back(MESHTRAIN_FIELD(security, mode, OneOf({"none", "curve"})));
   f.push_back(MESHTRAIN_FIELD(security, secret_key_file, Any()));

@@ -117,6 +117,10 @@ void MetricsWriter::Write(const JsonLine& line) {
   s += '\n';
   std::fwrite(s.data(), 1, s.size(), file_);
   std::fflush(file_);
+  if (observer_) {
+    s.pop_back();
+    observer_(s);
+  }
 }
 
 std::string NewRunId() {

@@ -266,6 +266,8 @@ class PeerTrainer final : public Trainer {
 
   TrainOutcome outcome() const override { return {step_, outcome_.test_acc, outcome_.test_loss}; }
 
+  void ObserveMetrics(MetricsObserver observer) { metrics_.SetObserver(std::move(observer)); }
+
  private:
   struct OutcomeState {
     double test_acc = -1;
@@ -892,12 +894,13 @@ uint64_t SamplerSeed(uint64_t train_seed, size_t peer_index) {
   return train_seed * 1000003ULL + 7919ULL * (peer_index + 1);
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::Create(const Config& cfg, bool resume) {
+Result<std::unique_ptr<Trainer>> Trainer::Create(const Config& cfg, bool resume, MetricsObserver observer) {
   auto parts = BuildParts(cfg);
   if (!parts.ok()) return parts.status();
   auto replicas = DataParallel::Create(cfg, parts->model->num_params());
   if (!replicas.ok()) return replicas.status();
   auto trainer = std::make_unique<PeerTrainer>(cfg, std::move(parts.value()), std::move(replicas.value()));
+  trainer->ObserveMetrics(std::move(observer));
   MESHTRAIN_RETURN_IF_ERROR(trainer->Init(resume));
   return std::unique_ptr<Trainer>(std::move(trainer));
 }
