@@ -264,7 +264,7 @@ TEST_CASE("every layer kind's gradient matches central differences of a double-p
 }
 
 TEST_CASE("a convolution unfolded a few samples at a time equals one sample at a time") {
-  // 25 x 4096 patch floats per sample: the 2 MiB unfold budget holds 5 of the 8.
+  // 25 x 4096 patch floats per sample: the 1 MiB unfold budget holds 2 of the 8.
   const Net net{"big conv", {1, 64, 64, true}, 3, {L("conv2d", 4, 5, 1, 2), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
   auto many = Build(net, 8);
   auto one = Build(net, 1);

@@ -7,7 +7,7 @@
 namespace meshtrain {
 namespace {
 
-// About 2 MiB of patches per chunk: large enough GEMMs, small enough to stay
+// About 1 MiB of patches per chunk: large enough GEMMs, small enough to stay
 // in cache and to keep a peer's memory low (docs/models.md, "Memory").
 constexpr int64_t kColsBudgetFloats = int64_t{1} << 18;
 

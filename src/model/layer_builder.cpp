@@ -1,5 +1,6 @@
 #include "model/layer_builder.h"
 
+#include <algorithm>
 #include <new>
 #include <string>
 #include <vector>
@@ -13,6 +14,12 @@
 
 namespace meshtrain {
 namespace {
+
+// A batch runs through the layers this many samples at a time (the gradient
+// adds up over the chunks): the activations of a CNN are large (the reference
+// network's first layer alone is 12,544 floats a sample), and 16 keeps a peer
+// small (docs/models.md, "Memory") while the GEMMs stay wide enough.
+constexpr int64_t kRowsAtOnce = 16;
 
 // Far beyond any model this trainer is meant for; sizes never overflow.
 constexpr double kMaxFloats = static_cast<double>(int64_t{1} << 31);
@@ -91,7 +98,8 @@ Status CheckFields(const LayerConfig& c, size_t index) {
 }  // namespace
 
 Result<std::unique_ptr<Model>> BuildLayerStack(const ModelConfig& config, const SampleShape& input, int num_classes,
-                                               int64_t max_batch) {
+                                               int64_t batch_size) {
+  const int64_t max_batch = std::min(batch_size, kRowsAtOnce);
   if (config.layers.empty()) {
     return Status::InvalidArgument("model.type: 'layers' needs [[model.layers]] entries");
   }
@@ -139,7 +147,7 @@ Result<std::unique_ptr<Model>> BuildLayerStack(const ModelConfig& config, const 
     return std::unique_ptr<Model>(std::make_unique<LayerStackModel>(first, std::move(layers), loss, init, max_batch));
   } catch (const std::bad_alloc&) {
     return Status::Unavailable("model: out of memory allocating the layers for input " + first.Text() +
-                               " and batch " + std::to_string(max_batch));
+                               " and batch " + std::to_string(batch_size));
   }
 }
 
