@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 namespace meshtrain {
 namespace {
@@ -60,14 +59,17 @@ void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
         for (int64_t ky = 0; ky < kernel_; ++ky) {
           float* dst = col + ky * row_floats;
           const int64_t iy = oy * stride_ - padding_ + ky;
+          // Plain loops: the runs are short (5 floats for a 5x5 kernel on one
+          // channel), too short for memcpy/memset calls to pay.
           if (iy < 0 || iy >= height || kx1 <= kx0) {
-            std::fill_n(dst, row_floats, 0.0f);
+            for (int64_t i = 0; i < row_floats; ++i) dst[i] = 0.0f;
             continue;
           }
-          std::fill_n(dst, kx0 * channels, 0.0f);
-          std::memcpy(dst + kx0 * channels, sample + (iy * width + x0 + kx0) * channels,
-                      static_cast<size_t>((kx1 - kx0) * channels) * sizeof(float));
-          std::fill_n(dst + kx1 * channels, (kernel_ - kx1) * channels, 0.0f);
+          const int64_t begin = kx0 * channels, end = kx1 * channels;
+          const float* src = sample + (iy * width + x0) * channels;
+          for (int64_t i = 0; i < begin; ++i) dst[i] = 0.0f;
+          for (int64_t i = begin; i < end; ++i) dst[i] = src[i];
+          for (int64_t i = end; i < row_floats; ++i) dst[i] = 0.0f;
         }
       }
     }

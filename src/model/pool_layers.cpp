@@ -35,11 +35,12 @@ void Pool2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&
                 where[c] = static_cast<int32_t>(offset + c);
               }
             } else {
+              // Selects, not branches, so the loop over channels vectorises.
+              const int32_t base = static_cast<int32_t>(offset);
               for (int64_t c = 0; c < channels; ++c) {
-                if (src[c] > dst[c]) {
-                  dst[c] = src[c];
-                  where[c] = static_cast<int32_t>(offset + c);
-                }
+                const bool larger = src[c] > dst[c];
+                dst[c] = larger ? src[c] : dst[c];
+                where[c] = larger ? base + static_cast<int32_t>(c) : where[c];
               }
             }
           }
