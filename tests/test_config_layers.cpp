@@ -139,4 +139,9 @@ TEST_CASE("model.type and the layer list must agree") {
   auto overridden = Load(kLenet, &dir, {"model.type=softmax"});
   REQUIRE_FALSE(overridden.ok());
   CHECK_CONTAINS(overridden.status().message(), "model.layers: given, but model.type = 'softmax'");
+  TempDir dir2;
+  auto set_layers = Load(kLenet, &dir2, {"model.layers=[]"});
+  REQUIRE_FALSE(set_layers.ok());
+  CHECK_CONTAINS(set_layers.status().message(),
+                 "--set model.layers=[]: model.layers: cannot be set with --set; list layers as [[model.layers]]");
 }
