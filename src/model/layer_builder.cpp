@@ -51,6 +51,15 @@ Result<std::unique_ptr<Layer>> MakeLayer(const LayerConfig& c, size_t index, con
       return Status::InvalidArgument(blame + "kernel " + std::to_string(c.kernel) + " with padding " +
                                      std::to_string(c.padding) + " does not fit its input: " + Gets(in));
     }
+    // Sizes in double before anything is allocated: one sample's patches and outputs.
+    const double pixels = static_cast<double>(Conv2dLayer::OutputSide(in.height, c.kernel, stride, c.padding)) *
+                          static_cast<double>(Conv2dLayer::OutputSide(in.width, c.kernel, stride, c.padding));
+    const double patch = static_cast<double>(c.kernel) * static_cast<double>(c.kernel) * static_cast<double>(in.channels);
+    if (pixels * std::max(patch, static_cast<double>(c.filters)) * static_cast<double>(max_batch) > kMaxFloats) {
+      return Status::InvalidArgument(blame + "too large: " + std::to_string(c.filters) + " filters of " +
+                                     std::to_string(c.kernel) + "x" + std::to_string(c.kernel) + " on " + Gets(in) +
+                                     " (limit 2^31 floats)");
+    }
     return std::unique_ptr<Layer>(
         std::make_unique<Conv2dLayer>(in, c.filters, c.kernel, stride, c.padding, max_batch, propagates));
   }
