@@ -357,8 +357,8 @@ TEST_CASE("shapes that do not fit are errors naming the entry") {
         "net.toml:10:1: model.layers[0] (conv2d): the last layer gives a 3x4x3 image but the data has 3 classes; "
         "end with a dense layer of 3 units after a flatten");
   CHECK(error(flat, 0, {L("dense", 2)}).find("the data is regression (one target)") != std::string::npos);
-  CHECK(error(kImage, 3, {L("conv2d", 65536, 1024, 1, 1024), L("flatten"), L("dense", 3)})
-            .find("net.toml:10:1: model.layers[0] (conv2d): too large: 65536 filters of 1024x1024") != std::string::npos);
+  CHECK(error(kImage, 3, {L("conv2d", 4096, 1, 1, 1024), L("flatten"), L("dense", 3)})
+            .find("net.toml:10:1: model.layers[0] (conv2d): too large: 4096 filters of 1x1") != std::string::npos);
 }
 
 }  // namespace
