@@ -12,13 +12,14 @@
 namespace meshtrain {
 
 struct CheckpointHeader {
-  uint32_t format_version = 1;
+  uint32_t format_version = 2;  // what the file said; writing always writes the current version
   int64_t step = 0;          // optimizer steps applied so far
   int64_t epoch = 0;         // epoch the next step belongs to
   uint64_t config_hash = 0;  // Config::Hash() of the run that wrote it
   uint64_t seed = 0;         // train.seed (the samplers' RNG is a pure function of it and the epoch)
   std::string peer_id;
   std::string model;         // Model::Describe()
+  std::vector<std::string> layers;  // Model::LayerList(); empty in version 1 files
   uint64_t n_params = 0;
   uint64_t n_optimizer_state = 0;
 };

@@ -53,8 +53,22 @@ struct DataConfig {
   int64_t test_limit = 0;
 };
 
+// One [[model.layers]] entry (docs/models.md, "Layers"). Which fields a kind
+// takes is checked when the config is read; shapes when the model is built.
+struct LayerConfig {
+  std::string kind;      // conv2d | maxpool2d | avgpool2d | flatten | dense | relu | tanh | gelu | dropout | layernorm
+  int64_t filters = 0;   // conv2d: output channels
+  int64_t kernel = 0;    // conv2d, pools: square window side
+  int64_t stride = 0;    // conv2d (default 1), pools (default kernel)
+  int64_t padding = 0;   // conv2d: zeros on every side
+  int64_t units = 0;     // dense: outputs
+  double rate = 0;       // dropout: probability of zeroing an input, in [0, 1)
+  std::string where;     // "FILE:LINE:COL" of the entry, for errors found when the model is built
+};
+
 struct ModelConfig {
-  std::string type = "mlp";          // linear | softmax | mlp
+  std::string type = "mlp";          // linear | softmax | mlp | layers
+  std::vector<LayerConfig> layers;   // type layers: the network, input to output
   std::vector<int64_t> hidden = {128};  // mlp hidden layer sizes
   std::string activation = "relu";   // relu | tanh
   std::string init = "he";           // he | xavier

@@ -62,6 +62,11 @@ int Inspect(const std::string& path) {
               static_cast<long long>(h.epoch), h.model.c_str(), static_cast<unsigned long long>(h.n_params),
               static_cast<unsigned long long>(h.n_optimizer_state), static_cast<unsigned long long>(h.seed),
               static_cast<unsigned long long>(h.config_hash));
+  if (h.layers.empty()) {
+    std::printf("layers      (not recorded: format version 1)\n");
+  } else {
+    for (size_t i = 0; i < h.layers.size(); ++i) std::printf("%s%s\n", i == 0 ? "layers      " : "            ", h.layers[i].c_str());
+  }
   return kExitOk;
 }
 

@@ -57,9 +57,35 @@ void AddData(const DataConfig& d, Settings* s) {
   s->Add("data.train_limit", d.train_limit).Add("data.test_limit", d.test_limit);
 }
 
+// One setting per layer, "model.layers[2]" = "conv2d filters=16 kernel=5 ...":
+// a refused peer is told which layer differs, not only that some did.
+std::string LayerText(const LayerConfig& l) {
+  std::string text = l.kind;
+  const auto field = [&](const char* name, int64_t v) {
+    if (v != 0) text += std::string(" ") + name + "=" + std::to_string(v);
+  };
+  field("filters", l.filters);
+  field("kernel", l.kernel);
+  field("stride", l.stride);
+  field("padding", l.padding);
+  field("units", l.units);
+  if (l.rate != 0) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), l.rate);
+    text += " rate=" + std::string(buf, ec == std::errc() ? end : buf);
+  }
+  return text;
+}
+
 void AddModel(const ModelConfig& m, Settings* s) {
   s->Add("model.type", m.type).Add("model.init", m.init);
   if (m.type == "mlp") s->Add("model.hidden", m.hidden).Add("model.activation", m.activation);
+  if (m.type == "layers") {
+    s->Add("model.layers", static_cast<int64_t>(m.layers.size()));
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+      s->Add(("model.layers[" + std::to_string(i) + "]").c_str(), LayerText(m.layers[i]));
+    }
+  }
 }
 
 // Every constant of the update rule: replicas that apply the same averaged

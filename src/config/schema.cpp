@@ -86,7 +86,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(data, train_limit, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(data, test_limit, IntAtLeast(0)));
 
-  f.push_back(MESHTRAIN_FIELD(model, type, OneOf({"linear", "softmax", "mlp"})));
+  f.push_back(MESHTRAIN_FIELD(model, type, OneOf({"linear", "softmax", "mlp", "layers"})));
   f.push_back(MESHTRAIN_FIELD(model, hidden, IntIn(1, 1000000)));
   f.push_back(MESHTRAIN_FIELD(model, activation, OneOf({"relu", "tanh"})));
   f.push_back(MESHTRAIN_FIELD(model, init, OneOf({"he", "xavier"})));
@@ -240,6 +240,7 @@ bool IsSection(std::string_view name) {
 std::vector<std::string_view> KeysOf(std::string_view section) {
   std::vector<std::string_view> keys;
   if (section == "cluster") keys.push_back("peers");
+  if (section == "model") keys.push_back("layers");
   for (const FieldSpec& f : AllFields()) {
     if (f.section == section) keys.push_back(f.key);
   }

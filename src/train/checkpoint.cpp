@@ -19,8 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'M', 'E', 'S', 'H', 'C', 'K', 'P', 'T'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the layer list after the model description; version 1 files
+// still read (with no layer list).
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableVersion = 1;
 constexpr size_t kMaxNameBytes = 4096;
+constexpr uint32_t kMaxLayers = 4096;
 
 uint32_t Crc32(const char* data, size_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -46,6 +50,8 @@ std::string Encode(const Checkpoint& c) {
   w.U64(c.header.seed);
   w.Str(c.header.peer_id);
   w.Str(c.header.model);
+  w.U32(static_cast<uint32_t>(c.header.layers.size()));
+  for (const std::string& line : c.header.layers) w.Str(line);
   w.U64(c.params.size());
   w.U64(c.optimizer_state.size());
   w.Floats(c.params);
@@ -103,9 +109,10 @@ Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, boo
   ByteReader body(bytes.data() + sizeof(kMagic), bytes.size() - sizeof(kMagic) - 4);
   Checkpoint c;
   c.header.format_version = body.U32();
-  if (!body.failed() && c.header.format_version != kFormatVersion) {
+  if (!body.failed() &&
+      (c.header.format_version < kOldestReadableVersion || c.header.format_version > kFormatVersion)) {
     return corrupt("unsupported format version " + std::to_string(c.header.format_version) + " (this build reads " +
-                   std::to_string(kFormatVersion) + ")");
+                   std::to_string(kOldestReadableVersion) + " to " + std::to_string(kFormatVersion) + ")");
   }
   if (stored_crc != actual_crc) {
     return corrupt("checksum mismatch (file is truncated or damaged)");
@@ -116,6 +123,11 @@ Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, boo
   c.header.seed = body.U64();
   c.header.peer_id = body.Str(kMaxNameBytes);
   c.header.model = body.Str(kMaxNameBytes);
+  if (c.header.format_version >= 2) {
+    const uint32_t n_layers = body.U32();
+    if (n_layers > kMaxLayers) return corrupt("layer list of " + std::to_string(n_layers) + " entries");
+    for (uint32_t i = 0; i < n_layers && !body.failed(); ++i) c.header.layers.push_back(body.Str(kMaxNameBytes));
+  }
   c.header.n_params = body.U64();
   c.header.n_optimizer_state = body.U64();
   if (body.failed()) return corrupt("header truncated");

@@ -40,7 +40,10 @@ Result<Parts> BuildParts(const Config& cfg) {
   if (!data.ok()) return data.status();
   parts.data = std::move(data.value());
   const int64_t max_batch = std::max<int64_t>(cfg.train.batch_size, 1);
-  auto model = CreateModel(cfg.model, parts.data.train.dim, parts.data.train.num_classes, max_batch);
+  const Dataset& train = parts.data.train;
+  const SampleShape input = train.image_height > 0 ? SampleShape::Image(1, train.image_height, train.image_width)
+                                                   : SampleShape::Flat(train.dim);
+  auto model = CreateModel(cfg.model, input, train.num_classes, max_batch);
   if (!model.ok()) return model.status();
   parts.model = std::move(model.value());
   parts.model->InitParams(cfg.train.seed);
@@ -48,6 +51,15 @@ Result<Parts> BuildParts(const Config& cfg) {
   if (!optimizer.ok()) return optimizer.status();
   parts.optimizer = std::move(optimizer.value());
   return parts;
+}
+
+// A checkpoint holds parameters of one architecture: the layer list it records
+// (version 2), or its model description (version 1), must be the configured one.
+Status SameArchitecture(const CheckpointHeader& header, const Model& model, const std::string& what) {
+  const bool same = header.layers.empty() ? header.model == model.Describe() : header.layers == model.LayerList();
+  if (same) return Status::OK();
+  return Status::InvalidArgument(what + " holds the model '" + header.model + "' but the config builds '" +
+                                 model.Describe() + "'; refusing to load it (use the config it was trained with)");
 }
 
 EvalTotals EvaluateOn(Model& model, const Dataset& test, int64_t batch_size) {
@@ -163,6 +175,8 @@ class PeerTrainer final : public Trainer {
       bool local_loss_finite = true;  // this peer's own contribution, before any averaging
       if (has_shard_) {
         batch = sampler_->Get(epoch, index);
+        // Dropout masks: a pure function of (seed, peer, step), so a resumed run draws the same ones.
+        model.SetNoiseKey(NoiseKey(cfg_.train.seed, cfg_.self_index, step_));
         loss = model.ForwardBackward(batch);
         local_loss_finite = std::isfinite(loss);
       } else {  // no shard this epoch (a newcomer): take part in the round with nothing to add
@@ -791,6 +805,7 @@ class PeerTrainer final : public Trainer {
     c.header.seed = cfg_.train.seed;
     c.header.peer_id = cfg_.self_id;
     c.header.model = parts_.model->Describe();
+    c.header.layers = parts_.model->LayerList();
     auto params = parts_.model->params();
     c.params.assign(params.begin(), params.end());
     auto state = parts_.optimizer->state();
@@ -825,6 +840,7 @@ class PeerTrainer final : public Trainer {
       return Status::OK();
     }
     const std::string where = "checkpoint of step " + std::to_string(c->header.step) + " in " + cfg_.CheckpointDir();
+    MESHTRAIN_RETURN_IF_ERROR(SameArchitecture(c->header, *parts_.model, where));
     if (c->header.config_hash != cfg_.Hash()) {
       return Status::InvalidArgument(where + " was written under a different model/data/optimizer config; "
                                      "refusing to resume (use a fresh checkpoint.dir)");
@@ -910,6 +926,7 @@ Result<TrainOutcome> EvaluateCheckpoint(const Config& cfg, const std::string& ch
   if (!parts.ok()) return parts.status();
   auto c = ReadCheckpoint(checkpoint_path);
   if (!c.ok()) return c.status();
+  MESHTRAIN_RETURN_IF_ERROR(SameArchitecture(c->header, *parts->model, "checkpoint " + checkpoint_path));
   auto params = parts->model->params();
   if (c->params.size() != params.size()) {
     return Status::InvalidArgument("checkpoint " + checkpoint_path + " holds " + std::to_string(c->params.size()) +
