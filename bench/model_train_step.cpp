@@ -1,7 +1,8 @@
 // Throughput of one training step (ForwardBackward + SGD momentum Step) on one
 // thread for the model shapes we ship, batch 64, random data; plus the heap
 // allocations per step (should be 0).
-// Usage: bench_model_train_step [seconds_per_model=2] [batch=64]
+// The CNN is the reference LeNet-style network of docs/models.md ("Layers"),
+// on 1x28x28 images. Usage: bench_model_train_step [seconds_per_model=2] [batch=64] [only=LABEL]
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -46,7 +47,9 @@ double ThreadCpuSeconds() {
 }
 
 Figures Measure(const Shape& shape, int64_t dim, int64_t batch, double seconds) {
-  auto model = meshtrain::CreateModel(shape.config, dim, shape.num_classes, batch);
+  const auto input = shape.config.type == "layers" ? meshtrain::SampleShape::Image(1, 28, 28)
+                                                   : meshtrain::SampleShape::Flat(dim);
+  auto model = meshtrain::CreateModel(shape.config, input, shape.num_classes, batch);
   if (!model.ok()) {
     std::fprintf(stderr, "%s: %s\n", shape.label.c_str(), model.status().ToString().c_str());
     std::exit(1);
@@ -114,8 +117,26 @@ int main(int argc, char** argv) {
   mlp128.hidden = {128};
   ModelConfig mlp256;
   mlp256.hidden = {256, 128};
-  const std::vector<Shape> shapes = {
-      {"linear", linear, 0}, {"softmax", softmax, 10}, {"mlp", mlp128, 10}, {"mlp", mlp256, 10}};
+  ModelConfig cnn;
+  cnn.type = "layers";
+  auto layer = [&cnn](const char* kind, int64_t filters = 0, int64_t kernel = 0, int64_t padding = 0) {
+    meshtrain::LayerConfig l;
+    l.kind = kind;
+    l.filters = filters;
+    l.kernel = kernel;
+    l.padding = padding;
+    l.units = std::string(kind) == "dense" ? filters : 0;
+    cnn.layers.push_back(l);
+  };
+  layer("conv2d", 16, 5, 2), layer("relu"), layer("maxpool2d", 0, 2);
+  layer("conv2d", 32, 5, 2), layer("relu"), layer("maxpool2d", 0, 2);
+  layer("flatten"), layer("dense", 128), layer("relu"), layer("dense", 10);
+  std::vector<Shape> shapes = {{"linear", linear, 0},
+                               {"softmax", softmax, 10},
+                               {"mlp", mlp128, 10},
+                               {"mlp", mlp256, 10},
+                               {"cnn", cnn, 10}};
+  if (argc > 3) std::erase_if(shapes, [&](const Shape& s) { return s.label != argv[3]; });
 
   std::printf("train step = ForwardBackward + SGD(momentum 0.9) Step; batch %lld, one thread, %.1f s each\n",
               static_cast<long long>(batch), seconds);

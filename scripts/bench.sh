@@ -15,6 +15,8 @@
 # The figures depend on the machine and on whatever else runs on it: close other work first.
 set -uo pipefail
 
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 out="${OUT_DIR:-$root/runs/bench-$(date +%Y%m%d-%H%M%S)}"
@@ -27,8 +29,14 @@ only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --compare) compare=1 ;;
-    --only) only="${2:-}"; shift ;;
-    *) echo "usage: scripts/bench.sh [--compare] [--only train|rss|e2e|allreduce]" >&2; exit 2 ;;
+    -h | --help) usage; exit 0 ;;
+    --only)
+      case "${2:-}" in
+        train | rss | e2e | allreduce) only="$2"; shift ;;
+        '') echo "bench: --only needs a value (train, rss, e2e or allreduce)" >&2; exit 2 ;;
+        *) echo "bench: --only: unknown part '$2' (train, rss, e2e or allreduce)" >&2; exit 2 ;;
+      esac ;;
+    *) echo "bench: unknown argument '$1'" >&2; echo "usage: scripts/bench.sh [--compare] [--only train|rss|e2e|allreduce]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -38,7 +46,8 @@ wants() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 apt_install() {
   local missing=()
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    # No `| grep -q`: it can close the pipe early, a failure under pipefail.
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == *"install ok installed"* ]] || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""

@@ -13,6 +13,10 @@
 # OUT_DIR (default runs/bench-slowlink-<date>; configs, logs and metrics are kept there).
 set -uo pipefail
 
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+# The value of option $1, which must be there ($2 is what followed it, $3 how many args were left).
+value_of() { [ "$3" -ge 2 ] && [ -n "$2" ] || { echo "bench_slowlink: $1 needs a value" >&2; exit 2; }; }
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 out="${OUT_DIR:-$root/runs/bench-slowlink-$(date +%Y%m%d-%H%M%S)}"
@@ -22,11 +26,12 @@ rate=10mbit
 delay=50
 while [ $# -gt 0 ]; do
   case "$1" in
-    --codecs) codecs="$2"; shift 2 ;;
-    --steps) steps="$2"; shift 2 ;;
-    --rate) rate="$2"; shift 2 ;;
-    --delay-ms) delay="$2"; shift 2 ;;
-    *) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    -h | --help) usage; exit 0 ;;
+    --codecs) value_of "$1" "${2:-}" $#; codecs="$2"; shift 2 ;;
+    --steps) value_of "$1" "${2:-}" $#; steps="$2"; shift 2 ;;
+    --rate) value_of "$1" "${2:-}" $#; rate="$2"; shift 2 ;;
+    --delay-ms) value_of "$1" "${2:-}" $#; delay="$2"; shift 2 ;;
+    *) echo "bench_slowlink: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 

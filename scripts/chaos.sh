@@ -19,27 +19,54 @@
 #
 # Environment: RUN_DIR (default runs/chaos) in CONFIG mode; MESHTRAIN (default build/meshtrain).
 # Writes RUN_DIR/chaos.log ("<unix time> <kill|restart|pause|resume> <peer>") and RUN_DIR/chaos_report.txt.
-# Exits non-zero if a peer that was not killed by us failed.
+# A victim counts as rejoined once it completes a round together with another peer; one that came back
+# after the others had finished is reported as such (docs/faults.md, "scripts/chaos.sh").
+# Exits non-zero if a peer failed (a victim that stopped because the run had ended without it excepted).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${MESHTRAIN:-$root/build/meshtrain}"
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+# usage [CODE]: the header above; on stdout for --help (exit 0), on stderr for a mistake (exit 2).
+usage() {
+  local code="${1:-2}"
+  if [ "$code" = 0 ]; then
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  else
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  fi
+  exit "$code"
+}
+# value OPTION ARGS...: the value after OPTION, or a clear error when there is none.
+value() {
+  if [ $# -lt 2 ] || [ -z "$2" ] || [ "${2#--}" != "$2" ]; then
+    echo "chaos: $1 needs a value (see scripts/chaos.sh --help)" >&2
+    exit 2
+  fi
+  printf '%s' "$2"
+}
 [ $# -ge 1 ] || usage
-case "$1" in -h|--help) usage 0 ;; esac
+for arg in "$@"; do  # --help anywhere before the run args: usage, and nothing else happens
+  [ "$arg" = -- ] && break
+  case "$arg" in -h|--help) usage 0 ;; esac
+done
 target="$1"; shift
 kills=1; pauses=0; every=10; duration=0; seed=$$; down=3; pause_for=3; report_only=0
 run_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --kill) kills="$2"; shift 2 ;;
-    --pause) pauses="$2"; shift 2 ;;
-    --every) every="$2"; shift 2 ;;
-    --duration) duration="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --down) down="$2"; shift 2 ;;
-    --pause-for) pause_for="$2"; shift 2 ;;
+    --kill|--pause|--every|--duration|--seed|--down|--pause-for)
+      v="$(value "$@")" || exit 2
+      case "$1" in
+        --kill) kills="$v" ;;
+        --pause) pauses="$v" ;;
+        --every) every="$v" ;;
+        --duration) duration="$v" ;;
+        --seed) seed="$v" ;;
+        --down) down="$v" ;;
+        --pause-for) pause_for="$v" ;;
+      esac
+      shift 2 ;;
     --report-only) report_only=1; shift ;;
     --) shift; run_args=("$@"); break ;;
     -h|--help) usage 0 ;;
@@ -196,7 +223,10 @@ if [ "$report_only" = 0 ]; then
     if [ "$mode" = config ]; then
       wait "${pid[$id]}"
       code=$?
-      if [ "$code" != 0 ]; then
+      if [ "$code" = 1 ] && grep -q '"event":"cluster_finished".*"adopted":false' "$run_dir/$id/metrics.jsonl"; then
+        # The documented outcome of a peer that came back after the run had ended without it.
+        echo "chaos: $id came back after the others had finished the run and stopped without their final state (exit 1; see the report)"
+      elif [ "$code" != 0 ]; then
         failed=1
         echo "chaos: $id exited with $code; last lines of $run_dir/$id/log.txt:" >&2
         tail -n 5 "$run_dir/$id/log.txt" >&2
@@ -259,14 +289,20 @@ report="$run_dir/chaos_report.txt"
           }
           redone = (red > redone) ? red : redone
         }
-        rj = -1
+        # Rejoined: the first round of the victim after its return in a view with
+        # another peer (a round alone, after the others left, is no rejoin).
+        # Or it found the run over: cluster_finished, with or without the final state.
+        rj = -1; ended = ""
         if (i in back) {
           for (k = 1; k <= n[fv[i]]; k++) {
-            if (T[fv[i], k] >= back[i] && E[fv[i], k] == "view_ready" && index(field(L[fv[i], k], "view"), "\"" fv[i] "\"") > 0) { rj = T[fv[i], k] - back[i]; break }
+            if (T[fv[i], k] < back[i]) continue
+            if (E[fv[i], k] == "cluster_finished") { ended = (field(L[fv[i], k], "adopted") == "true" || index(L[fv[i], k], "\"adopted\":true") > 0) ? "end:adopted" : "end:stopped"; break }
+            if (E[fv[i], k] == "view_ready" && index(field(L[fv[i], k], "view"), ",") > 0) { rj = T[fv[i], k] - back[i]; break }
           }
         }
+        if (ended != "") { late++; late_what = late_what sprintf("\n  #%d %s came back after the others had finished: %s", i, fv[i], ended == "end:adopted" ? "it took their final state (not a rejoin)" : "it stopped without their final state (not a rejoin)") }
         det = sort_and_pick(d, nd, "median"); ref = sort_and_pick(r, nr, "max")
-        printf "%-3d %-6s %-8s %12s %12s %12s %8d\n", i, fk[i], fv[i], det < 0 ? "-" : sprintf("%.3f", det), ref < 0 ? "-" : sprintf("%.3f", ref), rj < 0 ? "-" : sprintf("%.3f", rj), redone
+        printf "%-3d %-6s %-8s %12s %12s %12s %8d\n", i, fk[i], fv[i], det < 0 ? "-" : sprintf("%.3f", det), ref < 0 ? "-" : sprintf("%.3f", ref), ended != "" ? ended : (rj < 0 ? "-" : sprintf("%.3f", rj)), redone
         if (det >= 0) { D[++nD] = det }
         if (ref >= 0) { R[++nR] = ref }
         if (rj >= 0) { J[++nJ] = rj }
@@ -276,12 +312,14 @@ report="$run_dir/chaos_report.txt"
       if (nD > 0) { a = sort_and_pick(D, nD, "median"); b = sort_and_pick(D, nD, "max"); printf "detection latency (s): median %.3f, max %.3f over %d faults\n", a, b, nD }
       if (nR > 0) { a = sort_and_pick(R, nR, "median"); b = sort_and_pick(R, nR, "max"); printf "re-form time (s):      median %.3f, max %.3f over %d faults\n", a, b, nR }
       if (nJ > 0) { a = sort_and_pick(J, nJ, "median"); b = sort_and_pick(J, nJ, "max"); printf "rejoin time (s):       median %.3f, max %.3f over %d returns\n", a, b, nJ }
+      if (late > 0) printf "the run ended without %d victim(s):%s\n", late, late_what
       if (nf > 0) printf "lost work: %.2f steps per fault (rounds interrupted and redone, its return included), %d in %d faults\n", sumred / nf, sumred, nf
       print ""
       print "final accuracy:"
       for (p in peers) printf "  %-8s test_acc %s  steps %s\n", p, (p in acc) ? acc[p] : "(did not finish)", (p in steps) ? steps[p] : "-"
       print "  (detect_s: median over the other peers of the first peer_dead after the fault; reform_s: the last of"
-      print "   them to finish a round in a view without the victim; rejoin_s: the victim'"'"'s first round after its return)"
+      print "   them to finish a round in a view without the victim; rejoin_s: the victim'"'"'s first round with another"
+      print "   peer after its return, or end:adopted / end:stopped if the others had finished the run by then)"
     }
   ' "$log" "$run_dir"/*/metrics.jsonl
 } | tee "$report"

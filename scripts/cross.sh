@@ -16,10 +16,15 @@
 # target's architecture, no root: the machine cannot cross-build, which
 # scripts/test.sh reports and goes on without); anything else, a real failure.
 set -euo pipefail
+
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+for arg in "$@"; do
+  case "$arg" in -h | --help) usage; exit 0 ;; esac
+done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-usage() { echo "usage: scripts/cross.sh aarch64 [--static] [--no-install] [cmake args...]" >&2; exit 2; }
-[ $# -ge 1 ] || usage
+bad_usage() { echo "usage: scripts/cross.sh aarch64 [--static] [--no-install] [cmake args...] (--help for more)" >&2; exit 2; }
+[ $# -ge 1 ] || bad_usage
 target="$1"; shift
 case "$target" in
   aarch64|arm64)
@@ -28,7 +33,7 @@ case "$target" in
     triplet=aarch64-linux-gnu
     qemu="qemu-aarch64"
     ;;
-  *) echo "cross: unknown target '$target' (supported: aarch64)" >&2; usage ;;
+  *) echo "cross: unknown target '$target' (supported: aarch64)" >&2; bad_usage ;;
 esac
 
 static=OFF
@@ -52,7 +57,8 @@ jobs="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 HOST_PACKAGES=(cmake pkg-config "g++-$triplet" qemu-user libeigen3-dev)
 TARGET_PACKAGES=(libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libtomlplusplus-dev zlib1g-dev)
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# No `| grep -q`: it can close the pipe early, a failure under pipefail.
+installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == *"install ok installed"* ]]; }
 
 if [ "$install" = 1 ]; then
   SUDO=""

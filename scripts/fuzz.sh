@@ -10,6 +10,9 @@
 #   Reproduce a crash:  $BUILD_DIR/fuzz/<target> <crash file>
 #   (MESHTRAIN_FUZZ_VERBOSE=1 also prints what each input parsed to).
 set -euo pipefail
+
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build-fuzz}"
 jobs="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
@@ -30,7 +33,8 @@ done
 fuzz_packages=(clang libclang-rt-14-dev)
 missing=()
 for pkg in "${fuzz_packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then missing+=("$pkg"); fi
+  # No `| grep -q`: it can close the pipe early, a failure under pipefail.
+  [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == *"install ok installed"* ]] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""

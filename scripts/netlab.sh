@@ -37,7 +37,9 @@ set -uo pipefail
 state_root="${NETLAB_STATE:-/run/meshtrain-netlab}"
 
 die() { echo "netlab: $*" >&2; exit 1; }
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+bad_arg() { echo "netlab: $*" >&2; exit 2; }  # a user mistake in the arguments
+help_text() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+usage() { help_text >&2; exit 2; }
 
 valid_name() { [[ "$1" =~ ^[a-z][a-z0-9-]{0,20}$ ]] || die "lab name '$1' must match [a-z][a-z0-9-]{0,20}"; }
 state_of() { echo "$state_root/$1"; }
@@ -66,7 +68,8 @@ down() {
   if [ -f "$dir/relay.pid" ]; then
     pid="$(cat "$dir/relay.pid")"
     # Only the relay this lab started: its command line names the lab's control pipe.
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/control"; then
+    # A substring test, not `| grep -q`, which can cut the pipe (a failure under pipefail).
+    if [ -n "$pid" ] && [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$dir/control"* ]]; then
       kill -TERM "$pid" 2>/dev/null
       for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
       kill -KILL "$pid" 2>/dev/null
@@ -82,18 +85,19 @@ up() {
   local name="$1" n="$2"; shift 2
   local rate=10mbit delay=50 port=7000 relay="" owner="$PPID"
   while [ $# -gt 0 ]; do
+    case "$1" in --rate | --delay-ms | --port | --relay | --owner) [ $# -ge 2 ] && [ -n "$2" ] || bad_arg "up: $1 needs a value" ;; esac
     case "$1" in
       --rate) rate="$2"; shift 2 ;;
       --delay-ms) delay="$2"; shift 2 ;;
       --port) port="$2"; shift 2 ;;
       --relay) relay="$2"; shift 2 ;;
       --owner) owner="$2"; shift 2 ;;
-      *) die "up: unknown option '$1'" ;;
+      *) bad_arg "up: unknown option '$1'" ;;
     esac
   done
-  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "up: N must be 1..250 (got '$n')"
-  [[ "$delay" =~ ^[0-9]+$ ]] || die "up: --delay-ms must be a whole number of ms"
-  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "up: --port must be 1..65535"
+  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || bad_arg "up: N must be 1..250 (got '$n')"
+  [[ "$delay" =~ ^[0-9]+$ ]] || bad_arg "up: --delay-ms must be a whole number of ms"
+  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || bad_arg "up: --port must be 1..65535"
   local dir; dir="$(state_of "$name")"
   [ -e "$dir" ] && die "lab '$name' exists already ($dir); 'netlab.sh down $name' first"
   mkdir -p "$dir" || die "cannot create $dir"
@@ -203,6 +207,7 @@ reap() {
 [ $# -ge 1 ] || usage
 cmd="$1"; shift
 case "$cmd" in
+  -h | --help | help) help_text; exit 0 ;;
   check) out="$(check)" || { echo "netlab: $out" >&2; exit 1; } ;;
   up) [ $# -ge 2 ] || usage; valid_name "$1"; up "$@" ;;
   down) [ $# -eq 1 ] || usage; valid_name "$1"; down "$1" ;;

@@ -9,7 +9,15 @@
 # build-aarch64/: about 70 s on 2 cores once its packages are in) for the qemu
 # interop test (tests/test_cli_interop.cpp), which otherwise skips with a message.
 # MESHTRAIN_CROSS=1 does that without --full, MESHTRAIN_CROSS=0 leaves it out.
+# Before the build, shellcheck (warning level) lints scripts/, .ci/ and the
+# shell of tests/ (the journey tests, tests/*/*.sh); any finding fails the run. The build goes
+# through ccache when it is installed (its cache stays in ccache's own
+# directory, ~/.cache/ccache unless CCACHE_DIR says otherwise).
 set -euo pipefail
+
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 jobs="$(nproc 2>/dev/null || echo 2)"
@@ -22,8 +30,18 @@ fi
 stage() { echo "== test.sh: $1 ($(date +%T))"; }
 
 "$root/scripts/setup.sh"
+stage "shellcheck"
+shopt -s nullglob
+lint=("$root"/scripts/*.sh "$root"/.ci/run "$root"/tests/*/*.sh "$root"/tests/journeys/*.bats "$root"/tests/journeys/*.bash)
+shopt -u nullglob
+if ! shellcheck -S warning "${lint[@]}"; then
+  echo "== test.sh: shellcheck found the problems above (shellcheck -S warning FILE shows them again)" >&2
+  exit 1
+fi
 stage "Release build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMESHTRAIN_WERROR=ON >/dev/null
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMESHTRAIN_WERROR=ON "${launcher[@]}" >/dev/null
 cmake --build "$build" -j "$jobs"
 if [ "${MESHTRAIN_CROSS:-$full}" != 0 ]; then
   stage "aarch64 cross-build, for the qemu interop test"

@@ -74,6 +74,56 @@ TEST_CASE("ForwardBackward and Evaluate allocate nothing after construction") {
   }
 }
 
+LayerConfig Layer(const char* kind, int64_t size = 0, int64_t kernel = 0, int64_t padding = 0) {
+  LayerConfig l;
+  l.kind = kind;
+  l.filters = size;
+  l.units = size;
+  l.kernel = kernel;
+  l.padding = padding;
+  l.rate = 0.25;
+  return l;
+}
+
+TEST_CASE("a CNN step allocates nothing after construction, every layer kind included") {
+  ModelConfig config;
+  config.type = "layers";
+  // The reference network of configs/fashion_cnn.toml, then one of each other kind.
+  config.layers = {Layer("conv2d", 16, 5, 2), Layer("relu"),         Layer("maxpool2d", 0, 2),
+                   Layer("conv2d", 32, 5, 2), Layer("relu"),         Layer("maxpool2d", 0, 2),
+                   Layer("layernorm"),        Layer("avgpool2d", 0, 2), Layer("flatten"),
+                   Layer("dense", 128),       Layer("gelu"),         Layer("dropout"),
+                   Layer("tanh"),             Layer("dense", 10)};
+  const int64_t max_batch = 64;
+  auto created = CreateModel(config, SampleShape::Image(1, 28, 28), 10, max_batch);
+  REQUIRE_MESSAGE(created.ok(), created.status().ToString());
+  Model& model = **created;
+  model.InitParams(1);
+  const int64_t dim = 784, rows = 2 * max_batch + 5;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(rows * dim));
+  for (float& v : x) v = u(rng);
+  std::vector<int32_t> labels(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % 10);
+  const Batch full{x.data(), max_batch, dim, labels.data(), nullptr};
+  const Batch partial{x.data(), 7, dim, labels.data(), nullptr};
+  const Batch chunked{x.data(), rows, dim, labels.data(), nullptr};
+  model.ForwardBackward(full);
+
+  EvalTotals totals;
+  const long long before = meshtrain::testing::AllocationCount();
+  for (int step = 0; step < 2; ++step) {
+    model.SetNoiseKey(NoiseKey(1, 0, step));
+    model.ForwardBackward(full);
+    model.ForwardBackward(partial);
+    model.ForwardBackward(chunked);
+    model.Evaluate(full, &totals);
+    model.Evaluate(chunked, &totals);
+  }
+  CHECK(meshtrain::testing::AllocationCount() - before == 0);
+}
+
 TEST_CASE("the counter sees operator new and malloc") {
   const long long before = meshtrain::testing::AllocationCount();
   auto* v = new std::vector<float>(10);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <zlib.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -43,6 +45,47 @@ TEST_CASE("a checkpoint reads back exactly what was written") {
   CHECK(back->params == c.params);
   CHECK(back->optimizer_state == c.optimizer_state);
   CHECK_FALSE(std::filesystem::exists(dir.File("a.bin.tmp")));
+}
+
+TEST_CASE("format 2 records the layer list; format 1 files still read, without one") {
+  TempDir dir;
+  Checkpoint c = Sample(7);
+  c.header.layers = {"input 4", "dense units=3 -> 3, 15 params", "relu -> 3", "dense units=2 -> 2, 8 params"};
+  REQUIRE(WriteCheckpoint(dir.File("v2.bin"), c).ok());
+  auto v2 = ReadCheckpoint(dir.File("v2.bin"));
+  REQUIRE_MESSAGE(v2.ok(), v2.status().message());
+  CHECK(v2->header.format_version == 2);
+  CHECK(v2->header.layers == c.header.layers);
+
+  // A version 1 file is a version 2 file without the layer count (0 here) after
+  // the model description: magic 8, version 4, step/epoch/hash/seed 32, then
+  // the length-prefixed peer id and model.
+  c.header.layers.clear();
+  REQUIRE(WriteCheckpoint(dir.File("v2empty.bin"), c).ok());
+  std::string bytes = ReadFile(dir.File("v2empty.bin"));
+  const size_t count_at = 8 + 4 + 32 + (4 + c.header.peer_id.size()) + (4 + c.header.model.size());
+  REQUIRE(bytes.substr(count_at, 4) == std::string(4, '\0'));
+  bytes.erase(count_at, 4);
+  bytes[8] = 1;
+  bytes.resize(bytes.size() - 4);
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+  std::ofstream(dir.File("v1.bin"), std::ios::binary) << bytes;
+  auto v1 = ReadCheckpoint(dir.File("v1.bin"));
+  REQUIRE_MESSAGE(v1.ok(), v1.status().message());
+  CHECK(v1->header.format_version == 1);
+  CHECK(v1->header.layers.empty());
+  CHECK(v1->header.model == "mlp 4-3-2 relu");
+  CHECK(v1->header.step == 7);
+  CHECK(v1->params == c.params);
+  CHECK(v1->optimizer_state == c.optimizer_state);
+
+  bytes[8] = 3;  // a version from the future is refused, naming what this build reads
+  std::ofstream(dir.File("v3.bin"), std::ios::binary) << bytes;
+  auto v3 = ReadCheckpoint(dir.File("v3.bin"));
+  REQUIRE_FALSE(v3.ok());
+  CHECK(v3.status().message().find("unsupported format version 3 (this build reads 1 to 2)") != std::string::npos);
 }
 
 TEST_CASE("every single flipped byte or truncation is detected") {

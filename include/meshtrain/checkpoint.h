@@ -12,13 +12,14 @@
 namespace meshtrain {
 
 struct CheckpointHeader {
-  uint32_t format_version = 1;
+  uint32_t format_version = 2;  // what the file said; writing always writes the current version
   int64_t step = 0;          // optimizer steps applied so far
   int64_t epoch = 0;         // epoch the next step belongs to
   uint64_t config_hash = 0;  // Config::Hash() of the run that wrote it
   uint64_t seed = 0;         // train.seed (the samplers' RNG is a pure function of it and the epoch)
   std::string peer_id;
   std::string model;         // Model::Describe()
+  std::vector<std::string> layers;  // Model::LayerList(); empty in version 1 files
   uint64_t n_params = 0;
   uint64_t n_optimizer_state = 0;
 };
@@ -39,10 +40,13 @@ Result<Checkpoint> ReadCheckpoint(const std::string& path);
 // Reads only the header (still verifying the CRC of the whole file).
 Result<CheckpointHeader> ReadCheckpointHeader(const std::string& path);
 
-// The files of a checkpoint directory, named ckpt-<step>.bin, newest first.
+// The files of a checkpoint directory, named ckpt-<step>.bin, newest written
+// first (by modification time, then by step): not by step alone, since a rerun
+// in the same directory can write lower steps than the run before it.
 std::vector<std::string> ListCheckpoints(const std::string& dir);
 
-// Writes ckpt-<step>.bin into `dir` (created if missing) and deletes all but the newest `keep`.
+// Writes ckpt-<step>.bin into `dir` (created if missing) and deletes all but the
+// newest `keep` written; the file just written is always kept.
 Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep);
 
 // The newest checkpoint in `dir` that reads back valid; each invalid one is

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "meshtrain/status.h"
@@ -51,8 +53,22 @@ struct DataConfig {
   int64_t test_limit = 0;
 };
 
+// One [[model.layers]] entry (docs/models.md, "Layers"). Which fields a kind
+// takes is checked when the config is read; shapes when the model is built.
+struct LayerConfig {
+  std::string kind;      // conv2d | maxpool2d | avgpool2d | flatten | dense | relu | tanh | gelu | dropout | layernorm
+  int64_t filters = 0;   // conv2d: output channels
+  int64_t kernel = 0;    // conv2d, pools: square window side
+  int64_t stride = 0;    // conv2d (default 1), pools (default kernel)
+  int64_t padding = 0;   // conv2d: zeros on every side
+  int64_t units = 0;     // dense: outputs
+  double rate = 0;       // dropout: probability of zeroing an input, in [0, 1)
+  std::string where;     // "FILE:LINE:COL" of the entry, for errors found when the model is built
+};
+
 struct ModelConfig {
-  std::string type = "mlp";          // linear | softmax | mlp
+  std::string type = "mlp";          // linear | softmax | mlp | layers
+  std::vector<LayerConfig> layers;   // type layers: the network, input to output
   std::vector<int64_t> hidden = {128};  // mlp hidden layer sizes
   std::string activation = "relu";   // relu | tanh
   std::string init = "he";           // he | xavier
@@ -85,6 +101,7 @@ struct TrainConfig {
   int64_t eval_every = 0;   // steps between test evals; 0 = once per epoch
   int64_t log_every = 50;   // steps between metrics lines
   int64_t max_steps = 0;    // 0 = no cap (stop after `epochs`)
+  int64_t stop_after_nonfinite = 10;  // consecutive non-finite steps that end the run as diverged; 0 = never
 };
 
 struct SyncConfig {
@@ -135,6 +152,10 @@ struct MembershipConfig {
   // number ("0" = off). Without it a peer cut off alone trains on alone.
   std::string quorum = "off";
   int64_t quorum_timeout_ms = 0;  // give up (sync_failed) after this long without a quorum; 0 = wait
+  // After the last step, how long a peer stays to tell peers that were away
+  // that the run is over and hand them the final state (docs/membership.md,
+  // "The end of a run"); only when some peer was away. 0 = leave at once.
+  int64_t farewell_ms = 5000;
 };
 
 struct CheckpointConfig {
@@ -146,6 +167,7 @@ struct CheckpointConfig {
 struct LogConfig {
   std::string metrics;          // empty = runs/<id>/metrics.jsonl
   std::string progress = "auto";  // auto (TTY -> live line) | line | none
+  std::string prometheus;         // "host:port" of the /metrics endpoint; empty = off (docs/observability.md)
 };
 
 struct SecurityConfig {
@@ -159,6 +181,13 @@ struct DebugConfig {
   double slowdown = 1.0;      // multiply compute time (straggler experiments)
   int64_t step_delay_ms = 0;  // sleep this long after every step (fault tests need time to act)
   std::string byzantine = "none";  // gossip fault injection: none | huge | noise (sends corrupted parameters)
+};
+
+// One config key and its value as text ("optim.lr", "0.1").
+struct Setting {
+  std::string key;
+  std::string value;
+  bool operator==(const Setting&) const = default;
 };
 
 struct Config {
@@ -183,7 +212,19 @@ struct Config {
   std::string CheckpointDir() const;
   // A hash of the keys that must match for a checkpoint to be resumed (model shape, data, optimizer).
   uint64_t Hash() const;
+  // The settings every peer of this sync mode must share for its guarantees to
+  // hold (ring replicas bit-identical, gossip converging to one model), as
+  // "key" and value text, in a fixed order (docs/agreement.md).
+  std::vector<Setting> AgreementKeys() const;
 };
+
+// "optim.lr = 0.5 here, 0.1 in the cluster; ..." for every key whose values
+// differ (or that only one side has); empty when the lists agree.
+std::string DescribeSettingDifferences(const std::vector<Setting>& here, const std::vector<Setting>& there,
+                                       const std::string& there_name);
+// One text of "key=value\n" lines, and back (nullopt if it is not such a text).
+std::string EncodeSettings(const std::vector<Setting>& settings);
+std::optional<std::vector<Setting>> DecodeSettings(std::string_view text);
 
 // Passed as `id` to LoadConfig by tools that only read the cluster (e.g.
 // `meshtrain peers`): selects the first peer instead of requiring one.

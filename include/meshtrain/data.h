@@ -20,6 +20,8 @@ struct Dataset {
   std::string source;  // where the rows came from, for messages
   int64_t rows = 0;
   int64_t dim = 0;
+  int64_t image_height = 0;     // IDX: each row is a 1 x height x width image; 0: flat rows (CSV, synthetic)
+  int64_t image_width = 0;
   int num_classes = 0;          // 0 = regression (targets); else labels in [0, num_classes)
   std::vector<uint8_t> bytes;   // rows * dim (IDX)
   std::vector<float> values;    // rows * dim (CSV, synthetic)

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -49,8 +50,11 @@ class DataParallel {
   // Gossip needs the model's parameter count (`num_params`) to check what it receives.
   static Result<std::unique_ptr<DataParallel>> Create(const Config& cfg, size_t num_params = 0);
 
-  // Waits until every peer of the cluster is reachable (ring); immediate for local.
-  Status Start();
+  // Called every few seconds while Start waits, with whom it still waits for.
+  using WaitReport = std::function<void(const std::string&)>;
+  // Waits until every peer of the cluster is reachable (ring); immediate for
+  // local. Returns Aborted as soon as *stop is set (a signal during start-up).
+  Status Start(const std::atomic<bool>* stop = nullptr, const WaitReport& report = {});
   // True when gradients are all-reduced every step (ring, every = 1).
   bool averages_gradients() const { return mode_ == "ring" && every_ == 1; }
   // True when parameters are averaged after `step` (ring, every = k > 1).
@@ -100,7 +104,17 @@ class DataParallel {
   void SetProgress(int64_t step);
   // The last step is done: waits (bounded) until the other members are done
   // too, so our leaving cannot abort a last round they are still finishing.
-  void Finish(int64_t step);
+  // Cut short when *stop is set: a signal is honoured at the end too.
+  void Finish(int64_t step, const std::atomic<bool>* stop = nullptr);
+  // After Finish: says "finished at `step`" to every peer, and with `linger`
+  // stays up to membership.farewell_ms serving the final state to peers that
+  // were away (docs/membership.md, "The end of a run"). Nothing when not elastic.
+  FarewellOutcome Farewell(int64_t step, std::span<const float> params, std::span<const float> optimizer_state,
+                           const std::string& meta, bool linger, const std::atomic<bool>* stop);
+  // Peers that completed the run ahead of this one (Membership::ClusterFinished).
+  std::optional<ClusterEnd> ClusterFinished() const;
+  // Their final state (values = params then optimizer state), within sync.timeout_ms.
+  Result<StateSnapshot> FetchFinalState(const ClusterEnd& end, size_t n_values, const std::atomic<bool>* stop);
 
   ReplicaStats stats() const;
   std::vector<std::string> view() const;
@@ -108,7 +122,8 @@ class DataParallel {
  private:
   DataParallel() = default;
   Status AllreduceCompressed(uint64_t round);  // buffer_ through the codec (ring, sync.compression)
-  Status WaitForStartView();
+  Status WaitForStartView(const std::atomic<bool>* stop, const WaitReport& report);
+  std::string DescribeStartWait(const View& view) const;  // whom WaitForStartView still waits for
   // After a failed round: Aborted if membership replaces the view (the round
   // is redone in the new one), else the failure itself.
   Status AfterFailedRound(const Status& failed, uint64_t view_id);
@@ -118,6 +133,7 @@ class DataParallel {
   int64_t start_timeout_ms_ = 0;
   int64_t sync_timeout_ms_ = 0;
   int64_t dead_ms_ = 0;
+  int64_t farewell_ms_ = 0;
   size_t quorum_ = 0;  // membership.quorum as a count; 0 = off
   std::string self_id_;
   std::vector<PeerEntry> static_peers_;

@@ -120,8 +120,25 @@ struct StateSnapshot {
   std::string meta;           // the trainer's own fields (epoch plan, ...), opaque here
 };
 
+// The end of the run, as peers that completed it said in their goodbye
+// (docs/membership.md, "The end of a run").
+struct ClusterEnd {
+  uint64_t step = 0;                  // the run's last step
+  uint64_t view_id = 0;               // the view the final state was last reconciled in (names the transfer)
+  uint64_t checksum = 0;              // StateChecksum of the final state
+  std::vector<std::string> finished;  // peers that said they finished with exactly that state, sorted
+  std::vector<std::string> serving;   // of those, the ones still heard from (saying goodbye), sorted
+};
+
+// What a finished peer's farewell came to.
+struct FarewellOutcome {
+  std::vector<std::string> awaited;  // peers that were away at the end (not finished with us)
+  std::vector<std::string> told;     // of those, the ones that came back and said goodbye in the window
+  bool lingered = false;             // false: nobody was away, or no window
+};
+
 struct MembershipEvent {
-  std::string name;  // peer_suspect, peer_dead, peer_left, peer_joined, view_change, evicted
+  std::string name;  // peer_suspect, peer_dead, peer_left, peer_finished, peer_joined, view_change, evicted
   std::string peer;  // the peer concerned ("" for view_change)
   double unix_t = 0;
   double silence_s = 0;  // peer_dead / peer_suspect: how long it had been silent
@@ -199,8 +216,8 @@ class Membership {
   // The end of training at `step`: says so at once, then waits (at most
   // `timeout`) until every live member of the view has reached `step` too, so
   // that leaving cannot cut short a round a slower peer is still finishing.
-  // False on timeout.
-  bool Finish(uint64_t step, std::chrono::milliseconds timeout);
+  // False on timeout, or at once when *stop is set (a signal).
+  bool Finish(uint64_t step, std::chrono::milliseconds timeout, const std::atomic<bool>* stop = nullptr);
 
   // Reconciliation after a view change, from the trainer thread: offers our
   // state (a copy is kept, served to members that are behind), publishes
@@ -215,6 +232,26 @@ class Membership {
                                   std::span<const float> optimizer_state, const std::string& meta,
                                   std::chrono::milliseconds timeout, StateSnapshot* fetched,
                                   const std::atomic<bool>* cancel = nullptr);
+
+  // The end of training for this peer at `step`, with its final state
+  // (docs/membership.md, "The end of a run"): a goodbye saying "finished at
+  // `step`" goes to every peer it knows, the absent ones too (a paused peer
+  // finds it when it wakes). If some peer was away at the end (not in the view
+  // at `step`), it then stays up to `window`, repeating its goodbye and serving
+  // the final state, until each of them has come back and said goodbye in turn,
+  // or *cancel. Heartbeating stops; Leave() is then a no-op.
+  FarewellOutcome Farewell(uint64_t step, std::span<const float> params, std::span<const float> optimizer_state,
+                           const std::string& meta, std::chrono::milliseconds window,
+                           const std::atomic<bool>* cancel = nullptr);
+  // Whether peers that completed the run said they finished it ahead of this
+  // peer (at a later step than ours, and with a lineage not below ours: a
+  // minority that finished alone does not end the majority's run).
+  std::optional<ClusterEnd> ClusterFinished() const;
+  // Copies the final state of `end` from the finished peers still serving it,
+  // striped and checksum-verified like a reconciliation's transfer; gives up
+  // once none of them has been heard for membership.dead_ms, or after `timeout`.
+  Result<StateSnapshot> FetchFinalState(const ClusterEnd& end, uint64_t n_values, std::chrono::milliseconds timeout,
+                                        const std::atomic<bool>* cancel = nullptr);
 
   // Events since the last call (for the metrics file), oldest first.
   std::vector<MembershipEvent> DrainEvents();

@@ -24,7 +24,7 @@ struct EpochPlan {
   std::vector<std::string> shard_owners;  // LoadShardedData(data, owners.size(), i) belongs to owners[i]
   std::vector<std::string> next_owners;   // the shard owners of the next epoch
   int64_t lr_peers = 1;     // the cluster size optim.lr was scaled for (lr_scaling = linear)
-  std::string compat;       // what must match to share state: model, optimizer, batch, seed
+  std::string compat;       // what must match to share state: EncodeSettings(Config::AgreementKeys())
   bool operator==(const EpochPlan&) const = default;
 
   int64_t end_step() const { return start_step + steps; }

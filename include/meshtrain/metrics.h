@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ class JsonLine {
 
 std::string JsonEscape(const std::string& s);
 
+// Sees every metrics line as written (with its "run", without the newline):
+// the live figures of `log.prometheus` are fed from here (docs/observability.md).
+using MetricsObserver = std::function<void(const std::string& line)>;
+
 class MetricsWriter {
  public:
   MetricsWriter() = default;
@@ -40,13 +45,25 @@ class MetricsWriter {
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
 
-  // Opens `path` for appending (a resumed run continues the same file), creating parent directories.
-  Status Open(const std::string& path);
+  // Opens `path` for appending, creating parent directories. Runs in one file
+  // are told apart by the "run" field every line starts with (docs/training.md,
+  // "Metrics"): a new id, or with `continue_run` the last one in the file (a
+  // resumed run continues the run it resumes).
+  Status Open(const std::string& path, bool continue_run = false);
   void Write(const JsonLine& line);
+  void SetObserver(MetricsObserver observer) { observer_ = std::move(observer); }
+  const std::string& run_id() const { return run_id_; }
 
  private:
   std::FILE* file_ = nullptr;
+  std::string run_id_;
+  MetricsObserver observer_;
 };
+
+// A new run id: UTC start time and process id, "20261203T081523Z-4242".
+std::string NewRunId();
+// The "run" of the last line of the metrics file at `path` that has one; empty if none.
+std::string LastRunId(const std::string& path);
 
 double UnixSeconds();
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "meshtrain/config.h"
+#include "meshtrain/metrics.h"
 #include "meshtrain/status.h"
 
 namespace meshtrain {
@@ -23,7 +24,8 @@ class Trainer {
   virtual ~Trainer() = default;
   // Loads data, builds model and optimizer, and (with `resume`) restores the
   // newest valid checkpoint. Errors name the file or key at fault.
-  static Result<std::unique_ptr<Trainer>> Create(const Config& cfg, bool resume);
+  // `observer` (optional) sees every metrics line as it is written.
+  static Result<std::unique_ptr<Trainer>> Create(const Config& cfg, bool resume, MetricsObserver observer = {});
   // Trains to the end, or until *stop becomes true (then Aborted, after a checkpoint).
   virtual Status Run(const std::atomic<bool>* stop) = 0;
   virtual TrainOutcome outcome() const = 0;

@@ -4,26 +4,87 @@
 #include <cstdlib>
 #include <iterator>
 
+#include "config/text_checks.h"
+
 namespace meshtrain {
 
-const char* UsageText() {
-  return "usage:\n"
-         "  meshtrain run --config FILE [--id ID] [--set section.key=value ...] [--resume]\n"
-         "  meshtrain eval --config FILE --checkpoint PATH [--id ID] [--set section.key=value ...]\n"
-         "  meshtrain inspect CHECKPOINT\n"
-         "  meshtrain peers --config FILE [--set section.key=value ...]   (id and endpoint of each peer)\n"
-         "  meshtrain report RUN_DIR        (summary table of runs/<peer>/metrics.jsonl)\n"
-         "  meshtrain watch RUN_DIR [--pid PID]   (one live view of every peer)\n"
-         "  meshtrain keygen --out DIR [--name PEER_ID]   (CURVE key pair: DIR/PEER_ID.key, mode 0600,\n"
-         "                                  and DIR/PEER_ID.pub; prints the public key)\n"
-         "  meshtrain --help | --version\n"
-         "exit codes: 0 done, 2 bad config or arguments, 1 other failure,\n"
-         "            128+N stopped by signal N after a checkpoint (143 SIGTERM, 130 SIGINT)\n";
+namespace {
+
+struct CommandHelp {
+  const char* verb;
+  const char* synopsis;
+  const char* details;
+};
+
+// One entry per command: the usage line and what `meshtrain COMMAND --help` adds.
+constexpr CommandHelp kCommands[] = {
+    {"run", "meshtrain run --config FILE [--id ID] [--set section.key=value ...] [--resume]",
+     "Trains this peer of the cluster the config lists (docs/training.md, docs/config.md).\n"
+     "  --config FILE   the cluster's TOML config\n"
+     "  --id ID         this peer's id in cluster.peers (or [peer] id in the file)\n"
+     "  --set K=V       override a config key, e.g. --set train.epochs=3 (repeatable)\n"
+     "  --resume        continue from the newest checkpoint written in checkpoint.dir\n"
+     "SIGINT/SIGTERM at any moment: checkpoint what was trained, say goodbye, exit 130/143.\n"},
+    {"eval", "meshtrain eval --config FILE --checkpoint PATH [--id ID] [--set section.key=value ...]",
+     "Evaluates a checkpoint on the config's test set and prints one JSON line.\n"},
+    {"inspect", "meshtrain inspect CHECKPOINT", "Prints a checkpoint's header (step, epoch, model, sizes, config hash).\n"},
+    {"peers", "meshtrain peers --config FILE [--set section.key=value ...]",
+     "Validates the config as `run` does and prints the id and endpoint of each peer.\n"},
+    {"report", "meshtrain report RUN_DIR",
+     "Summary table of RUN_DIR/<peer>/metrics.jsonl: the latest run of each peer.\n"},
+    {"watch", "meshtrain watch RUN_DIR [--pid PID] [--http HOST:PORT]",
+     "One live view of every peer of RUN_DIR; ends when all are done or PID has exited.\n"
+     "  --http HOST:PORT  also serve a live status page there (docs/observability.md), until\n"
+     "                    SIGINT/SIGTERM or PID's exit, e.g. --http 127.0.0.1:8080\n"},
+    {"keygen", "meshtrain keygen --out DIR [--name PEER_ID]",
+     "Writes a CURVE key pair: DIR/PEER_ID.key (mode 0600) and DIR/PEER_ID.pub; prints the public key\n"
+     "(docs/security.md).\n"},
+};
+
+constexpr const char* kExitCodes =
+    "exit codes (README.md, docs/training.md):\n"
+    "  0         done: trained to the end, or the command did what it was asked\n"
+    "  1         any other failure: a bad data file, a peer that never came, a run\n"
+    "            that diverged, ...\n"
+    "  2         a user mistake, named in the message: a bad config or argument, keys\n"
+    "            that differ from the cluster's, a file that is not a checkpoint (or a\n"
+    "            directory), a checkpoint of another config\n"
+    "  130, 143  stopped by SIGINT or SIGTERM (128 + the signal), after a checkpoint of\n"
+    "            what it had trained\n";
+
+const CommandHelp* FindCommand(const std::string& verb) {
+  for (const CommandHelp& c : kCommands) {
+    if (verb == c.verb) return &c;
+  }
+  return nullptr;
+}
+
+std::string CommandNames() {
+  std::string names;
+  const size_t n = std::size(kCommands);
+  for (size_t i = 0; i < n; ++i) names += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kCommands[i].verb;
+  return names;
+}
+
+}  // namespace
+
+std::string UsageText() {
+  std::string text = "usage:\n";
+  for (const CommandHelp& c : kCommands) text += "  " + std::string(c.synopsis) + "\n";
+  text += "  meshtrain COMMAND --help        (what COMMAND does and its options)\n";
+  text += "  meshtrain --help | --version\n";
+  return text + kExitCodes;
+}
+
+std::string CommandUsageText(const std::string& verb) {
+  const CommandHelp* c = FindCommand(verb);
+  if (!c) return UsageText();
+  return "usage: " + std::string(c->synopsis) + "\n" + c->details + kExitCodes;
 }
 
 Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
   Command cmd;
-  if (args.empty()) return Status::InvalidArgument("missing command (run, eval or inspect)");
+  if (args.empty()) return Status::InvalidArgument("missing command (" + CommandNames() + ")");
   cmd.verb = args[0];
   if (cmd.verb == "--help" || cmd.verb == "-h" || cmd.verb == "help") {
     cmd.verb = "help";
@@ -33,10 +94,14 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
     cmd.verb = "version";
     return cmd;
   }
-  static const char* kVerbs[] = {"run", "eval", "inspect", "peers", "report", "watch", "keygen"};
-  if (std::find(std::begin(kVerbs), std::end(kVerbs), cmd.verb) == std::end(kVerbs)) {
-    return Status::InvalidArgument("unknown command '" + cmd.verb +
-                                   "' (expected run, eval, inspect, peers, report, watch or keygen)");
+  if (!FindCommand(cmd.verb)) {
+    return Status::InvalidArgument("unknown command '" + cmd.verb + "' (expected " + CommandNames() + ")");
+  }
+  // `meshtrain COMMAND --help` anywhere on the line: its usage, nothing else done.
+  if (std::find_if(args.begin() + 1, args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; }) !=
+      args.end()) {
+    cmd.help = true;
+    return cmd;
   }
   std::vector<std::string> positional;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -85,6 +150,11 @@ Result<Command> ParseCommandLine(const std::vector<std::string>& args) {
       long v = std::strtol(pid.c_str(), &end, 10);
       if (*end != '\0' || v <= 0) return Status::InvalidArgument("--pid " + pid + ": expected a process id");
       cmd.watch_pid = static_cast<int>(v);
+    } else if (key == "--http" && cmd.verb == "watch") {
+      MESHTRAIN_RETURN_IF_ERROR(value(&cmd.watch_http));
+      if (std::string why = config_internal::ListenAddressProblem(cmd.watch_http); !why.empty()) {
+        return Status::InvalidArgument("--http " + cmd.watch_http + ": " + why);
+      }
     } else if (key == "--out" && cmd.verb == "keygen") {
       MESHTRAIN_RETURN_IF_ERROR(value(&cmd.keygen_dir));
     } else if (key == "--name" && cmd.verb == "keygen") {

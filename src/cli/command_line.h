@@ -17,11 +17,16 @@ struct Command {
   std::string checkpoint_path;  // eval --checkpoint, inspect PATH
   std::string run_dir;          // report DIR, watch DIR
   int watch_pid = 0;            // watch --pid: stop when this process is gone
+  std::string watch_http;       // watch --http HOST:PORT: serve the status page there
   std::string keygen_dir;             // keygen --out DIR
   std::string keygen_name = "peer";   // keygen --name NAME (a peer id)
+  bool help = false;                  // COMMAND --help: print its usage and do nothing else
 };
 
 Result<Command> ParseCommandLine(const std::vector<std::string>& args);
-const char* UsageText();
+// Every command's usage line and the exit codes.
+std::string UsageText();
+// One command's usage, options and the exit codes (`meshtrain COMMAND --help`).
+std::string CommandUsageText(const std::string& verb);
 
 }  // namespace meshtrain

@@ -8,6 +8,7 @@
 
 #include "cli/command_line.h"
 #include "cli/keygen.h"
+#include "cli/prometheus_exporter.h"
 #include "cli/run_report.h"
 #include "meshtrain/checkpoint.h"
 #include "meshtrain/config.h"
@@ -45,9 +46,15 @@ int ExitCodeFor(const meshtrain::Status& st) {
   return st.code() == meshtrain::Status::Code::kInvalidArgument ? kExitUsage : kExitFailure;
 }
 
+// eval and inspect: a path that is missing, a directory or not a checkpoint at
+// all is the user's mistake (2); a checkpoint that is damaged is a failure (1).
+int CheckpointExitCode(const meshtrain::Status& st) {
+  return st.code() == meshtrain::Status::Code::kNotFound ? kExitUsage : ExitCodeFor(st);
+}
+
 int Inspect(const std::string& path) {
   auto header = meshtrain::ReadCheckpointHeader(path);
-  if (!header.ok()) return Fail(kExitFailure, header.status().message());
+  if (!header.ok()) return Fail(CheckpointExitCode(header.status()), header.status().message());
   const auto& h = header.value();
   std::printf("checkpoint  %s\nformat      %u\npeer        %s\nstep        %lld\nepoch       %lld\n"
               "model       %s\nparams      %llu\noptimizer   %llu values\nseed        %llu\nconfig_hash %016llx\n",
@@ -55,6 +62,11 @@ int Inspect(const std::string& path) {
               static_cast<long long>(h.epoch), h.model.c_str(), static_cast<unsigned long long>(h.n_params),
               static_cast<unsigned long long>(h.n_optimizer_state), static_cast<unsigned long long>(h.seed),
               static_cast<unsigned long long>(h.config_hash));
+  if (h.layers.empty()) {
+    std::printf("layers      (not recorded: format version 1)\n");
+  } else {
+    for (size_t i = 0; i < h.layers.size(); ++i) std::printf("%s%s\n", i == 0 ? "layers      " : "            ", h.layers[i].c_str());
+  }
   return kExitOk;
 }
 
@@ -65,11 +77,15 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   auto cmd = meshtrain::ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
   if (!cmd.ok()) {
-    std::fprintf(stderr, "meshtrain: %s\n%s", cmd.status().message().c_str(), meshtrain::UsageText());
+    std::fprintf(stderr, "meshtrain: %s\n%s", cmd.status().message().c_str(), meshtrain::UsageText().c_str());
     return kExitUsage;
   }
   if (cmd->verb == "help") {
-    std::printf("%s", meshtrain::UsageText());
+    std::printf("%s", meshtrain::UsageText().c_str());
+    return kExitOk;
+  }
+  if (cmd->help) {
+    std::printf("%s", meshtrain::CommandUsageText(cmd->verb).c_str());
     return kExitOk;
   }
   if (cmd->verb == "version") {
@@ -78,7 +94,7 @@ int main(int argc, char** argv) {
   }
   if (cmd->verb == "inspect") return Inspect(cmd->checkpoint_path);
   if (cmd->verb == "report") return meshtrain::ReportCommand(cmd->run_dir);
-  if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid);
+  if (cmd->verb == "watch") return meshtrain::WatchCommand(cmd->run_dir, cmd->watch_pid, cmd->watch_http);
   if (cmd->verb == "keygen") return meshtrain::KeygenCommand(cmd->keygen_dir, cmd->keygen_name);
 
   const std::string id = (cmd->verb == "peers" && cmd->id.empty()) ? meshtrain::kAnyPeerId : cmd->id;
@@ -91,7 +107,7 @@ int main(int argc, char** argv) {
   }
   if (cmd->verb == "eval") {
     auto result = meshtrain::EvaluateCheckpoint(*cfg, cmd->checkpoint_path);
-    if (!result.ok()) return Fail(ExitCodeFor(result.status()), result.status().message());
+    if (!result.ok()) return Fail(CheckpointExitCode(result.status()), result.status().message());
     std::printf("{\"checkpoint\":\"%s\",\"step\":%lld,\"test_loss\":%.6f,\"test_acc\":%.6f}\n",
                 cmd->checkpoint_path.c_str(), static_cast<long long>(result->steps), result->test_loss,
                 result->test_acc);
@@ -108,12 +124,23 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
-  auto trainer = meshtrain::Trainer::Create(*cfg, cmd->resume);
+  // log.prometheus listens before the data loads, and outlives the trainer that feeds it.
+  std::unique_ptr<meshtrain::PrometheusExporter> exporter;
+  if (!cfg->log.prometheus.empty()) {
+    auto started = meshtrain::PrometheusExporter::Start(cfg->self_id, cfg->log.prometheus);
+    if (!started.ok()) {
+      return Fail(ExitCodeFor(started.status()), "peer " + cfg->self_id + ": log.prometheus: " + started.status().message());
+    }
+    exporter = std::move(started.value());
+  }
+  auto trainer =
+      meshtrain::Trainer::Create(*cfg, cmd->resume, exporter ? exporter->Observer() : meshtrain::MetricsObserver{});
   if (!trainer.ok()) return Fail(ExitCodeFor(trainer.status()), trainer.status().message());
   meshtrain::Status st = trainer.value()->Run(&g_stop);
   if (!st.ok() && st.code() == meshtrain::Status::Code::kAborted && g_stop_signal.load() != 0) {
     return Fail(StoppedBySignalExitCode(), "peer " + cfg->self_id + ": " + st.message());
   }
-  if (!st.ok()) return Fail(kExitFailure, "peer " + cfg->self_id + ": " + st.message());
+  // A config the cluster refused (keys that differ, docs/agreement.md) is a config error too.
+  if (!st.ok()) return Fail(ExitCodeFor(st), "peer " + cfg->self_id + ": " + st.message());
   return kExitOk;
 }

@@ -4,13 +4,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
+#include "cli/http_endpoint.h"
 #include "cli/json_fields.h"
+#include "cli/status_page.h"
+#include "meshtrain/metrics.h"
 
 namespace meshtrain {
 namespace fs = std::filesystem;
@@ -41,9 +49,78 @@ void RunDirectory::Refresh() {
   }
 }
 
+namespace {
+
+// Events marked on the status page's charts.
+bool IsMarkedEvent(const std::string& name) {
+  static const char* const kMarked[] = {"peer_dead", "peer_left", "peer_joined", "view_change", "state_sync",
+                                        "quorum_lost", "quorum_regained", "sync_failed", "stopped", "resumed"};
+  for (const char* m : kMarked) {
+    if (name == m) return true;
+  }
+  return false;
+}
+
+// Keeps every other point once the series is full (the first and newest stay).
+// A value that is not a number (a non-finite loss is written as null) is left out.
+void AddPoint(std::vector<SeriesPoint>* series, double t, double value) {
+  if (std::isnan(value)) return;
+  if (series->size() >= kMaxSeriesPoints) {
+    size_t kept = 0;
+    for (size_t i = 0; i < series->size(); i += 2) (*series)[kept++] = (*series)[i];
+    series->resize(kept);
+  }
+  series->push_back({t, value});
+}
+
+std::vector<std::string> StringArray(const std::string& raw) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '"') continue;
+    const size_t end = raw.find('"', i + 1);
+    if (end == std::string::npos) break;
+    out.push_back(raw.substr(i + 1, end - i - 1));
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+void RunDirectory::RecordHistory(PeerRunState* peer, const JsonFields& fields) {
+  const double t = NumberField(fields, "t", -1);
+  if (t < 0) return;
+  peer->last_t = std::max(peer->last_t, t);
+  auto view = fields.find("view");
+  if (view != fields.end()) peer->view = StringArray(view->second);
+  auto event = fields.find("event");
+  if (event == fields.end()) {
+    if (fields.count("loss")) AddPoint(&peer->loss_series, t, NumberField(fields, "loss", NAN));
+    if (fields.count("test_acc")) AddPoint(&peer->acc_series, t, NumberField(fields, "test_acc", NAN));
+    return;
+  }
+  if (event->second == "view_change") peer->view_id = static_cast<int64_t>(NumberField(fields, "view_id", -1));
+  if (!IsMarkedEvent(event->second)) return;
+  if (peer->marks.size() >= kMaxMarks) peer->marks.erase(peer->marks.begin());
+  auto about = fields.find("about");
+  peer->marks.push_back({t, event->second, about == fields.end() ? std::string() : about->second});
+}
+
 void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   auto fields = ParseJsonFields(line);
   if (!fields) return;
+  auto run = fields->find("run");
+  if (run != fields->end() && run->second != peer->run) {
+    if (!peer->run.empty()) {
+      PeerRunState fresh;
+      fresh.id = peer->id;
+      fresh.metrics_path = peer->metrics_path;
+      fresh.read_offset = peer->read_offset;
+      fresh.earlier_runs = peer->earlier_runs + 1;
+      *peer = std::move(fresh);
+    }
+    peer->run = run->second;
+  }
   peer->step = static_cast<int64_t>(NumberField(*fields, "step", static_cast<double>(peer->step)));
   peer->epoch = static_cast<int64_t>(NumberField(*fields, "epoch", static_cast<double>(peer->epoch)));
   peer->loss = NumberField(*fields, "loss", peer->loss);
@@ -53,6 +130,7 @@ void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   peer->bytes_recv = NumberField(*fields, "bytes_recv", peer->bytes_recv);
   peer->comm_s = NumberField(*fields, "comm_s", peer->comm_s);
   peer->compute_s = NumberField(*fields, "compute_s", peer->compute_s);
+  RecordHistory(peer, *fields);
   auto event = fields->find("event");
   if (event == fields->end()) return;
   if (event->second != "checkpoint") peer->last_event = event->second;
@@ -90,6 +168,15 @@ std::string Accuracy(double acc) {
 
 }  // namespace
 
+const PeerRunState* Straggler(const std::vector<PeerRunState>& peers) {
+  if (peers.size() < 2) return nullptr;
+  const PeerRunState* slowest = nullptr;
+  for (const auto& p : peers) {
+    if (!slowest || p.compute_s - p.comm_s > slowest->compute_s - slowest->comm_s) slowest = &p;
+  }
+  return slowest;
+}
+
 std::string FormatRunReport(const std::vector<PeerRunState>& peers) {
   std::string out;
   char buf[256];
@@ -108,13 +195,15 @@ std::string FormatRunReport(const std::vector<PeerRunState>& peers) {
   }
   // In a synchronous ring every peer waits for the slowest one; it is the peer
   // whose own waiting is shortest, because the others' data is always ready for it.
-  if (peers.size() > 1) {
-    const PeerRunState* slowest = nullptr;
-    for (const auto& p : peers) {
-      if (!slowest || p.compute_s - p.comm_s > slowest->compute_s - slowest->comm_s) slowest = &p;
-    }
+  if (const PeerRunState* slowest = Straggler(peers)) {
     std::snprintf(buf, sizeof(buf), "straggler: %s (most compute, least waiting: %.1fs compute, %.1fs comm)\n",
                   slowest->id.c_str(), slowest->compute_s, slowest->comm_s);
+    out += buf;
+  }
+  for (const auto& p : peers) {
+    if (p.earlier_runs == 0) continue;
+    std::snprintf(buf, sizeof(buf), "%s: latest run %s shown; %d earlier run(s) in %s\n", p.id.c_str(),
+                  p.run.c_str(), p.earlier_runs, p.metrics_path.c_str());
     out += buf;
   }
   if (!waited_for.empty()) {
@@ -141,7 +230,23 @@ std::string FormatLiveView(const std::vector<PeerRunState>& peers) {
   return out;
 }
 
+namespace {
+
+constexpr int kExitUsage = 2;
+
+bool IsDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return true;
+  std::fprintf(stderr, "meshtrain: %s: %s\n", dir.c_str(),
+               fs::exists(dir, ec) ? "not a directory (expected a run directory such as runs/)"
+                                   : "no such run directory");
+  return false;
+}
+
+}  // namespace
+
 int ReportCommand(const std::string& dir) {
+  if (!IsDirectory(dir)) return kExitUsage;
   RunDirectory run(dir);
   run.Refresh();
   if (run.peers().empty()) {
@@ -152,13 +257,64 @@ int ReportCommand(const std::string& dir) {
   return 0;
 }
 
-int WatchCommand(const std::string& dir, int pid) {
+namespace {
+
+std::atomic<int> g_watch_signal{0};
+void OnWatchSignal(int sig) { g_watch_signal.store(sig); }
+
+// watch --http: the page and its JSON, the latter rebuilt by the watch loop
+// after each refresh, so a request only copies a string.
+class StatusServer {
+ public:
+  Status Start(const std::string& address) {
+    http_.Handle("/", [] { return HttpReply{StatusPageHtml(), "text/html; charset=utf-8"}; });
+    http_.Handle("/status.json", [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return HttpReply{json_, "application/json"};
+    });
+    return http_.Start(address);
+  }
+  void Publish(const std::vector<PeerRunState>& peers) {
+    std::string json = StatusJson(peers, UnixSeconds());
+    std::lock_guard<std::mutex> lock(mu_);
+    json_ = std::move(json);
+  }
+
+ private:
+  std::mutex mu_;
+  std::string json_ = "{\"now\":0,\"view\":null,\"straggler\":null,\"peers\":[]}";
+  HttpEndpoint http_;
+};
+
+}  // namespace
+
+int WatchCommand(const std::string& dir, int pid, const std::string& http) {
+  if (!IsDirectory(dir)) return kExitUsage;
+  std::unique_ptr<StatusServer> server;
+  if (!http.empty()) {
+    server = std::make_unique<StatusServer>();
+    Status st = server->Start(http);
+    if (!st.ok()) {
+      std::fprintf(stderr, "meshtrain: watch --http: %s\n", st.message().c_str());
+      return st.code() == Status::Code::kInvalidArgument ? kExitUsage : 1;
+    }
+    // Serving ends with a signal: the page stays up after the run is done.
+    std::signal(SIGINT, OnWatchSignal);
+    std::signal(SIGTERM, OnWatchSignal);
+    std::fprintf(stderr, "meshtrain: status page of %s at http://%s/\n", dir.c_str(), http.c_str());
+  }
   RunDirectory run(dir);
   const bool tty = ::isatty(STDOUT_FILENO);
   size_t drawn_lines = 0;
   auto last_plain = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  bool said_waiting = false;
+  bool said_final = false;  // watch --http goes on after the end; the last view is printed once
   for (;;) {
     run.Refresh();
+    if (run.peers().empty() && !said_waiting) {
+      std::fprintf(stderr, "meshtrain: waiting for */metrics.jsonl under %s\n", dir.c_str());
+      said_waiting = true;
+    }
     const bool all_done = !run.peers().empty() &&
                           std::all_of(run.peers().begin(), run.peers().end(), [](const auto& p) { return p.done; });
     const bool owner_gone = pid > 0 && ::kill(pid, 0) != 0;
@@ -167,12 +323,20 @@ int WatchCommand(const std::string& dir, int pid) {
       for (size_t i = 0; i < drawn_lines; ++i) std::printf("\033[1A\033[2K");
       std::printf("%s", view.c_str());
       drawn_lines = run.peers().size();
-    } else if (std::chrono::steady_clock::now() - last_plain > std::chrono::seconds(10) || all_done || owner_gone) {
+    } else if (std::chrono::steady_clock::now() - last_plain > std::chrono::seconds(10) ||
+               ((all_done || owner_gone) && !said_final)) {
+      said_final = all_done || owner_gone;
       std::printf("%s\n", view.c_str());
       last_plain = std::chrono::steady_clock::now();
     }
     std::fflush(stdout);
-    if (all_done || owner_gone) return 0;
+    if (server) {
+      server->Publish(run.peers());
+      if (g_watch_signal.load() != 0) return 128 + g_watch_signal.load();
+      if (owner_gone) return 0;
+    } else if (all_done || owner_gone) {
+      return 0;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 }

@@ -6,12 +6,27 @@
 #include <string>
 #include <vector>
 
+#include "cli/json_fields.h"
+
 namespace meshtrain {
+
+// A figure at a unix time, and an event another line of the run reported (for charts).
+struct SeriesPoint {
+  double t = 0;
+  double value = 0;
+};
+struct EventMark {
+  double t = 0;
+  std::string name;   // peer_dead, view_change, state_sync, ...
+  std::string about;  // the peer it is about, if any
+};
 
 struct PeerRunState {
   std::string id;
   std::string metrics_path;
   size_t read_offset = 0;
+  std::string run;          // the run the fields below describe: the latest in the file
+  int earlier_runs = 0;     // runs before it in the same file (launch.sh appends)
   int64_t step = 0;
   int64_t epoch = 0;
   double loss = 0;
@@ -24,9 +39,22 @@ struct PeerRunState {
   bool done = false;
   std::string last_event;
   std::map<std::string, double> wait_s_by_peer;
+  // For the status page (watch --http): where the peer stands and its history,
+  // thinned to at most kMaxSeriesPoints points each so a long run stays small.
+  double last_t = 0;                 // unix time of its last line
+  std::vector<std::string> view;     // the last view it reported
+  int64_t view_id = -1;              // of its last view_change
+  std::vector<SeriesPoint> loss_series;
+  std::vector<SeriesPoint> acc_series;
+  std::vector<EventMark> marks;      // the events of kMarkedEvents, oldest first
 };
 
-// Reads any new lines of every peer's metrics file (incrementally).
+inline constexpr size_t kMaxSeriesPoints = 1000;
+inline constexpr size_t kMaxMarks = 400;
+
+// Reads any new lines of every peer's metrics file (incrementally). Each peer's
+// state is that of the latest run in its file: a line of another run than the
+// one being read starts the peer afresh (docs/training.md, "Metrics").
 class RunDirectory {
  public:
   explicit RunDirectory(std::string dir) : dir_(std::move(dir)) {}
@@ -35,9 +63,15 @@ class RunDirectory {
 
  private:
   void Apply(PeerRunState* peer, const std::string& line);
+  static void RecordHistory(PeerRunState* peer, const JsonFields& fields);
   std::string dir_;
   std::vector<PeerRunState> peers_;
 };
+
+// The peer the others wait for: in a synchronous ring every peer waits for the
+// slowest, the one whose own waiting is shortest (most compute over comm).
+// nullptr with fewer than two peers.
+const PeerRunState* Straggler(const std::vector<PeerRunState>& peers);
 
 // The end-of-run table: accuracy, steps, bytes, compute vs communication, and
 // the peer the others waited for most.
@@ -45,8 +79,11 @@ std::string FormatRunReport(const std::vector<PeerRunState>& peers);
 // One line per peer for the live view.
 std::string FormatLiveView(const std::vector<PeerRunState>& peers);
 
-// `meshtrain report DIR` and `meshtrain watch DIR [--pid PID]`.
+// `meshtrain report DIR` and `meshtrain watch DIR [--pid PID]`. A DIR that does
+// not exist or is not a directory is a user mistake (exit 2).
 int ReportCommand(const std::string& dir);
-int WatchCommand(const std::string& dir, int pid);
+// With `http` ("host:port") watch also serves the status page there
+// (docs/observability.md) and keeps serving until SIGINT/SIGTERM or --pid's exit.
+int WatchCommand(const std::string& dir, int pid, const std::string& http = "");
 
 }  // namespace meshtrain

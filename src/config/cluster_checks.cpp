@@ -146,6 +146,25 @@ void PickSelf(const std::string& id_argument, const std::vector<PeerEntry>& list
   state->diagnostics.Add(origin, subject + " is not in cluster.peers; ids are " + IdList(peers));
 }
 
+// A numeric membership.quorum above the cluster's size could never be met: no
+// view would ever train. Checked here, after cluster.size has cut the list, so
+// that `meshtrain peers` refuses it as `meshtrain run` does. (A cluster that
+// grows through cluster.bootstrap may reach it.)
+void CheckQuorumFits(LoadState* state) {
+  const Config& c = state->config;
+  if (!c.cluster.bootstrap.empty()) return;
+  const std::string& q = c.membership.quorum;
+  if (q.empty() || !std::all_of(q.begin(), q.end(), ::isdigit) || q.size() > 9) return;  // words: checked by the schema
+  const size_t needed = std::stoul(q);
+  if (needed <= c.cluster.peers.size()) return;
+  const Origin origin = state->OriginOf("membership.quorum").LaterThan(state->OriginOf("cluster.size"))
+                            ? state->OriginOf("membership.quorum")
+                            : state->OriginOf("cluster.size");
+  state->diagnostics.Add(origin, "membership.quorum: " + q + " live peers needed, but the cluster has only " +
+                                     std::to_string(c.cluster.peers.size()) + " (" + IdList(c.cluster.peers) +
+                                     "): no view could ever reach it");
+}
+
 }  // namespace
 
 void CheckClusterAndPickSelf(const std::string& id_argument, LoadState* state) {
@@ -169,6 +188,7 @@ void CheckClusterAndPickSelf(const std::string& id_argument, LoadState* state) {
   const std::vector<PeerEntry> all = cluster.peers;
   if (cluster.size > 0) cluster.peers.resize(static_cast<size_t>(cluster.size));
   CheckExplicitGraph(state);
+  CheckQuorumFits(state);
   PickSelf(id_argument, all, state);
 }
 

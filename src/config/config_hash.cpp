@@ -79,6 +79,12 @@ uint64_t Config::Hash() const {
   // Model: hidden sizes and activation only shape an mlp.
   h.Key("model.type", model.type).Key("model.init", model.init);
   if (model.type == "mlp") h.Key("model.hidden", model.hidden).Key("model.activation", model.activation);
+  if (model.type == "layers") {
+    for (const LayerConfig& l : model.layers) {
+      h.Key("model.layers.kind", l.kind).Key("filters", l.filters).Key("kernel", l.kernel).Key("stride", l.stride);
+      h.Key("padding", l.padding).Key("units", l.units).Key("rate", l.rate);
+    }
+  }
   h.Key("optim.type", optim.type);
   h.Key("train.batch_size", train.batch_size).Key("train.seed", train.seed);
   return h.value();

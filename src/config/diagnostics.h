@@ -39,13 +39,14 @@ class Diagnostics {
   // OK when there is none.
   Status ToStatus() const;
 
+  // "FILE:LINE:COL", "--set TEXT" or "FILE".
+  std::string Where(const Origin& origin) const;
+
  private:
   struct Entry {
     Origin origin;
     std::string text;
   };
-  std::string Where(const Origin& origin) const;
-
   std::string file_;
   std::vector<Entry> errors_;
 };

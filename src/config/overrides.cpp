@@ -142,6 +142,10 @@ void ApplyOne(const std::string& text, size_t index, LoadState* state) {
                             "(cluster.size=N keeps the first N)");
     return;
   }
+  if (section == "model" && name == "layers") {
+    diagnostics.Add(origin, "model.layers: cannot be set with --set; list layers as [[model.layers]] in the file");
+    return;
+  }
   const FieldSpec* spec = FindField(section, name);
   if (!spec) {
     diagnostics.Add(origin, UnknownKeyMessage(section, name));

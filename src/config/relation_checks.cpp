@@ -58,10 +58,20 @@ void CheckDataAndModel(LoadState* state) {
     state->diagnostics.Add(origin, blamed + ": model.type = 'mlp' needs at least one hidden layer in model.hidden "
                                             "(or use model.type = 'softmax')");
   }
-  // Synthetic data is regression (a real-valued target); idx and csv carry class labels.
+  if (c.model.type == "layers" && c.model.layers.empty()) {
+    state->diagnostics.Add(state->OriginOf("model.type"),
+                           "model.type: 'layers' needs [[model.layers]] entries (docs/models.md, \"Layers\")");
+  }
+  if (c.model.type != "layers" && !c.model.layers.empty()) {
+    state->diagnostics.Add(state->OriginOf("model.layers"),
+                           "model.layers: given, but model.type = " + Quote(c.model.type) +
+                               " builds its own layers; remove model.type or set it to 'layers'");
+  }
+  // Synthetic data is regression (a real-valued target); idx and csv carry class
+  // labels. A layer list fits either (its last layer must match; checked with the data).
   const bool regression_data = c.data.format == "synthetic";
   const bool regression_model = c.model.type == "linear";
-  if (regression_data != regression_model) {
+  if (c.model.type != "layers" && regression_data != regression_model) {
     const auto [blamed, origin] = Latest(*state, "model.type", "data.format");
     const std::string fix = regression_data ? "model.type = 'linear'" : "model.type = 'softmax' or 'mlp'";
     state->diagnostics.Add(origin, blamed + ": model.type = " + Quote(c.model.type) + " does not fit " + format +

@@ -86,7 +86,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(data, train_limit, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(data, test_limit, IntAtLeast(0)));
 
-  f.push_back(MESHTRAIN_FIELD(model, type, OneOf({"linear", "softmax", "mlp"})));
+  f.push_back(MESHTRAIN_FIELD(model, type, OneOf({"linear", "softmax", "mlp", "layers"})));
   f.push_back(MESHTRAIN_FIELD(model, hidden, IntIn(1, 1000000)));
   f.push_back(MESHTRAIN_FIELD(model, activation, OneOf({"relu", "tanh"})));
   f.push_back(MESHTRAIN_FIELD(model, init, OneOf({"he", "xavier"})));
@@ -113,6 +113,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(train, eval_every, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(train, log_every, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(train, max_steps, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(train, stop_after_nonfinite, IntAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(sync, mode, OneOf({"local", "ring", "gossip"})));
   f.push_back(MESHTRAIN_FIELD(sync, every, IntAtLeast(1)));
@@ -156,6 +157,7 @@ std::vector<FieldSpec> BuildFields() {
                                                        : "must be \"off\", \"majority\" or a number of peers");
                               })));
   f.push_back(MESHTRAIN_FIELD(membership, quorum_timeout_ms, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(membership, farewell_ms, IntAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(checkpoint, dir, Any()));
   f.push_back(MESHTRAIN_FIELD(checkpoint, every_steps, IntAtLeast(0)));
@@ -163,6 +165,7 @@ std::vector<FieldSpec> BuildFields() {
 
   f.push_back(MESHTRAIN_FIELD(log, metrics, Any()));
   f.push_back(MESHTRAIN_FIELD(log, progress, OneOf({"auto", "line", "none"})));
+  f.push_back(MESHTRAIN_FIELD(log, prometheus, Text(ListenAddressProblem)));
 
   f.push_back(MESHTRAIN_FIELD(security, mode, OneOf({"none", "curve"})));
   f.push_back(MESHTRAIN_FIELD(security, secret_key_file, Any()));
@@ -237,6 +240,7 @@ bool IsSection(std::string_view name) {
 std::vector<std::string_view> KeysOf(std::string_view section) {
   std::vector<std::string_view> keys;
   if (section == "cluster") keys.push_back("peers");
+  if (section == "model") keys.push_back("layers");
   for (const FieldSpec& f : AllFields()) {
     if (f.section == section) keys.push_back(f.key);
   }

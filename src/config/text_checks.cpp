@@ -64,6 +64,23 @@ std::string EndpointProblem(std::string_view endpoint) {
   return "";
 }
 
+std::string ListenAddressProblem(std::string_view address) {
+  if (address.empty()) return "";
+  auto shaped = [](const std::string& why) { return "must be host:port with port 1..65535 (" + why + ")"; };
+  if (address.substr(0, 7) == "http://") return shaped("no http://, just the address, e.g. 127.0.0.1:9464");
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || (address.front() == '[' && address.find(']') > colon)) {
+    return shaped("the :port is missing");
+  }
+  const std::string_view host = address.substr(0, colon);
+  if (host == "*") return shaped("'*' is not an address; 0.0.0.0 listens on every interface");
+  if (std::string why = HostProblem(host); !why.empty()) {
+    return shaped(why.find("tcp://") == std::string::npos ? why : "an IPv6 host goes in brackets, e.g. [::1]:9464");
+  }
+  if (std::string why = PortProblem(address.substr(colon + 1)); !why.empty()) return shaped(why);
+  return "";
+}
+
 std::string PeerIdProblem(std::string_view id) {
   if (id.empty()) return "must not be empty";
   for (char c : id) {

@@ -12,6 +12,10 @@ namespace meshtrain::config_internal {
 // bracketed IPv6 address, never the wildcard '*' (peers must connect to it).
 std::string EndpointProblem(std::string_view endpoint);
 
+// A listen address "host:port" (log.prometheus): port 1..65535; host a name, an
+// IPv4 address (0.0.0.0 = every interface) or a bracketed IPv6 address. "" is off.
+std::string ListenAddressProblem(std::string_view address);
+
 // Peer ids are non-empty [A-Za-z0-9_.-]+ (they end up in paths and metrics).
 std::string PeerIdProblem(std::string_view id);
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "config/layer_reader.h"
 #include "config/schema.h"
 #include "config/suggest.h"
 #include "config/text_format.h"
@@ -174,6 +175,10 @@ void ReadKey(const std::string& section, const toml::key& key, const toml::node&
     ReadPeers(node, at, state);
     return;
   }
+  if (section == "model" && key.str() == "layers") {
+    ReadLayers(node, at, state);
+    return;
+  }
   const FieldSpec* spec = FindField(section, key.str());
   if (!spec) {
     state->diagnostics.Add(at, UnknownKeyMessage(section, key.str()));
@@ -204,6 +209,9 @@ void ReadToml(const toml::table& root, LoadState* state) {
     }
     for (auto&& [inner_key, inner_node] : *table) ReadKey(section, inner_key, inner_node, state);
   }
+  // Layers given and no model.type written: the layers are the model.
+  const bool has_layers = state->OriginOf("model.layers").kind != Origin::Kind::kDefault;
+  if (has_layers && state->OriginOf("model.type").kind == Origin::Kind::kDefault) state->config.model.type = "layers";
 }
 
 }  // namespace meshtrain::config_internal

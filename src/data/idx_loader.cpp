@@ -58,6 +58,8 @@ Status LoadTest(const DataConfig& cfg, const Dataset& train, const IdxImageFile&
   test->source = images_path;
   test->rows = rows;
   test->dim = train.dim;
+  test->image_height = train.image_height;
+  test->image_width = train.image_width;
   test->num_classes = train.num_classes;
   test->labels.assign(labels->begin(), labels->begin() + rows);
   test->bytes.reserve(static_cast<size_t>(std::min(rows * test->dim, kMaxReserveBytes)));
@@ -83,6 +85,8 @@ Result<ShardedData> LoadIdxShard(const DataConfig& cfg, const ShardRequest& requ
   Dataset& train = out.train;
   train.source = images->path();
   train.dim = images->dim();
+  train.image_height = images->height();
+  train.image_width = images->width();
   train.num_classes = NumClassesOf(*all_labels);  // the whole file, whatever the limit
   out.total_train_rows = RowsToUse(images->count(), cfg.train_limit);
   all_labels->resize(static_cast<size_t>(out.total_train_rows));

@@ -8,7 +8,9 @@ namespace meshtrain {
 namespace {
 constexpr uint8_t kPlanFormat = 1;
 constexpr uint32_t kMaxOwners = 4096;
-constexpr size_t kMaxCompatBytes = 4096;
+// compat holds the agreement keys as text (docs/agreement.md): a few KB with
+// long data paths and a layer list, far below this bound.
+constexpr size_t kMaxCompatBytes = 64 << 10;
 }  // namespace
 
 int EpochPlan::ShardIndexOf(const std::string& id) const {

@@ -54,6 +54,11 @@ std::vector<MemberChange> MemberTable::OnHeartbeat(const std::string& from, cons
     rec->endpoint = hb.endpoint;  // a newcomer that came back on another port
     changes.push_back({MemberChange::Kind::kDiscovered, from, 0});
   }
+  if (hb.finished && hb.incarnation >= rec->incarnation) {
+    rec->finished = true;
+    rec->finished_report = hb.report;
+    rec->last_farewell = now;
+  }
   if (hb.incarnation < rec->incarnation || hb.incarnation <= rec->dead_incarnation) return changes;  // an old self
 
   const bool was_live = rec->live() && rec->incarnation == hb.incarnation;
@@ -67,7 +72,13 @@ std::vector<MemberChange> MemberTable::OnHeartbeat(const std::string& from, cons
   rec->proposal = hb.proposal;
   rec->report = hb.report;
   if (hb.leaving) {
-    if (std::optional<MemberChange> left = OnLeave(from)) changes.push_back(*left);
+    if (std::optional<MemberChange> left = OnLeave(from)) {
+      if (hb.finished) {
+        left->kind = MemberChange::Kind::kFinished;
+        left->step = hb.step;
+      }
+      changes.push_back(*left);
+    }
     return changes;
   }
   rec->state = MemberState::kAlive;

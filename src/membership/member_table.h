@@ -40,6 +40,11 @@ struct MemberRecord {
   View installed;
   View proposal;
   ReplicaReport report;
+  // It said it completed the run (docs/membership.md, "The end of a run"):
+  // with which final state, and when we last heard its farewell.
+  bool finished = false;
+  ReplicaReport finished_report;
+  Clock::time_point last_farewell{};
 
   bool live() const {
     return heard && incarnation > dead_incarnation && (state == MemberState::kAlive || state == MemberState::kSuspect);
@@ -48,10 +53,11 @@ struct MemberRecord {
 
 // Something the membership thread reports as an event or acts on.
 struct MemberChange {
-  enum class Kind { kDiscovered, kJoined, kSuspect, kDead, kLeft } kind;
+  enum class Kind { kDiscovered, kJoined, kSuspect, kDead, kLeft, kFinished } kind;
   std::string id;
   double silence_s = 0;
   bool returning = false;  // kJoined: a peer we had heard before (a restart, or back from a pause)
+  uint64_t step = 0;       // kFinished: its last step
 };
 
 class MemberTable {
@@ -72,7 +78,9 @@ class MemberTable {
   // when the sender is an incarnation we declared dead whose installed view is
   // smaller than ours (`self_view_size` members): a peer cut off from us says
   // so of all of us, and it is the one that comes back (docs/membership.md,
-  // "Who comes back after a cut").
+  // "Who comes back after a cut"). A `finished` heartbeat (a goodbye, then its
+  // farewell) is recorded even from an incarnation that already left: the
+  // news of the end outlives the peer.
   std::vector<MemberChange> OnHeartbeat(const std::string& from, const Heartbeat& hb, Clock::time_point now,
                                         uint64_t self_incarnation, bool* evicted, size_t self_view_size = 0);
   // Any other message from `from` (a ring piece, a state piece, Hello): proof

@@ -10,8 +10,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <tuple>
 
 #include "membership/inbox.h"
 #include "membership/member_table.h"
@@ -168,19 +171,23 @@ class Membership::Impl {
     started_ = started_ || started;
   }
 
-  bool Finish(uint64_t step, std::chrono::milliseconds timeout) {
+  bool Finish(uint64_t step, std::chrono::milliseconds timeout, const std::atomic<bool>* stop) {
     SetProgress(step, true);
     SendHeartbeats(/*periodic=*/false);
     const Clock::time_point deadline = Clock::now() + timeout;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
+      // Only the peers we ran the last rounds with: a peer that comes back
+      // now (a new incarnation, far behind) learns of the end from our
+      // goodbye instead (Farewell), it is not waited for here.
       bool all = true;
-      for (const ViewMember& m : installed_.members) {
+      const View& ran_with = reconciled_.id != 0 ? reconciled_ : installed_;  // nothing reconciled yet: the view
+      for (const ViewMember& m : ran_with.members) {
         const MemberRecord* rec = m.id == opt_.self_id ? nullptr : table_.Find(m.id);
-        if (rec != nullptr && rec->live() && rec->step < step) all = false;
+        if (rec != nullptr && rec->live() && rec->incarnation == m.incarnation && rec->step < step) all = false;
       }
       if (all) return true;
-      if (Clock::now() >= deadline) return false;
+      if (Clock::now() >= deadline || (stop && stop->load())) return false;
       cv_.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
     }
   }
@@ -198,24 +205,121 @@ class Membership::Impl {
   }
 
   void Leave() {
-    std::vector<std::string> targets;
-    std::string header;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (leaving_) return;
       leaving_ = true;
-      Heartbeat hb = BuildHeartbeatLocked();
-      hb.leaving = true;
-      header = EncodeHeader(HeartbeatHeader(opt_.self_id, installed_.id, step_, EncodeHeartbeat(hb)));
-      for (const auto& [id, rec] : table_.all()) {
-        if (rec.live()) targets.push_back(id);
+    }
+    SendGoodbyes(std::chrono::milliseconds(20));  // best effort, like Bye
+  }
+
+  // ---- the end of a run (docs/membership.md, "The end of a run") ----
+
+  FarewellOutcome Farewell(uint64_t step, std::span<const float> params, std::span<const float> optimizer_state,
+                           const std::string& meta, std::chrono::milliseconds window,
+                           const std::atomic<bool>* cancel) {
+    auto snapshot = std::make_shared<StateSnapshot>();
+    snapshot->step = step;
+    snapshot->values.reserve(params.size() + optimizer_state.size());
+    snapshot->values.insert(snapshot->values.end(), params.begin(), params.end());
+    snapshot->values.insert(snapshot->values.end(), optimizer_state.begin(), optimizer_state.end());
+    snapshot->meta = meta;
+    snapshot->checksum = StateChecksum(snapshot->values, meta);
+    FarewellOutcome out;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (leaving_) return out;
+      // Every member of the last reconciled view ends with the same state in
+      // the same view: a late peer can stripe the transfer over all of them.
+      snapshot->view_id = report_.view_id;
+      offer_ = snapshot;
+      report_ = ReplicaReport{snapshot->view_id, step, snapshot->checksum, lineage_};
+      step_ = step;
+      started_ = true;
+      finished_ = true;
+      leaving_ = true;
+      out.awaited = AwayAtEndLocked(step);
+      farewell_ = !out.awaited.empty() && window.count() > 0;
+      farewell_heard_.clear();
+      out.lingered = farewell_;
+    }
+    SendGoodbyes(kHeartbeatSendTimeout);
+    if (!out.lingered) return out;
+    const auto heartbeat = std::chrono::milliseconds(std::max<int64_t>(opt_.timing.heartbeat_ms, 1));
+    const Clock::time_point deadline = Clock::now() + window;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        const auto all_told = [&] {
+          return std::all_of(out.awaited.begin(), out.awaited.end(),
+                             [&](const std::string& id) { return farewell_heard_.count(id) != 0; });
+        };
+        cv_.wait_until(lock, std::min(deadline, Clock::now() + heartbeat), all_told);
+        if (all_told() || Clock::now() >= deadline || (cancel != nullptr && cancel->load())) {
+          farewell_ = false;
+          for (const std::string& id : out.awaited) {
+            if (farewell_heard_.count(id) != 0) out.told.push_back(id);
+          }
+          return out;
+        }
       }
+      SendGoodbyes(kHeartbeatSendTimeout);  // the way a returning peer hears that the run is over
     }
-    for (const std::string& id : targets) {
-      OutgoingMessage msg;
-      msg.header = header;
-      transport_->Send(id, std::move(msg), std::chrono::milliseconds(20));  // best effort, like Bye
+  }
+
+  std::optional<ClusterEnd> ClusterFinished() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return std::nullopt;
+    // The most authoritative end: the latest primary lineage, one that never
+    // left the primary view, then the latest step.
+    const auto rank = [](const ReplicaReport& r) {
+      return std::make_tuple(r.lineage.primary, !r.lineage.off_primary, r.step);
+    };
+    const ReplicaReport* best = nullptr;
+    for (const auto& [id, rec] : table_.all()) {
+      if (!rec.finished) continue;
+      const ReplicaReport& r = rec.finished_report;
+      if (r.step <= step_ || r.lineage.primary < lineage_.primary) continue;
+      if (best == nullptr || rank(r) > rank(*best)) best = &r;
     }
+    if (best == nullptr) return std::nullopt;
+    ClusterEnd end;
+    end.step = best->step;
+    end.view_id = best->view_id;
+    end.checksum = best->checksum;
+    const Clock::time_point now = Clock::now();
+    for (const auto& [id, rec] : table_.all()) {
+      const ReplicaReport& r = rec.finished_report;
+      if (!rec.finished || r.step != end.step || r.view_id != end.view_id || r.checksum != end.checksum) continue;
+      end.finished.push_back(id);
+      if (now - rec.last_farewell < std::chrono::milliseconds(opt_.timing.dead_ms)) end.serving.push_back(id);
+    }
+    return end;
+  }
+
+  Result<StateSnapshot> FetchFinalState(const ClusterEnd& end, uint64_t n_values, std::chrono::milliseconds timeout,
+                                        const std::atomic<bool>* cancel) {
+    const std::string who = JoinIds(end.finished);
+    if (end.serving.empty()) {
+      return Status::Unavailable("none of the peers that finished (" + who + ") answers any more");
+    }
+    ReconcilePlan plan;
+    plan.target_step = end.step;
+    plan.checksum = end.checksum;
+    plan.sources = end.serving;
+    plan.behind = true;
+    const auto dead = std::chrono::milliseconds(opt_.timing.dead_ms);
+    // Gone when none of the sources has been heard saying goodbye for dead_ms:
+    // their farewell is over, nobody will send the pieces still missing.
+    const auto gone = [&]() -> std::string {
+      const Clock::time_point now = Clock::now();
+      for (const std::string& id : plan.sources) {
+        const MemberRecord* rec = table_.Find(id);
+        if (rec != nullptr && now - rec->last_farewell < dead) return {};
+      }
+      return "the peers that finished (" + JoinIds(plan.sources) + ") stopped answering (their farewell is over)";
+    };
+    return Fetch(end.view_id, plan, n_values, Clock::now() + timeout, timeout, cancel, gone);
   }
 
   Result<ReconcilePlan> Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
@@ -231,9 +335,11 @@ class Membership::Impl {
     snapshot->meta = meta;
     snapshot->checksum = StateChecksum(snapshot->values, meta);
     const uint64_t n_values = snapshot->values.size();
+    View reconciling;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (installed_.id != view_id) return ViewMovedOn(view_id, "before reconciliation");
+      reconciling = installed_;
       offer_ = snapshot;
       report_ = ReplicaReport{view_id, step, snapshot->checksum, lineage_};
     }
@@ -270,12 +376,16 @@ class Membership::Impl {
     }
     ReconcilePlan plan = PlanReconcile(reports, opt_.self_id);
     if (plan.behind) {
-      Result<StateSnapshot> got = Fetch(view_id, plan, n_values, deadline, timeout, cancel);
+      const auto moved_on = [&]() -> std::string {
+        return installed_.id != view_id ? ViewMovedOn(view_id, "during state sync").message() : std::string();
+      };
+      Result<StateSnapshot> got = Fetch(view_id, plan, n_values, deadline, timeout, cancel, moved_on);
       if (!got.ok()) return got.status();
       *fetched = std::move(got).value();
     }
     std::lock_guard<std::mutex> lock(mu_);
     lineage_ = plan.lineage;  // what our state is from now on (the same on every member)
+    reconciled_ = reconciling;
     return plan;
   }
 
@@ -285,9 +395,11 @@ class Membership::Impl {
                            when);
   }
 
+  // `abandon` (called under mu_) says why the transfer cannot complete any
+  // more (the view moved on, the holders left), or "" to go on; Aborted then.
   Result<StateSnapshot> Fetch(uint64_t view_id, const ReconcilePlan& plan, uint64_t n_values,
                               Clock::time_point deadline, std::chrono::milliseconds timeout,
-                              const std::atomic<bool>* cancel) {
+                              const std::atomic<bool>* cancel, const std::function<std::string()>& abandon) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       fetch_ = std::make_unique<StateFetch>(view_id, plan, n_values, opt_.state_piece_floats);
@@ -299,9 +411,9 @@ class Membership::Impl {
     Clock::time_point next_retry = Clock::now() + kFetchRetry;
     for (;;) {
       if (fetch_->complete()) break;
-      if (installed_.id != view_id) {
+      if (std::string why = abandon(); !why.empty()) {
         fetch_.reset();
-        return ViewMovedOn(view_id, "during state sync");
+        return Status::Aborted(why);
       }
       if (cancel != nullptr && cancel->load()) {
         fetch_.reset();
@@ -483,6 +595,7 @@ class Membership::Impl {
       const auto changes =
           table_.OnHeartbeat(h.sender, *hb, Clock::now(), incarnation_, &evicted, installed_.members.size());
       if (evicted && !leaving_) Rejoin(*hb);
+      if (farewell_ && hb->leaving) farewell_heard_.insert(h.sender);  // it knows the run is over
       ApplyChangesLocked(changes, &connects);
       if (!bootstrap_ids_.empty()) {
         // Someone answered: from now on we talk to peers by name. Keeping the
@@ -526,6 +639,10 @@ class Membership::Impl {
 
   void HandleBye(const std::string& from) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (farewell_) {
+      farewell_heard_.insert(from);
+      cv_.notify_all();
+    }
     std::vector<std::pair<std::string, std::string>> none;
     if (std::optional<MemberChange> left = table_.OnLeave(from)) ApplyChangesLocked({*left}, &none);
     RecomputeLocked();
@@ -622,6 +739,37 @@ class Membership::Impl {
     }
   }
 
+  // A heartbeat saying we leave (and, after Farewell, that we finished) to
+  // every peer we know, live or not: a paused peer reads it when it wakes.
+  void SendGoodbyes(std::chrono::milliseconds timeout) {
+    std::vector<std::string> targets;
+    std::string header;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      header = EncodeHeader(HeartbeatHeader(opt_.self_id, installed_.id, step_, EncodeHeartbeat(BuildHeartbeatLocked())));
+      for (const auto& [id, rec] : table_.all()) {
+        if (rec.is_static || rec.heard) targets.push_back(id);
+      }
+    }
+    for (const std::string& id : targets) {
+      OutgoingMessage msg;
+      msg.header = header;
+      transport_->Send(id, std::move(msg), timeout);
+    }
+  }
+
+  // Peers that were away when we finished at `step`: every peer we know that
+  // neither finished nor is live at `step` (about to finish with us).
+  std::vector<std::string> AwayAtEndLocked(uint64_t step) const {
+    std::vector<std::string> away;
+    for (const auto& [id, rec] : table_.all()) {
+      if (!rec.is_static && !rec.heard) continue;
+      if (rec.finished || (rec.live() && rec.step >= step)) continue;
+      away.push_back(id);
+    }
+    return away;
+  }
+
   // Heartbeats to every live peer; with `periodic`, also (now and then) to
   // peers that are not live, so that they can find us or learn their fate.
   void SendHeartbeats(bool periodic) {
@@ -657,6 +805,7 @@ class Membership::Impl {
     hb.endpoint = opt_.self_endpoint;
     hb.started = started_;
     hb.leaving = leaving_;
+    hb.finished = finished_;
     hb.step = step_;
     hb.installed = installed_;
     hb.proposal = proposal_;
@@ -698,6 +847,10 @@ class Membership::Impl {
         case MemberChange::Kind::kLeft:
           e.name = "peer_left";
           e.detail = "said it is leaving";
+          break;
+        case MemberChange::Kind::kFinished:
+          e.name = "peer_finished";
+          e.detail = "said it completed the run at step " + std::to_string(c.step) + " (a goodbye, not a death)";
           break;
       }
       EventLocked(std::move(e));
@@ -755,10 +908,14 @@ class Membership::Impl {
   MemberTable table_;
   uint64_t incarnation_ = 0;
   View installed_;
+  View reconciled_;  // the view of the last successful reconciliation: the peers our rounds run with
   View proposal_;
   uint64_t step_ = 0;
   bool started_ = false;
   bool leaving_ = false;
+  bool finished_ = false;                  // Farewell: we completed the run (our goodbyes say so)
+  bool farewell_ = false;                  // Farewell is waiting for peers that were away
+  std::set<std::string> farewell_heard_;   // peers that said goodbye during the farewell
   ReplicaReport report_;
   Lineage lineage_;  // of our state, as of the last view reconciled (empty: a fresh start or a restart)
   std::shared_ptr<const StateSnapshot> offer_;
@@ -806,7 +963,9 @@ std::vector<std::string> Membership::NeverHeard() const { return impl_->NeverHea
 std::string Membership::EndpointOf(const std::string& id) const { return impl_->EndpointOf(id); }
 uint64_t Membership::incarnation() const { return impl_->incarnation(); }
 void Membership::SetProgress(uint64_t step, bool started) { impl_->SetProgress(step, started); }
-bool Membership::Finish(uint64_t step, std::chrono::milliseconds timeout) { return impl_->Finish(step, timeout); }
+bool Membership::Finish(uint64_t step, std::chrono::milliseconds timeout, const std::atomic<bool>* stop) {
+  return impl_->Finish(step, timeout, stop);
+}
 Result<ReconcilePlan> Membership::Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
                                             std::span<const float> optimizer_state, const std::string& meta,
                                             std::chrono::milliseconds timeout, StateSnapshot* fetched,
@@ -815,6 +974,17 @@ Result<ReconcilePlan> Membership::Reconcile(uint64_t view_id, uint64_t step, std
 }
 std::vector<MembershipEvent> Membership::DrainEvents() { return impl_->DrainEvents(); }
 void Membership::Leave() { impl_->Leave(); }
+FarewellOutcome Membership::Farewell(uint64_t step, std::span<const float> params,
+                                     std::span<const float> optimizer_state, const std::string& meta,
+                                     std::chrono::milliseconds window, const std::atomic<bool>* cancel) {
+  return impl_->Farewell(step, params, optimizer_state, meta, window, cancel);
+}
+std::optional<ClusterEnd> Membership::ClusterFinished() const { return impl_->ClusterFinished(); }
+Result<StateSnapshot> Membership::FetchFinalState(const ClusterEnd& end, uint64_t n_values,
+                                                  std::chrono::milliseconds timeout,
+                                                  const std::atomic<bool>* cancel) {
+  return impl_->FetchFinalState(end, n_values, timeout, cancel);
+}
 MembershipStats Membership::stats() const { return impl_->stats(); }
 
 }  // namespace meshtrain

@@ -9,6 +9,7 @@ namespace {
 
 constexpr uint8_t kStartedFlag = 1;
 constexpr uint8_t kLeavingFlag = 2;
+constexpr uint8_t kFinishedFlag = 4;
 constexpr size_t kMaxMetaBytes = 64 * 1024;
 
 void PutView(ByteWriter& w, const View& v) {
@@ -68,7 +69,8 @@ std::string EncodeHeartbeat(const Heartbeat& hb) {
   w.U8(kHeartbeatFormat);
   w.U64(hb.incarnation);
   w.ShortStr(hb.endpoint);
-  w.U8(static_cast<uint8_t>((hb.started ? kStartedFlag : 0) | (hb.leaving ? kLeavingFlag : 0)));
+  w.U8(static_cast<uint8_t>((hb.started ? kStartedFlag : 0) | (hb.leaving ? kLeavingFlag : 0) |
+                            (hb.finished ? kFinishedFlag : 0)));
   w.U64(hb.step);
   PutView(w, hb.installed);
   PutView(w, hb.proposal);
@@ -96,9 +98,11 @@ std::optional<Heartbeat> DecodeHeartbeat(std::string_view bytes) {
   hb.incarnation = r.U64();
   hb.endpoint = r.ShortStr();
   const uint8_t flags = r.U8();
-  if ((flags & ~(kStartedFlag | kLeavingFlag)) != 0) return std::nullopt;
+  if ((flags & ~(kStartedFlag | kLeavingFlag | kFinishedFlag)) != 0) return std::nullopt;
   hb.started = (flags & kStartedFlag) != 0;
   hb.leaving = (flags & kLeavingFlag) != 0;
+  hb.finished = (flags & kFinishedFlag) != 0;
+  if (hb.finished && !hb.leaving) return std::nullopt;  // only a goodbye says the run is over
   hb.step = r.U64();
   if (!GetView(r, &hb.installed) || !GetView(r, &hb.proposal)) return std::nullopt;
   hb.report.view_id = r.U64();

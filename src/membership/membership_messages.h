@@ -35,6 +35,10 @@ struct Heartbeat {
   std::string endpoint;   // where the sender listens: how a newcomer becomes reachable
   bool started = false;   // its trainer runs: a newcomer joins rather than waits for all
   bool leaving = false;   // an orderly leave: drop it from the view now
+  // With leaving: the sender completed the run; `step` is its last step and
+  // `report` names its final state, which it serves while it says goodbye
+  // (docs/membership.md, "The end of a run").
+  bool finished = false;
   uint64_t step = 0;
   View installed;
   View proposal;
@@ -44,6 +48,9 @@ struct Heartbeat {
 };
 
 // 2: the report carries the state's lineage (docs/membership.md, "Partitions").
+// The flag `finished` (4) came later without a new format: the layout is the
+// same, and a build that does not know the flag drops such a goodbye as
+// malformed, i.e. hears the finished peer fall silent, as before.
 inline constexpr uint8_t kHeartbeatFormat = 2;
 inline constexpr size_t kMaxTableEntries = 4096;
 

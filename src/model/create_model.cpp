@@ -5,6 +5,7 @@
 
 #include "meshtrain/model.h"
 #include "model/feedforward_model.h"
+#include "model/layer_builder.h"
 
 namespace meshtrain {
 namespace {
@@ -47,7 +48,8 @@ Result<NetworkSpec> SpecFor(const ModelConfig& config, int64_t input_dim, int nu
     return spec;
   }
   if (config.type != "softmax" && config.type != "mlp") {
-    return Status::InvalidArgument("model.type: unknown '" + config.type + "' (expected linear | softmax | mlp)");
+    return Status::InvalidArgument("model.type: unknown '" + config.type +
+                                   "' (expected linear | softmax | mlp | layers)");
   }
   if (num_classes == 0) {
     return Status::InvalidArgument("model.type: " + config.type +
@@ -97,8 +99,26 @@ Status CheckSize(const NetworkSpec& spec) {
 
 }  // namespace
 
+Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, const SampleShape& input, int num_classes,
+                                           int64_t max_batch) {
+  if (config.type != "layers") return CreateModel(config, input.features, num_classes, max_batch);
+  if (input.features <= 0) {
+    return Status::InvalidArgument("model: the data has " + std::to_string(input.features) +
+                                   " features; need at least 1");
+  }
+  if (num_classes < 0 || num_classes == 1) {
+    return Status::InvalidArgument("model: the data has " + std::to_string(num_classes) +
+                                   " classes; need 0 (regression) or at least 2");
+  }
+  if (max_batch <= 0) {
+    return Status::InvalidArgument("model: batch size must be > 0 (got " + std::to_string(max_batch) + ")");
+  }
+  return BuildLayerStack(config, input, num_classes, max_batch);
+}
+
 Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, int64_t input_dim, int num_classes,
                                            int64_t max_batch) {
+  if (config.type == "layers") return CreateModel(config, SampleShape::Flat(input_dim), num_classes, max_batch);
   auto spec = SpecFor(config, input_dim, num_classes, max_batch);
   if (!spec.ok()) return spec.status();
   MESHTRAIN_RETURN_IF_ERROR(CheckSize(spec.value()));

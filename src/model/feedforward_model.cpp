@@ -40,6 +40,18 @@ std::string FeedForwardModel::Describe() const {
   return text;
 }
 
+std::vector<std::string> FeedForwardModel::LayerList() const {
+  // The short forms as the layer list they amount to (docs/models.md, "Layers").
+  std::vector<std::string> lines = {"input " + std::to_string(spec_.widths.front())};
+  const char* activation = spec_.hidden_activation == Activation::kTanh ? "tanh" : "relu";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    lines.push_back("dense units=" + std::to_string(layers_[i].out()) + " -> " + std::to_string(layers_[i].out()) +
+                    ", " + std::to_string(layers_[i].num_params()) + " params");
+    if (i + 1 < layers_.size()) lines.push_back(std::string(activation) + " -> " + std::to_string(layers_[i].out()));
+  }
+  return lines;
+}
+
 void FeedForwardModel::InitParams(uint64_t seed) {
   SplitMix64 rng(seed);
   auto params = this->params();

@@ -10,12 +10,10 @@
 
 #include "meshtrain/model.h"
 #include "model/dense_layer.h"
+#include "model/layer.h"
 #include "model/loss_heads.h"
 
 namespace meshtrain {
-
-enum class LossKind { kHalfSquaredError, kSoftmaxCrossEntropy };
-enum class InitScheme { kHe, kXavier };
 
 struct NetworkSpec {
   std::string type;             // "linear" | "softmax" | "mlp": the first word of Describe()
@@ -33,6 +31,7 @@ class FeedForwardModel final : public Model {
   explicit FeedForwardModel(NetworkSpec spec);
 
   std::string Describe() const override;
+  std::vector<std::string> LayerList() const override;
   void InitParams(uint64_t seed) override;
   double ForwardBackward(const Batch& batch) override;
   void Evaluate(const Batch& batch, EvalTotals* totals) override;

@@ -10,6 +10,8 @@
 
 namespace meshtrain {
 
+enum class LossKind { kHalfSquaredError, kSoftmaxCrossEntropy };
+
 struct LossSums {
   double loss_sum = 0;  // NaN if any label/target did not fit the model
   int64_t correct = 0;  // classification: argmax (first on ties) == label

@@ -19,8 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'M', 'E', 'S', 'H', 'C', 'K', 'P', 'T'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the layer list after the model description; version 1 files
+// still read (with no layer list).
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableVersion = 1;
 constexpr size_t kMaxNameBytes = 4096;
+constexpr uint32_t kMaxLayers = 4096;
 
 uint32_t Crc32(const char* data, size_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -46,6 +50,8 @@ std::string Encode(const Checkpoint& c) {
   w.U64(c.header.seed);
   w.Str(c.header.peer_id);
   w.Str(c.header.model);
+  w.U32(static_cast<uint32_t>(c.header.layers.size()));
+  for (const std::string& line : c.header.layers) w.Str(line);
   w.U64(c.params.size());
   w.U64(c.optimizer_state.size());
   w.Floats(c.params);
@@ -73,7 +79,13 @@ bool WriteAll(int fd, const char* data, size_t n) {
 }
 
 Result<std::string> ReadWholeFile(const std::string& path) {
+  // A wrong path is the caller's mistake (InvalidArgument/NotFound), not a damaged file.
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return Status::InvalidArgument(path + " is a directory, not a checkpoint file (ckpt-<step>.bin)");
+  }
   std::ifstream in(path, std::ios::binary);
+  if (!in && errno == ENOENT) return Status::NotFound("no checkpoint file " + path);
   if (!in) return Status::IOError("cannot open checkpoint " + path + ": " + std::strerror(errno));
   std::ostringstream buf;
   buf << in.rdbuf();
@@ -85,9 +97,10 @@ Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, boo
   auto corrupt = [&](const std::string& why) {
     return Status::Corruption("checkpoint " + path + ": " + why);
   };
-  if (bytes.size() < sizeof(kMagic) + 8 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return corrupt("not a meshtrain checkpoint (bad magic)");
+  if (std::memcmp(bytes.data(), kMagic, std::min(bytes.size(), sizeof(kMagic))) != 0 || bytes.empty()) {
+    return Status::InvalidArgument(path + " is not a meshtrain checkpoint (it does not start with MESHCKPT)");
   }
+  if (bytes.size() < sizeof(kMagic) + 8) return corrupt("truncated (" + std::to_string(bytes.size()) + " bytes)");
   uint32_t stored_crc = 0;
   for (int i = 0; i < 4; ++i) {
     stored_crc |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[bytes.size() - 4 + i])) << (8 * i);
@@ -96,9 +109,10 @@ Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, boo
   ByteReader body(bytes.data() + sizeof(kMagic), bytes.size() - sizeof(kMagic) - 4);
   Checkpoint c;
   c.header.format_version = body.U32();
-  if (!body.failed() && c.header.format_version != kFormatVersion) {
+  if (!body.failed() &&
+      (c.header.format_version < kOldestReadableVersion || c.header.format_version > kFormatVersion)) {
     return corrupt("unsupported format version " + std::to_string(c.header.format_version) + " (this build reads " +
-                   std::to_string(kFormatVersion) + ")");
+                   std::to_string(kOldestReadableVersion) + " to " + std::to_string(kFormatVersion) + ")");
   }
   if (stored_crc != actual_crc) {
     return corrupt("checksum mismatch (file is truncated or damaged)");
@@ -109,6 +123,11 @@ Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, boo
   c.header.seed = body.U64();
   c.header.peer_id = body.Str(kMaxNameBytes);
   c.header.model = body.Str(kMaxNameBytes);
+  if (c.header.format_version >= 2) {
+    const uint32_t n_layers = body.U32();
+    if (n_layers > kMaxLayers) return corrupt("layer list of " + std::to_string(n_layers) + " entries");
+    for (uint32_t i = 0; i < n_layers && !body.failed(); ++i) c.header.layers.push_back(body.Str(kMaxNameBytes));
+  }
   c.header.n_params = body.U64();
   c.header.n_optimizer_state = body.U64();
   if (body.failed()) return corrupt("header truncated");
@@ -172,18 +191,32 @@ Result<CheckpointHeader> ReadCheckpointHeader(const std::string& path) {
 }
 
 std::vector<std::string> ListCheckpoints(const std::string& dir) {
-  std::vector<std::pair<int64_t, std::string>> found;
+  // Newest written first: a rerun in the same directory may write lower steps
+  // than an earlier run did, and its checkpoints are still the ones to keep and
+  // resume from (docs/training.md, "Checkpoints"). Equal times (coarse
+  // filesystem clocks) fall back to the higher step.
+  struct Found {
+    fs::file_time_type written;
+    int64_t step;
+    std::string path;
+  };
+  std::vector<Found> found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.size() <= 9 || name.rfind("ckpt-", 0) != 0 || name.substr(name.size() - 4) != ".bin") continue;
     const std::string digits = name.substr(5, name.size() - 9);
     if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit) || digits.size() > 18) continue;
-    found.emplace_back(std::stoll(digits), entry.path().string());
+    std::error_code time_ec;
+    const fs::file_time_type written = fs::last_write_time(entry.path(), time_ec);
+    if (time_ec) continue;  // removed meanwhile
+    found.push_back({written, std::stoll(digits), entry.path().string()});
   }
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+    return a.written != b.written ? a.written > b.written : a.step > b.step;
+  });
   std::vector<std::string> paths;
-  for (auto& f : found) paths.push_back(std::move(f.second));
+  for (auto& f : found) paths.push_back(std::move(f.path));
   return paths;
 }
 
@@ -195,8 +228,11 @@ Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& che
   std::snprintf(name, sizeof(name), "ckpt-%012lld.bin", static_cast<long long>(checkpoint.header.step));
   const std::string path = (fs::path(dir) / name).string();
   MESHTRAIN_RETURN_IF_ERROR(WriteCheckpoint(path, checkpoint));
-  std::vector<std::string> all = ListCheckpoints(dir);
-  for (size_t i = static_cast<size_t>(std::max<int64_t>(keep, 1)); i < all.size(); ++i) fs::remove(all[i], ec);
+  // The file just written always stays, whatever the others' times say.
+  std::vector<std::string> older = ListCheckpoints(dir);
+  std::erase_if(older, [&](const std::string& p) { return fs::path(p).filename() == name; });
+  const size_t keep_older = static_cast<size_t>(std::max<int64_t>(keep, 1) - 1);
+  for (size_t i = keep_older; i < older.size(); ++i) fs::remove(older[i], ec);
   return path;
 }
 

@@ -41,6 +41,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   }
   dp->sync_timeout_ms_ = cfg.sync.timeout_ms;
   dp->dead_ms_ = cfg.membership.dead_ms;
+  dp->farewell_ms_ = cfg.membership.farewell_ms;
   auto quorum = QuorumSize(cfg.membership.quorum, cfg.cluster.peers.size());
   if (!quorum.ok()) return quorum.status();
   if (quorum.value() > cfg.cluster.peers.size() && cfg.cluster.bootstrap.empty()) {
@@ -75,23 +76,24 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   return dp;
 }
 
-Status DataParallel::Start() {
+Status DataParallel::Start(const std::atomic<bool>* stop, const WaitReport& report) {
   if (!group_) return Status::OK();
   if (mode_ != "ring" && mode_ != "gossip") return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
   MESHTRAIN_RETURN_IF_ERROR(group_->StartMembership());
   // Gossip follows the views too (docs/gossip.md, "Faults"): dead peers leave the graph.
   if (gossip_) gossip_->set_membership(group_->membership());
-  return WaitForStartView();
+  return WaitForStartView(stop, report);
 }
 
 Membership* DataParallel::membership() const { return group_ ? group_->membership() : nullptr; }
 
 bool DataParallel::elastic() const { return membership() != nullptr; }
 
-Status DataParallel::WaitForStartView() {
+Status DataParallel::WaitForStartView(const std::atomic<bool>* stop, const WaitReport& report) {
   Membership* m = membership();
   const bool joining = !bootstrap_.empty();
   const auto ready = [&](const View& v) {
+    if (m->ClusterFinished()) return true;  // too late: the trainer takes the final state, or stops
     if (!v.Contains(self_id_)) return false;
     if (joining) return v.members.size() > 1;
     if (m->ClusterRunning()) return true;  // a restart: join what is running
@@ -100,7 +102,30 @@ Status DataParallel::WaitForStartView() {
     }
     return true;  // a fresh start: everyone listed is here
   };
-  if (m->WaitForView(std::chrono::milliseconds(start_timeout_ms_), ready)) return Status::OK();
+  // Waits in short slices so that a signal is honoured at once (docs/training.md,
+  // "Signals"), and says every few seconds whom it still waits for.
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kStopPoll = std::chrono::milliseconds(100);
+  constexpr auto kReportEvery = std::chrono::seconds(3);
+  const auto begin = Clock::now();
+  const auto deadline = begin + std::chrono::milliseconds(start_timeout_ms_);
+  auto next_report = begin + kReportEvery;
+  for (;;) {
+    const auto slice = std::max(std::min(deadline, Clock::now() + kStopPoll) - Clock::now(), Clock::duration::zero());
+    if (m->WaitForView(std::chrono::ceil<std::chrono::milliseconds>(slice), ready)) return Status::OK();
+    if (stop && stop->load()) {
+      return Status::Aborted("stopped by signal while waiting for the other peers (" + DescribeStartWait(m->view()) +
+                             ")");
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    if (report && now >= next_report) {
+      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now - begin).count();
+      report(DescribeStartWait(m->view()) + " (" + std::to_string(waited) + " s of sync.start_timeout_ms = " +
+             std::to_string(start_timeout_ms_) + ")");
+      next_report = now + kReportEvery;
+    }
+  }
   const std::string within = " within " + std::to_string(start_timeout_ms_) + " ms";
   if (joining) {
     std::string endpoints;
@@ -118,6 +143,29 @@ Status DataParallel::WaitForStartView() {
   }
   return Status::Timeout("the peers never agreed on a view with all of them" + within + " (last: " +
                          m->view().ToString() + ")");
+}
+
+std::string DataParallel::DescribeStartWait(const View& view) const {
+  Membership* m = membership();
+  if (!bootstrap_.empty()) {
+    std::string endpoints;
+    for (const auto& e : bootstrap_) endpoints += (endpoints.empty() ? "" : ", ") + e;
+    return "waiting for a running cluster to answer through cluster.bootstrap (" + endpoints + ")";
+  }
+  const std::vector<std::string> silent = m->NeverHeard();
+  std::string never, not_in_view;
+  for (const PeerEntry& p : static_peers_) {
+    if (p.id == self_id_ || view.Contains(p.id)) continue;
+    if (std::find(silent.begin(), silent.end(), p.id) != silent.end()) {
+      never += (never.empty() ? "" : ", ") + p.id + " at " + m->EndpointOf(p.id);
+    } else {
+      not_in_view += (not_in_view.empty() ? "" : ", ") + p.id;
+    }
+  }
+  std::string text = "waiting for the other peers";
+  if (!never.empty()) text += "; never heard from " + never;
+  if (!not_in_view.empty()) text += "; heard from, not yet in the view: " + not_in_view;
+  return text + "; view so far " + view.ToString();
 }
 
 View DataParallel::current_view() const {
@@ -181,10 +229,31 @@ void DataParallel::SetProgress(int64_t step) {
   if (Membership* m = membership()) m->SetProgress(static_cast<uint64_t>(step), true);
 }
 
-void DataParallel::Finish(int64_t step) {
+void DataParallel::Finish(int64_t step, const std::atomic<bool>* stop) {
   if (Membership* m = membership()) {
-    m->Finish(static_cast<uint64_t>(step), std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)));
+    m->Finish(static_cast<uint64_t>(step), std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), stop);
   }
+}
+
+FarewellOutcome DataParallel::Farewell(int64_t step, std::span<const float> params,
+                                       std::span<const float> optimizer_state, const std::string& meta, bool linger,
+                                       const std::atomic<bool>* stop) {
+  Membership* m = membership();
+  if (m == nullptr) return {};
+  const auto window = std::chrono::milliseconds(linger ? farewell_ms_ : 0);
+  return m->Farewell(static_cast<uint64_t>(step), params, optimizer_state, meta, window, stop);
+}
+
+std::optional<ClusterEnd> DataParallel::ClusterFinished() const {
+  Membership* m = membership();
+  return m != nullptr ? m->ClusterFinished() : std::nullopt;
+}
+
+Result<StateSnapshot> DataParallel::FetchFinalState(const ClusterEnd& end, size_t n_values,
+                                                    const std::atomic<bool>* stop) {
+  Membership* m = membership();
+  if (m == nullptr) return Status::Unavailable("no membership: nobody to take the final state from");
+  return m->FetchFinalState(end, n_values, std::chrono::milliseconds(std::max<int64_t>(sync_timeout_ms_, 1)), stop);
 }
 
 Status DataParallel::AverageGradients(std::span<float> grads, int64_t rows, double* loss, uint64_t round) {

@@ -1,11 +1,16 @@
 #include "meshtrain/metrics.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 
 namespace meshtrain {
 
@@ -92,11 +97,13 @@ MetricsWriter::~MetricsWriter() {
   if (file_) std::fclose(file_);
 }
 
-Status MetricsWriter::Open(const std::string& path) {
+Status MetricsWriter::Open(const std::string& path, bool continue_run) {
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Status::IOError("cannot create directory " + parent.string() + " for metrics: " + ec.message());
+  run_id_ = continue_run ? LastRunId(path) : std::string();
+  if (run_id_.empty()) run_id_ = NewRunId();
   file_ = std::fopen(path.c_str(), "a");
   if (!file_) return Status::IOError("cannot open metrics file " + path + ": " + std::strerror(errno));
   return Status::OK();
@@ -105,9 +112,42 @@ Status MetricsWriter::Open(const std::string& path) {
 void MetricsWriter::Write(const JsonLine& line) {
   if (!file_) return;
   std::string s = line.str();
+  const std::string run = "\"run\":\"" + JsonEscape(run_id_) + "\"";
+  s.insert(1, s.size() > 2 ? run + "," : run);
   s += '\n';
   std::fwrite(s.data(), 1, s.size(), file_);
   std::fflush(file_);
+  if (observer_) {
+    s.pop_back();
+    observer_(s);
+  }
+}
+
+std::string NewRunId() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
+  return std::string(buf) + "-" + std::to_string(::getpid());
+}
+
+std::string LastRunId(const std::string& path) {
+  // Lines are short and every one carries the run, so the file's tail is enough.
+  constexpr std::streamoff kTail = 1 << 20;
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const std::streamoff size = in.tellg();
+  const std::streamoff from = std::max<std::streamoff>(0, size - kTail);
+  in.seekg(from);
+  std::string tail(static_cast<size_t>(size - from), '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  const std::string key = "\"run\":\"";
+  const size_t at = tail.rfind(key);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + key.size();
+  const size_t end = tail.find('"', begin);
+  return end == std::string::npos ? "" : tail.substr(begin, end - begin);
 }
 
 double UnixSeconds() {

@@ -40,7 +40,10 @@ Result<Parts> BuildParts(const Config& cfg) {
   if (!data.ok()) return data.status();
   parts.data = std::move(data.value());
   const int64_t max_batch = std::max<int64_t>(cfg.train.batch_size, 1);
-  auto model = CreateModel(cfg.model, parts.data.train.dim, parts.data.train.num_classes, max_batch);
+  const Dataset& train = parts.data.train;
+  const SampleShape input = train.image_height > 0 ? SampleShape::Image(1, train.image_height, train.image_width)
+                                                   : SampleShape::Flat(train.dim);
+  auto model = CreateModel(cfg.model, input, train.num_classes, max_batch);
   if (!model.ok()) return model.status();
   parts.model = std::move(model.value());
   parts.model->InitParams(cfg.train.seed);
@@ -48,6 +51,15 @@ Result<Parts> BuildParts(const Config& cfg) {
   if (!optimizer.ok()) return optimizer.status();
   parts.optimizer = std::move(optimizer.value());
   return parts;
+}
+
+// A checkpoint holds parameters of one architecture: the layer list it records
+// (version 2), or its model description (version 1), must be the configured one.
+Status SameArchitecture(const CheckpointHeader& header, const Model& model, const std::string& what) {
+  const bool same = header.layers.empty() ? header.model == model.Describe() : header.layers == model.LayerList();
+  if (same) return Status::OK();
+  return Status::InvalidArgument(what + " holds the model '" + header.model + "' but the config builds '" +
+                                 model.Describe() + "'; refusing to load it (use the config it was trained with)");
 }
 
 EvalTotals EvaluateOn(Model& model, const Dataset& test, int64_t batch_size) {
@@ -89,7 +101,9 @@ class PeerTrainer final : public Trainer {
     }
     total_steps_ = steps_per_epoch_ * cfg_.train.epochs;
     if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
-    MESHTRAIN_RETURN_IF_ERROR(metrics_.Open(cfg_.MetricsPath()));
+    // A resumed run continues its run id in the metrics (docs/training.md, "Metrics").
+    const bool continues = resume && !ListCheckpoints(cfg_.CheckpointDir()).empty();
+    MESHTRAIN_RETURN_IF_ERROR(metrics_.Open(cfg_.MetricsPath(), continues));
     if (resume) MESHTRAIN_RETURN_IF_ERROR(Restore());
     // The static plan: every listed peer holds its shard, epochs of equal length.
     for (const PeerEntry& p : cfg_.cluster.peers) plan_.shard_owners.push_back(p.id);
@@ -99,15 +113,23 @@ class PeerTrainer final : public Trainer {
     plan_.start_step = plan_.epoch * steps_per_epoch_;
     plan_.steps = steps_per_epoch_;
     plan_.lr_peers = static_cast<int64_t>(cfg_.cluster.peers.size());
-    plan_.compat = parts_.model->Describe() + "; " + std::to_string(parts_.model->num_params()) + " params; optim " +
-                   cfg_.optim.type + "; batch " + std::to_string(cfg_.train.batch_size) + "; seed " +
-                   std::to_string(cfg_.train.seed) + "; data " + cfg_.data.format + "/" + cfg_.data.shard;
+    // Every key the replicas' equality depends on (docs/agreement.md). It is part
+    // of the state every view reconciles, so a peer whose keys differ holds a
+    // state of its own there: the minority is behind, and refuses the state it
+    // fetched, naming the keys (AdoptState).
+    plan_.compat = EncodeSettings(cfg_.AgreementKeys());
     return Status::OK();
   }
 
   Status Run(const std::atomic<bool>* stop) override {
     Model& model = *parts_.model;
-    Status started = replicas_->Start();
+    // Signals are honoured in every phase (docs/training.md, "Signals"): during
+    // data loading (before Run), while waiting for the others, and in training.
+    if (stop && stop->load()) return Stopped("stopped by signal before the peers started");
+    Status started = replicas_->Start(stop, [this](const std::string& text) {
+      progress_.Message("peer " + cfg_.self_id + ": " + text);
+    });
+    if (started.code() == Status::Code::kAborted && stop && stop->load()) return Stopped(started.message());
     if (!started.ok()) {
       Event("start_failed", started.message());
       return started;
@@ -125,12 +147,16 @@ class PeerTrainer final : public Trainer {
 
     while (step_ < total_steps_) {
       if (stop && stop->load()) {
-        Event("stopped", "signal received; checkpointing at step " + std::to_string(step_));
-        MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+        // A step not yet in a checkpoint is saved; one that is (or step 0) is not
+        // written again, so the newest checkpoint stays the one that matters.
+        const bool save = step_ > 0 && step_ != last_saved_step_;
+        Event("stopped", "signal received at step " + std::to_string(step_) + (save ? "; checkpointing" : ""));
+        if (save) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
         replicas_->Shutdown();
         return Status::Aborted("stopped by signal at step " + std::to_string(step_));
       }
       if (replicas_->elastic()) {  // docs/membership.md: follow the view, reconcile after a change
+        if (std::optional<ClusterEnd> end = ClusterEndedAhead()) return EndWithCluster(*end, stop, run_start);
         Status st = FollowMembership(stop);
         if (st.code() == Status::Code::kAborted) continue;  // the view moved on again: reconcile anew
         if (!st.ok()) return Fail(st);
@@ -146,9 +172,13 @@ class PeerTrainer final : public Trainer {
       auto t0 = Clock::now();
       Batch batch{};
       double loss = 0;
+      bool local_loss_finite = true;  // this peer's own contribution, before any averaging
       if (has_shard_) {
         batch = sampler_->Get(epoch, index);
+        // Dropout masks: a pure function of (seed, peer, step), so a resumed run draws the same ones.
+        model.SetNoiseKey(NoiseKey(cfg_.train.seed, cfg_.self_index, step_));
         loss = model.ForwardBackward(batch);
+        local_loss_finite = std::isfinite(loss);
       } else {  // no shard this epoch (a newcomer): take part in the round with nothing to add
         auto grads = model.grads();
         std::fill(grads.begin(), grads.end(), 0.0f);
@@ -168,7 +198,7 @@ class PeerTrainer final : public Trainer {
       }
 
       auto t2 = Clock::now();
-      ApplyStep(loss);
+      if (Status st = ApplyStep(loss, local_loss_finite); !st.ok()) return Diverged(st);
       step_compute_s += SecondsSince(t2);
       SlowDown(step_compute_s);
       compute_s_ += step_compute_s * std::max(1.0, cfg_.debug.slowdown);
@@ -233,10 +263,14 @@ class PeerTrainer final : public Trainer {
       progress_.Update({step_, total_steps_, CurrentEpoch(), loss, outcome_.test_acc_or(-1), samples_per_s,
                         eta, static_cast<int>(replicas_->view().size())});
     }
+    // Resumed at (or past) the last step, or handed the end by the others: no
+    // step ran here, so the model this run ends with is evaluated now.
+    if (!evaluated_) Evaluate();
     if (last_saved_step_ != step_) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
     elastic_ = replicas_->elastic();
     final_view_ = replicas_->view();
-    replicas_->Finish(step_);  // leave only once the others are done too
+    replicas_->Finish(step_, stop);  // leave only once the others are done too
+    SayFarewell(stop, /*linger=*/true);
     replicas_->Shutdown();
     WriteSummary(SecondsSince(run_start));
     progress_.Finish({step_, total_steps_, CurrentEpoch(), last_loss_, outcome_.test_acc, samples_per_s, 0,
@@ -245,6 +279,8 @@ class PeerTrainer final : public Trainer {
   }
 
   TrainOutcome outcome() const override { return {step_, outcome_.test_acc, outcome_.test_loss}; }
+
+  void ObserveMetrics(MetricsObserver observer) { metrics_.SetObserver(std::move(observer)); }
 
  private:
   struct OutcomeState {
@@ -274,6 +310,102 @@ class PeerTrainer final : public Trainer {
   // The epoch the next step belongs to (after an epoch's last step, the next
   // one; with equal epochs this is step / steps_per_epoch).
   int64_t CurrentEpoch() const { return step_ >= plan_.end_step() ? plan_.epoch + 1 : plan_.epoch; }
+
+  // ---- the end of a run (docs/membership.md, "The end of a run") ----
+
+  // After the last step: "finished at step S" to every peer, and (with
+  // `linger`) a bounded wait for peers that were away, serving them the
+  // final state so that they end with it instead of training on alone.
+  void SayFarewell(const std::atomic<bool>* stop, bool linger) {
+    if (!replicas_->elastic()) return;
+    const FarewellOutcome out = replicas_->Farewell(step_, parts_.model->params(), parts_.optimizer->state(),
+                                                    EncodeEpochPlan(plan_), linger, stop);
+    if (!out.lingered) return;
+    const std::string told = JoinIds(out.told);
+    std::string missed;
+    for (const auto& id : out.awaited) {
+      if (std::find(out.told.begin(), out.told.end(), id) == out.told.end()) missed += (missed.empty() ? "" : ", ") + id;
+    }
+    Event("farewell", "finished at step " + std::to_string(step_) + " with " + JoinIds(out.awaited) + " away" +
+                          (told.empty() ? "" : "; " + told + " came back and took the end") +
+                          (missed.empty() ? ""
+                                          : "; " + missed + " did not come back within membership.farewell_ms = " +
+                                                std::to_string(cfg_.membership.farewell_ms) + " ms"));
+  }
+
+  // Peers that completed the run said so while this peer is behind (it was
+  // paused, cut off or restarted): training on would make a replica of its own.
+  std::optional<ClusterEnd> ClusterEndedAhead() const {
+    std::optional<ClusterEnd> end = replicas_->ClusterFinished();
+    if (!end || static_cast<int64_t>(end->step) <= step_) return std::nullopt;
+    return end;
+  }
+
+  // Takes the cluster's final state from the peers that finished (exit 0, with
+  // their model), or, if none of them serves it any more, stops here without
+  // training on (exit 1, saying so): never a silent divergent "final" replica.
+  Status EndWithCluster(const ClusterEnd& end, const std::atomic<bool>* stop, Clock::time_point run_start) {
+    WriteMembershipEvents();
+    const int64_t before = step_;
+    const std::string finishers = JoinIds(end.finished);
+    const std::string what = "the cluster (" + finishers + ") finished its run at step " + std::to_string(end.step) +
+                             " while this peer was away at step " + std::to_string(before);
+    progress_.Message("peer " + cfg_.self_id + ": " + what + "; taking its final state");
+    const size_t n_values = parts_.model->params().size() + parts_.optimizer->state().size();
+    const auto t0 = Clock::now();
+    Result<StateSnapshot> fetched = replicas_->FetchFinalState(end, n_values, stop);
+    Status adopted = fetched.status();
+    if (fetched.ok()) {
+      ReconcilePlan from;
+      from.target_step = end.step;
+      from.sources = end.serving;
+      adopted = AdoptState(fetched.value(), from);
+    }
+    JsonLine line;
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "cluster_finished");
+    line.Add("finished_step", static_cast<int64_t>(end.step)).Add("from_step", before).Add("sources", end.finished);
+    line.Add("adopted", adopted.ok());
+    if (stop != nullptr && stop->load() && !adopted.ok()) {
+      line.Add("detail", what + "; stopped by a signal before its final state arrived");
+      metrics_.Write(line);
+      replicas_->Shutdown();
+      return Status::Aborted("stopped by signal at step " + std::to_string(step_) + " (" + what + ")");
+    }
+    if (!adopted.ok()) {
+      const std::string detail =
+          what + "; its final state could not be fetched (" + adopted.message() +
+          "), so this peer stops here rather than train on alone: its checkpoints are not the run's model, the "
+          "final checkpoints of " + finishers + " are";
+      line.Add("detail", detail);
+      metrics_.Write(line);
+      replicas_->Shutdown();
+      return Status::Unavailable(detail);  // printed once, by main, as the reason for exit 1
+    }
+    ++state_syncs_;
+    const std::string detail = what + "; adopted its final state (" + std::to_string(n_values) + " floats from " +
+                               JoinIds(end.serving) + ", checksum verified, " +
+                               std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000)) +
+                               " ms) instead of training on alone";
+    line.Add("detail", detail);
+    metrics_.Write(line);
+    progress_.Message("peer " + cfg_.self_id + ": cluster_finished: " + detail);
+    Evaluate();
+    MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+    elastic_ = true;
+    final_view_ = replicas_->view();
+    SayFarewell(stop, /*linger=*/false);
+    replicas_->Shutdown();
+    WriteSummary(SecondsSince(run_start));
+    progress_.Finish({step_, total_steps_, CurrentEpoch(), last_loss_, outcome_.test_acc, 0, 0,
+                      static_cast<int>(final_view_.size())});
+    return Status::OK();
+  }
+
+  static std::string JoinIds(const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
+    return out;
+  }
 
   // ---- membership (docs/membership.md, docs/faults.md) ----
 
@@ -390,8 +522,13 @@ class PeerTrainer final : public Trainer {
     std::optional<EpochPlan> plan = DecodeEpochPlan(state.meta);
     if (!plan) return Status::Corruption("state from " + from + " carries no readable epoch plan");
     if (plan->compat != plan_.compat) {
-      return Status::InvalidArgument("peer " + from + " trains another setup (" + plan->compat + "); this peer: " +
-                                     plan_.compat + " (use the same [model], [optim], [data], batch_size and seed)");
+      const std::optional<std::vector<Setting>> theirs = DecodeSettings(plan->compat);
+      const std::string cluster = "the cluster (" + JoinIds(agreed.sources) + ")";
+      const std::string differences =
+          theirs ? DescribeSettingDifferences(cfg_.AgreementKeys(), *theirs, cluster) : std::string();
+      return Status::InvalidArgument("this peer's config differs from " + cluster + "'s in keys every peer must share: " +
+                                     (differences.empty() ? "(unreadable settings from " + from + ")" : differences) +
+                                     " (docs/agreement.md); fix this peer's config and restart it");
     }
     std::copy(state.values.begin(), state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), params.begin());
     // Gossip replicas keep their own optimizer state (docs/gossip.md, "Faults"):
@@ -517,18 +654,48 @@ class PeerTrainer final : public Trainer {
   }
 
   // A non-finite loss or gradient skips the update: one bad batch must not poison the model.
-  void ApplyStep(double loss) {
+  // A step with a non-finite loss or gradient is skipped, never applied. Too
+  // many in a row, or parameters that have become non-finite, mean the run has
+  // diverged (docs/training.md, "A run that diverges"): Aborted says why.
+  Status ApplyStep(double loss, bool local_loss_finite) {
     Model& model = *parts_.model;
     auto grads = model.grads();
-    if (!std::isfinite(loss) || !AllFinite(grads)) {
-      ++skipped_steps_;
-      Event("nonfinite_skipped", "non-finite loss or gradient at step " + std::to_string(step_) + "; update skipped");
-      return;
+    if (std::isfinite(loss) && AllFinite(grads)) {
+      nonfinite_in_a_row_ = 0;
+      if (cfg_.optim.clip_norm > 0) ClipByGlobalNorm(grads, cfg_.optim.clip_norm);
+      const double lr = ScheduledLearningRate(optim_, step_, total_steps_);
+      last_lr_ = lr;
+      parts_.optimizer->Step(model.params(), grads, lr, step_ + 1);
+      return Status::OK();
     }
-    if (cfg_.optim.clip_norm > 0) ClipByGlobalNorm(grads, cfg_.optim.clip_norm);
-    const double lr = ScheduledLearningRate(optim_, step_, total_steps_);
-    last_lr_ = lr;
-    parts_.optimizer->Step(model.params(), grads, lr, step_ + 1);
+    ++skipped_steps_;
+    if (nonfinite_in_a_row_++ == 0) {
+      first_nonfinite_step_ = step_;
+      first_nonfinite_was_local_ = !local_loss_finite;
+    }
+    Event("nonfinite_skipped", "non-finite loss or gradient at step " + std::to_string(step_) + "; update skipped");
+    const int64_t limit = cfg_.train.stop_after_nonfinite;
+    if (limit == 0) return Status::OK();
+    const std::string since = "since step " + std::to_string(first_nonfinite_step_) + " (" +
+                              (first_nonfinite_was_local_ ? "this peer's own loss was non-finite there"
+                                                          : "this peer's own loss was finite there") +
+                              ")";
+    if (!AllFinite(model.params())) return Status::Aborted("the parameters are non-finite; no step applied " + since);
+    if (nonfinite_in_a_row_ >= limit) {
+      return Status::Aborted(std::to_string(nonfinite_in_a_row_) + " steps in a row had a non-finite loss or gradient " +
+                             since + "; train.stop_after_nonfinite = " + std::to_string(limit));
+    }
+    return Status::OK();
+  }
+
+  // The run has diverged: no checkpoint of the broken model is written, so the
+  // newest one stays the last finite state, for a --resume with a lower lr.
+  Status Diverged(const Status& why) {
+    Event("diverged", why.message());
+    replicas_->Shutdown();
+    return Status::Aborted("diverged at step " + std::to_string(step_) + ": " + why.message() +
+                           "; the newest checkpoint in " + cfg_.CheckpointDir() +
+                           " is the last finite state (--resume it with a lower optim.lr)");
   }
 
   // debug.slowdown = s stretches each step to s times its compute time (straggler
@@ -544,6 +711,7 @@ class PeerTrainer final : public Trainer {
     EvalTotals totals = EvaluateOn(*parts_.model, parts_.data.test, cfg_.train.batch_size);
     outcome_.test_acc = totals.accuracy();
     outcome_.test_loss = totals.loss();
+    evaluated_ = true;
     JsonLine line;
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("test_loss", outcome_.test_loss);
@@ -583,6 +751,13 @@ class PeerTrainer final : public Trainer {
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", name).Add("detail", detail);
     metrics_.Write(line);
     progress_.Message("peer " + cfg_.self_id + ": " + name + ": " + detail);
+  }
+
+  // A signal before training began: nothing to checkpoint, leave at once.
+  Status Stopped(const std::string& why) {
+    Event("stopped", why);
+    replicas_->Shutdown();
+    return Status::Aborted(why);
   }
 
   Status Fail(const Status& st) {
@@ -630,6 +805,7 @@ class PeerTrainer final : public Trainer {
     c.header.seed = cfg_.train.seed;
     c.header.peer_id = cfg_.self_id;
     c.header.model = parts_.model->Describe();
+    c.header.layers = parts_.model->LayerList();
     auto params = parts_.model->params();
     c.params.assign(params.begin(), params.end());
     auto state = parts_.optimizer->state();
@@ -640,6 +816,11 @@ class PeerTrainer final : public Trainer {
   }
 
   Status SaveNow() {
+    // A non-finite model is never checkpointed: it would replace the last good one.
+    if (!AllFinite(parts_.model->params()) || !AllFinite(parts_.optimizer->state())) {
+      Event("checkpoint_skipped", "the parameters or optimizer state are non-finite at step " + std::to_string(step_));
+      return Status::OK();
+    }
     auto path = SaveCheckpoint(cfg_.CheckpointDir(), Snapshot(), cfg_.checkpoint.keep);
     if (!path.ok()) return path.status();
     last_saved_step_ = step_;
@@ -659,6 +840,7 @@ class PeerTrainer final : public Trainer {
       return Status::OK();
     }
     const std::string where = "checkpoint of step " + std::to_string(c->header.step) + " in " + cfg_.CheckpointDir();
+    MESHTRAIN_RETURN_IF_ERROR(SameArchitecture(c->header, *parts_.model, where));
     if (c->header.config_hash != cfg_.Hash()) {
       return Status::InvalidArgument(where + " was written under a different model/data/optimizer config; "
                                      "refusing to resume (use a fresh checkpoint.dir)");
@@ -673,6 +855,10 @@ class PeerTrainer final : public Trainer {
     std::copy(c->optimizer_state.begin(), c->optimizer_state.end(), state.begin());
     step_ = first_step_ = last_saved_step_ = c->header.step;
     Event("resumed", "from " + where);
+    if (step_ >= total_steps_) {
+      progress_.Message("peer " + cfg_.self_id + ": the " + where + " is at or past this run's last step (" +
+                        std::to_string(total_steps_) + ": train.epochs, train.max_steps); nothing left to train");
+    }
     return Status::OK();
   }
 
@@ -684,12 +870,16 @@ class PeerTrainer final : public Trainer {
   ProgressReporter progress_;
   MetricsWriter metrics_;
   OutcomeState outcome_;
+  bool evaluated_ = false;  // this run has evaluated the model at least once
   int64_t steps_per_epoch_ = 1;
   int64_t total_steps_ = 0;
   int64_t step_ = 0;
   int64_t first_step_ = 0;
   int64_t last_saved_step_ = -1;
   int64_t skipped_steps_ = 0;
+  int64_t nonfinite_in_a_row_ = 0;   // skipped steps since the last applied one
+  int64_t first_nonfinite_step_ = 0;  // the first of them
+  bool first_nonfinite_was_local_ = false;
   double last_loss_ = 0;
   double last_lr_ = 0;
   double compute_s_ = 0;
@@ -720,12 +910,13 @@ uint64_t SamplerSeed(uint64_t train_seed, size_t peer_index) {
   return train_seed * 1000003ULL + 7919ULL * (peer_index + 1);
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::Create(const Config& cfg, bool resume) {
+Result<std::unique_ptr<Trainer>> Trainer::Create(const Config& cfg, bool resume, MetricsObserver observer) {
   auto parts = BuildParts(cfg);
   if (!parts.ok()) return parts.status();
   auto replicas = DataParallel::Create(cfg, parts->model->num_params());
   if (!replicas.ok()) return replicas.status();
   auto trainer = std::make_unique<PeerTrainer>(cfg, std::move(parts.value()), std::move(replicas.value()));
+  trainer->ObserveMetrics(std::move(observer));
   MESHTRAIN_RETURN_IF_ERROR(trainer->Init(resume));
   return std::unique_ptr<Trainer>(std::move(trainer));
 }
@@ -735,6 +926,7 @@ Result<TrainOutcome> EvaluateCheckpoint(const Config& cfg, const std::string& ch
   if (!parts.ok()) return parts.status();
   auto c = ReadCheckpoint(checkpoint_path);
   if (!c.ok()) return c.status();
+  MESHTRAIN_RETURN_IF_ERROR(SameArchitecture(c->header, *parts->model, "checkpoint " + checkpoint_path));
   auto params = parts->model->params();
   if (c->params.size() != params.size()) {
     return Status::InvalidArgument("checkpoint " + checkpoint_path + " holds " + std::to_string(c->params.size()) +

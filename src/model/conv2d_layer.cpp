@@ -1,0 +1,156 @@
+#include "model/conv2d_layer.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace meshtrain {
+namespace {
+
+// About 1 MiB of patches per chunk: large enough GEMMs, small enough to stay
+// in cache and to keep a peer's memory low (docs/models.md, "Memory").
+constexpr int64_t kColsBudgetFloats = int64_t{1} << 18;
+
+}  // namespace
+
+Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_t stride, int64_t padding,
+                         int64_t max_batch, bool propagates)
+    : Layer(in, TensorShape::Image(filters, OutputSide(in.height, kernel, stride, padding),
+                                   OutputSide(in.width, kernel, stride, padding))),
+      filters_(filters),
+      kernel_(kernel),
+      stride_(stride),
+      padding_(padding),
+      patch_(kernel * kernel * in.channels),
+      pixels_(out_.height * out_.width),
+      chunk_(std::clamp<int64_t>(kColsBudgetFloats / std::max<int64_t>(patch_ * pixels_, 1), 1, max_batch)),
+      propagates_(propagates),
+      forward_(filters_, chunk_ * pixels_, patch_),
+      weight_grad_(filters_, patch_, chunk_ * pixels_),
+      input_grad_(patch_, chunk_ * pixels_, filters_),
+      cols_(static_cast<size_t>(patch_ * pixels_ * chunk_), 0.0f) {}
+
+void Conv2dLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
+  params_ = params;
+  grads_ = grads;
+  scratch_ = scratch;
+  for (const GemmPlan* plan : {&forward_, &weight_grad_}) scratch->Reserve(plan->lhs_floats(), plan->rhs_floats());
+  if (propagates_) scratch->Reserve(input_grad_.lhs_floats(), input_grad_.rhs_floats());
+}
+
+void Conv2dLayer::InitParams(InitScheme init, SplitMix64* rng, float* params) const {
+  const double fan_in = static_cast<double>(patch_);
+  const double fan_out = static_cast<double>(filters_ * kernel_ * kernel_);
+  const double bound = init == InitScheme::kHe ? std::sqrt(6.0 / fan_in) : std::sqrt(6.0 / (fan_in + fan_out));
+  FillUniform(std::span<float>(params, static_cast<size_t>(filters_ * patch_)), static_cast<float>(bound), rng);
+  std::fill_n(params + filters_ * patch_, filters_, 0.0f);
+}
+
+void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
+  const int64_t channels = in_.channels, height = in_.height, width = in_.width;
+  const int64_t row_floats = kernel_ * channels;  // one kernel row of a patch
+  float* col = cols_.data();
+  for (int64_t n = first; n < first + count; ++n) {
+    const float* sample = in + n * in_.size();
+    for (int64_t oy = 0; oy < out_.height; ++oy) {
+      for (int64_t ox = 0; ox < out_.width; ++ox, col += patch_) {
+        const int64_t x0 = ox * stride_ - padding_;
+        // Kernel columns [kx0, kx1) fall inside the image; the rest are padding.
+        const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min(kernel_, width - x0);
+        for (int64_t ky = 0; ky < kernel_; ++ky) {
+          float* dst = col + ky * row_floats;
+          const int64_t iy = oy * stride_ - padding_ + ky;
+          // Plain loops: the runs are short (5 floats for a 5x5 kernel on one
+          // channel), too short for memcpy/memset calls to pay.
+          if (iy < 0 || iy >= height || kx1 <= kx0) {
+            for (int64_t i = 0; i < row_floats; ++i) dst[i] = 0.0f;
+            continue;
+          }
+          const int64_t begin = kx0 * channels, end = kx1 * channels;
+          const float* src = sample + (iy * width + x0) * channels;
+          for (int64_t i = 0; i < begin; ++i) dst[i] = 0.0f;
+          for (int64_t i = begin; i < end; ++i) dst[i] = src[i];
+          for (int64_t i = end; i < row_floats; ++i) dst[i] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
+  const int64_t channels = in_.channels, height = in_.height, width = in_.width;
+  const int64_t row_floats = kernel_ * channels;
+  const float* col = cols_.data();
+  for (int64_t n = first; n < first + count; ++n) {
+    float* sample = din + n * in_.size();
+    std::fill_n(sample, in_.size(), 0.0f);
+    for (int64_t oy = 0; oy < out_.height; ++oy) {
+      for (int64_t ox = 0; ox < out_.width; ++ox, col += patch_) {
+        const int64_t x0 = ox * stride_ - padding_;
+        const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min(kernel_, width - x0);
+        for (int64_t ky = 0; ky < kernel_; ++ky) {
+          const int64_t iy = oy * stride_ - padding_ + ky;
+          if (iy < 0 || iy >= height || kx1 <= kx0) continue;
+          const float* src = col + ky * row_floats + kx0 * channels;
+          float* dst = sample + (iy * width + x0 + kx0) * channels;
+          const int64_t n_floats = (kx1 - kx0) * channels;
+          for (int64_t i = 0; i < n_floats; ++i) dst[i] += src[i];
+        }
+      }
+    }
+  }
+}
+
+void Conv2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&) {
+  const ConstMatrixView weights(params_, filters_, patch_);
+  const float* bias = params_ + filters_ * patch_;
+  for (int64_t first = 0; first < rows; first += chunk_) {
+    const int64_t count = std::min(chunk_, rows - first);
+    Unfold(in, first, count);
+    const int64_t columns = count * pixels_;
+    MatrixView z(out + first * out_.size(), filters_, columns);
+    forward_.Multiply(weights, Op::kPlain, ConstMatrixView(cols_.data(), patch_, columns), Op::kPlain, z,
+                      /*accumulate=*/false, scratch_);
+    float* column = z.data();
+    for (int64_t j = 0; j < columns; ++j, column += filters_) {
+      for (int64_t f = 0; f < filters_; ++f) column[f] += bias[f];
+    }
+  }
+}
+
+void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* din, int64_t rows, bool accumulate,
+                           const Pass&) {
+  const ConstMatrixView weights(params_, filters_, patch_);
+  MatrixView weight_grads(grads_, filters_, patch_);
+  float* bias_grads = grads_ + filters_ * patch_;
+  if (!accumulate) std::fill_n(bias_grads, filters_, 0.0f);
+  // Bias gradient: the sum of every output pixel's delta, in column order.
+  const float* column = dout;
+  for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) {
+    for (int64_t f = 0; f < filters_; ++f) bias_grads[f] += column[f];
+  }
+  for (int64_t first = 0; first < rows; first += chunk_) {
+    const int64_t count = std::min(chunk_, rows - first);
+    const int64_t columns = count * pixels_;
+    const ConstMatrixView deltas(dout + first * out_.size(), filters_, columns);
+    Unfold(in, first, count);
+    weight_grad_.Multiply(deltas, Op::kPlain, ConstMatrixView(cols_.data(), patch_, columns), Op::kTransposed,
+                          weight_grads, /*accumulate=*/accumulate || first > 0, scratch_);
+    if (din == nullptr) continue;
+    // The patches are used; their buffer takes the patch gradients.
+    input_grad_.Multiply(weights, Op::kTransposed, deltas, Op::kPlain, MatrixView(cols_.data(), patch_, columns),
+                         /*accumulate=*/false, scratch_);
+    Fold(first, count, din);
+  }
+}
+
+std::string Conv2dLayer::Describe() const {
+  return "conv2d filters=" + std::to_string(filters_) + " kernel=" + std::to_string(kernel_) +
+         " stride=" + std::to_string(stride_) + " padding=" + std::to_string(padding_);
+}
+
+std::string Conv2dLayer::Short() const {
+  return "conv2d(" + std::to_string(filters_) + "," + std::to_string(kernel_) + "x" + std::to_string(kernel_) + ",s" +
+         std::to_string(stride_) + ",p" + std::to_string(padding_) + ")";
+}
+
+}  // namespace meshtrain

@@ -1,0 +1,145 @@
+#include "model/layer_stack_model.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace meshtrain {
+
+int64_t LayerStackModel::CountParams(const std::vector<std::unique_ptr<Layer>>& layers) {
+  int64_t total = 0;
+  for (const auto& layer : layers) total += layer->num_params();
+  return total;
+}
+
+LayerStackModel::LayerStackModel(TensorShape input, std::vector<std::unique_ptr<Layer>> layers, LossKind loss,
+                                 InitScheme init, int64_t max_batch)
+    : Model(CountParams(layers)),
+      input_(input),
+      layers_(std::move(layers)),
+      loss_(loss),
+      init_(init),
+      max_batch_(max_batch) {
+  float* params = this->params().data();
+  float* grads = this->grads().data();
+  int64_t largest = input_.size();
+  const float* below = nullptr;  // the input of layer i (nullptr: the batch, which is read-only)
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = *layers_[i];
+    layer.Bind(params, grads, &scratch_);
+    params += layer.num_params();
+    grads += layer.num_params();
+    largest = std::max(largest, layer.out_shape().size());
+    const bool in_place = below != nullptr && layer.can_run_in_place() && !layers_[i - 1]->backward_reads_output();
+    in_place_.push_back(in_place);
+    if (in_place) {
+      outputs_.push_back(outputs_.back());
+    } else {
+      owned_outputs_.emplace_back(static_cast<size_t>(layer.out_shape().size() * max_batch_), 0.0f);
+      outputs_.push_back(owned_outputs_.back().data());
+    }
+    below = outputs_.back();
+  }
+  for (AlignedFloats& d : deltas_) d.assign(static_cast<size_t>(largest * max_batch_), 0.0f);
+}
+
+std::string LayerStackModel::Describe() const {
+  std::string text = "layers " + input_.Text();
+  for (const auto& layer : layers_) text += " " + layer->Short();
+  return text;
+}
+
+std::vector<std::string> LayerStackModel::LayerList() const {
+  std::vector<std::string> lines = {"input " + input_.Text()};
+  for (const auto& layer : layers_) {
+    std::string line = layer->Describe() + " -> " + layer->out_shape().Text();
+    if (layer->num_params() > 0) line += ", " + std::to_string(layer->num_params()) + " params";
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+void LayerStackModel::InitParams(uint64_t seed) {
+  SplitMix64 rng(seed);
+  float* params = this->params().data();
+  for (const auto& layer : layers_) {
+    layer->InitParams(init_, &rng, params);
+    params += layer->num_params();
+  }
+  std::fill(grads().begin(), grads().end(), 0.0f);
+}
+
+bool LayerStackModel::Fits(const Batch& batch) const {
+  if (batch.rows < 0 || batch.dim != input_.size()) return false;
+  if (batch.rows == 0) return true;
+  if (batch.x == nullptr) return false;
+  return loss_ == LossKind::kSoftmaxCrossEntropy ? batch.labels != nullptr : batch.targets != nullptr;
+}
+
+void LayerStackModel::Forward(const float* x, int64_t rows, const Pass& pass) {
+  const float* in = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->Forward(in, outputs_[i], rows, pass);
+    in = outputs_[i];
+  }
+}
+
+LossSums LayerStackModel::TopLoss(const Batch& batch, int64_t first, int64_t rows, float delta_scale,
+                                  bool with_deltas) {
+  const int64_t classes = layers_.back()->out_shape().size();
+  const ConstMatrixView top(outputs_.back(), classes, rows);
+  MatrixView deltas(deltas_[0].data(), classes, rows);
+  MatrixView* out = with_deltas ? &deltas : nullptr;
+  if (loss_ == LossKind::kSoftmaxCrossEntropy) {
+    return SoftmaxCrossEntropy(top, batch.labels + first, delta_scale, out);
+  }
+  return HalfSquaredError(top, batch.targets + first, delta_scale, out);
+}
+
+void LayerStackModel::Backward(const float* x, int64_t rows, bool accumulate, const Pass& pass) {
+  int current = 0;  // deltas_[current] holds dLoss/d(output of layer i)
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const float* in = i == 0 ? x : outputs_[i - 1];
+    float* dout = deltas_[current].data();
+    float* din = nullptr;
+    if (i > 0) din = in_place_[i] ? dout : deltas_[1 - current].data();
+    layers_[i]->Backward(in, outputs_[i], dout, din, rows, accumulate, pass);
+    if (din != nullptr && din != dout) current = 1 - current;
+  }
+}
+
+double LayerStackModel::ForwardBackward(const Batch& batch) {
+  if (!Fits(batch)) return std::numeric_limits<double>::quiet_NaN();
+  if (batch.rows == 0) {
+    std::fill(grads().begin(), grads().end(), 0.0f);
+    return 0.0;
+  }
+  const float delta_scale = 1.0f / static_cast<float>(batch.rows);
+  double loss_sum = 0;
+  for (int64_t first = 0; first < batch.rows; first += max_batch_) {
+    const int64_t rows = std::min(max_batch_, batch.rows - first);
+    const Pass pass{.training = true, .noise_key = noise_key_, .first_row = first};
+    const float* x = batch.x + first * batch.dim;
+    Forward(x, rows, pass);
+    loss_sum += TopLoss(batch, first, rows, delta_scale, /*with_deltas=*/true).loss_sum;
+    Backward(x, rows, /*accumulate=*/first > 0, pass);
+  }
+  return loss_sum / static_cast<double>(batch.rows);
+}
+
+void LayerStackModel::Evaluate(const Batch& batch, EvalTotals* totals) {
+  if (!Fits(batch)) {
+    totals->loss_sum += std::numeric_limits<double>::quiet_NaN();
+    totals->count += std::max<int64_t>(batch.rows, 0);
+    return;
+  }
+  for (int64_t first = 0; first < batch.rows; first += max_batch_) {
+    const int64_t rows = std::min(max_batch_, batch.rows - first);
+    Forward(batch.x + first * batch.dim, rows, Pass{.training = false, .noise_key = 0, .first_row = first});
+    const LossSums sums = TopLoss(batch, first, rows, 0.0f, /*with_deltas=*/false);
+    totals->loss_sum += sums.loss_sum;
+    totals->correct += sums.correct;
+  }
+  totals->count += batch.rows;
+}
+
+}  // namespace meshtrain
