@@ -88,3 +88,24 @@ TEST_CASE("differences name each key with both values; the text form reads back"
   CHECK_FALSE(DecodeSettings("optim.lr=0.1").has_value());  // not a whole line
   CHECK_FALSE(DecodeSettings("k=bad \\x escape\n").has_value());
 }
+
+TEST_CASE("a layer list is agreed layer by layer, so a refusal names the layer") {
+  TempDir dir;
+  const auto keys_with_filters = [&](int filters) {
+    const std::string toml = "[[cluster.peers]]\nid = \"p0\"\nendpoint = \"tcp://127.0.0.1:7101\"\n\n"
+                             "[data]\nformat = \"idx\"\ndir = \"/usr/share/datasets/fashion-mnist\"\n\n"
+                             "[[model.layers]]\nkind = \"conv2d\"\nfilters = " + std::to_string(filters) +
+                             "\nkernel = 5\npadding = 2\n\n[[model.layers]]\nkind = \"flatten\"\n\n"
+                             "[[model.layers]]\nkind = \"dense\"\nunits = 10\n";
+    auto cfg = LoadConfig(dir.Write("layers" + std::to_string(filters) + ".toml", toml), "p0", {});
+    REQUIRE_MESSAGE(cfg.ok(), cfg.status().message());
+    return cfg->AgreementKeys();
+  };
+  const std::vector<Setting> a = keys_with_filters(16), b = keys_with_filters(8);
+  CHECK(Has(a, "model.layers[0]"));
+  CHECK(Has(a, "model.layers[2]"));
+  const std::string diff = DescribeSettingDifferences(a, b, "the cluster");
+  CHECK_MESSAGE(diff == "model.layers[0] = conv2d filters=16 kernel=5 padding=2 here, conv2d filters=8 kernel=5 "
+                        "padding=2 in the cluster",
+                diff);
+}
