@@ -1,4 +1,4 @@
-// Metrics as JSON lines (the contract of DESIGN.md): one object per line, flushed
+// Metrics as JSON lines (docs/training.md, "Metrics"): one object per line, flushed
 // as written so that a peer killed mid-run leaves every line before the kill.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Reconciliation after a view change (DESIGN.md, "Partial completion"): a
+// Reconciliation after a view change (docs/faults.md, "The rule: abort, agree, reconcile, redo"): a
 // peer may die after some survivors finished a round and before others did,
 // so the survivors can be one step apart. The most advanced state wins; ring
 // replicas are identical, so copying it is exact.

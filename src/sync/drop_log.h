@@ -1,6 +1,6 @@
 // Logging of dropped messages, at most one line per peer per minute so that a
-// misbehaving peer cannot flood the log (DESIGN.md: "logged once per peer per
-// minute"). The lines say how many drops were suppressed since the last one.
+// misbehaving peer cannot flood the log (docs/protocol.md,
+// "Rejection"). The lines say how many drops were suppressed since the last one.
 #pragma once
 
 #include <array>

@@ -1,4 +1,4 @@
-// security.mode = "none" is for loopback demos (DESIGN.md, "Security"): a peer
+// security.mode = "none" is for loopback demos (docs/security.md, "Threat model"): a peer
 // that listens in plaintext on any other address says so, loudly, at start.
 #pragma once
 
