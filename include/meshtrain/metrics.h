@@ -57,6 +57,7 @@ class MetricsWriter {
  private:
   std::FILE* file_ = nullptr;
   std::string run_id_;
+  std::string run_field_;  // "run":"<run_id_>", built once: every line starts with it
   MetricsObserver observer_;
 };
 

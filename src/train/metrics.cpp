@@ -104,6 +104,7 @@ Status MetricsWriter::Open(const std::string& path, bool continue_run) {
   if (ec) return Status::IOError("cannot create directory " + parent.string() + " for metrics: " + ec.message());
   run_id_ = continue_run ? LastRunId(path) : std::string();
   if (run_id_.empty()) run_id_ = NewRunId();
+  run_field_ = "\"run\":\"" + JsonEscape(run_id_) + "\"";
   file_ = std::fopen(path.c_str(), "a");
   if (!file_) return Status::IOError("cannot open metrics file " + path + ": " + std::strerror(errno));
   return Status::OK();
@@ -112,8 +113,7 @@ Status MetricsWriter::Open(const std::string& path, bool continue_run) {
 void MetricsWriter::Write(const JsonLine& line) {
   if (!file_) return;
   std::string s = line.str();
-  const std::string run = "\"run\":\"" + JsonEscape(run_id_) + "\"";
-  s.insert(1, s.size() > 2 ? run + "," : run);
+  s.insert(1, s.size() > 2 ? run_field_ + "," : run_field_);
   s += '\n';
   std::fwrite(s.data(), 1, s.size(), file_);
   std::fflush(file_);
