@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite under sanitizers (gcc is fine; -march=native stays on):
-#   asan  build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer, the whole suite
+#   asan  build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer, the parsers,
+#         sockets and kernels (every unit suite, the CLI suites of hostile input,
+#         security and the ring)
 #   tsan  build-tsan/: ThreadSanitizer, the threaded layers only (transport, sync,
 #         membership, cli_ring)
 #   all   both (the default)
@@ -25,20 +27,20 @@ case "$mode" in
 esac
 jobs="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
-# Tests left out of the ASan run entirely (ctest -E regexes), each with why.
+# What the ASan+UBSan run covers: where memory bugs live, i.e. the parsers
+# (config, data files, wire headers and payloads, checkpoints), the sockets
+# (transport, the sync layer's mailbox and collectives, membership) and the
+# model's kernels: every unit suite of those layers, plus the CLI suites that feed
+# real peers hostile, malformed or secured traffic and drive a ring end to end.
+# The CLI suites of whole-cluster journeys (faults, gossip, compression, reruns,
+# divergence, observability, the bats journeys, the doc runner) run the same code
+# for minutes per case at ASan's speed: the Release run covers them, and CI's
+# budget (docs/testing.md) does not leave room for them twice.
+asan_tests='^(test_(config|data|wire|transport|sync|membership|model|optim|train)_|test_cli_(command_line|hostile_input|security|ring|train|peer_metrics|status_page)$)'
 asan_exclude=(
   # They count allocations by interposing malloc (tests/support/allocation_counter.h);
   # the sanitizer runtime owns malloc, so they crash before main under ASan.
   '_allocations$'
-  # The slow-link rig (network namespaces, tbf, a delay relay) tests how peers
-  # behave over slow and dropping links; its peers run the same code as the
-  # ring and fault suites, which do run here, and it is the longest suite.
-  '^test_cli_slow_links$'
-  # The doc runner (scripts/doc_commands.sh) checks the docs' text against what the
-  # binary and scripts print; its README sequence starts clusters of 4 and 8 peers
-  # and a chaos run that kills every 4 s, minutes under ASan on 2 cores, and the
-  # code they run is what the CLI and journey suites drive here.
-  '^doc_commands$'
 )
 
 # Test cases too slow for a sanitizer run (doctest --test-case-exclude globs). The
@@ -194,14 +196,17 @@ run_suite() {
 
 if [ "$mode" = asan ] || [ "$mode" = all ]; then
   build="${ASAN_BUILD_DIR:-$root/build-asan}"
-  configure_and_build "$build" "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+  # Build only what the selected tests need (they and the meshtrain binary the CLI tests start).
+  mapfile -t asan_targets < <(select_tests "$asan_tests" "$(IFS='|'; echo "${asan_exclude[*]}")")
+  configure_and_build "$build" "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+    meshtrain "${asan_targets[@]}"
   reports="$build/sanitizer-reports"
   rm -rf "$reports" && mkdir -p "$reports"
   # One log_path, in ASAN_OPTIONS only: LSan shares ASan's common flags, and a
   # log_path in LSAN_OPTIONS would take over ASan's reports as well.
   ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:log_path=$reports/asan" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-    run_suite asan "$build" "$reports" "" "$(IFS='|'; echo "${asan_exclude[*]}")" "$@"
+    run_suite asan "$build" "$reports" "$asan_tests" "$(IFS='|'; echo "${asan_exclude[*]}")" "$@"
 fi
 
 if [ "$mode" = tsan ] || [ "$mode" = all ]; then

@@ -82,11 +82,13 @@ TEST_CASE("a new peer joins a running cluster through bootstrap and trains with 
 TEST_CASE("a peer killed while writing a checkpoint keeps the previous one, and resumes from it") {
   TempDir dir;
   // A bigger model, so a checkpoint takes a while to write; the victim writes one every step.
+  // Half the rows and two epochs (about 125 steps), so that the run stays short on 2 loaded cores.
   std::string body = kFaultBody;
   body.replace(body.find("hidden = [32]"), 13, "hidden = [512, 256]");
+  body.replace(body.find("train_limit = 12000"), 19, "train_limit = 6000");
   const std::string config = WriteClusterConfig(dir, 3, body);
-  std::vector<PeerRun> peers = StartPeers(dir, config, {0, 1}, {"--set", "train.epochs=3"});
-  peers.push_back(StartPeer(dir, config, "p2", {"--set", "train.epochs=3", "--set", "checkpoint.every_steps=1"}));
+  std::vector<PeerRun> peers = StartPeers(dir, config, {0, 1}, {"--set", "train.epochs=2"});
+  peers.push_back(StartPeer(dir, config, "p2", {"--set", "train.epochs=2", "--set", "checkpoint.every_steps=1"}));
   const std::string checkpoints = peers[2].checkpoints();
 
   AwaitOrFail(120s, "p2 to have written checkpoints", [&] { return ListCheckpoints(checkpoints).size() >= 2; });
@@ -107,7 +109,7 @@ TEST_CASE("a peer killed while writing a checkpoint keeps the previous one, and 
   CHECK(skipped.empty());
 
   const int64_t kept_step = previous->header.step;
-  PeerRun resumed = StartPeer(dir, config, "p2", {"--set", "train.epochs=3", "--resume"});  // the same run dir
+  PeerRun resumed = StartPeer(dir, config, "p2", {"--set", "train.epochs=2", "--resume"});  // the same run dir
   REQUIRE_MESSAGE(FinishPeer(resumed, 240s) == 0, resumed.log());
   for (int i : {0, 1}) REQUIRE_MESSAGE(FinishPeer(peers[i], 240s) == 0, peers[i].id << ":\n" << peers[i].log());
   const std::string metrics = resumed.metrics();
