@@ -243,6 +243,15 @@ std::vector<Net> Nets() {
       {"maxpool2d", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("maxpool2d", 2), L("flatten"), L("dense", 3)}},
       {"maxpool2d overlapping", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("maxpool2d", 3, 0, 1), L("flatten"), L("dense", 3)}},
       {"avgpool2d", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("avgpool2d", 2), L("flatten"), L("dense", 3)}},
+      // A relu right below a max pool is done by the pool (model/pool_layers.h).
+      {"relu then maxpool2d", kImage, 3,
+       {L("conv2d", 3, 3, 1, 1), L("relu"), L("maxpool2d", 2), L("flatten"), L("dense", 3)}},
+      {"relu then overlapping maxpool2d", kImage, 3,
+       {L("conv2d", 3, 3, 1, 1), L("relu"), L("maxpool2d", 2, 0, 1), L("flatten"), L("dense", 3)}},
+      {"relu on the input then maxpool2d", kImage, 3, {L("relu"), L("maxpool2d", 2), L("flatten"), L("dense", 3)}},
+      // One or two channels at stride 1: the patches are stored patch-major (model/conv2d_layer.h).
+      {"conv2d on one channel", {1, 7, 9, true}, 3,
+       {L("conv2d", 2, 3, 1, 1), L("conv2d", 2, 3, 1, 2), L("flatten"), L("dense", 3)}},
       {"relu", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("relu"), L("flatten"), L("dense", 3)}},
       {"tanh", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("tanh"), L("flatten"), L("dense", 3)}},
       {"gelu", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("gelu"), L("flatten"), L("dense", 3)}},
@@ -264,26 +273,33 @@ TEST_CASE("every layer kind's gradient matches central differences of a double-p
 }
 
 TEST_CASE("a convolution unfolded a few samples at a time equals one sample at a time") {
-  // 25 x 4096 patch floats per sample: the 1 MiB unfold budget holds 2 of the 8.
-  const Net net{"big conv", {1, 64, 64, true}, 3, {L("conv2d", 4, 5, 1, 2), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
-  auto many = Build(net, 8);
-  auto one = Build(net, 1);
-  REQUIRE(many.ok());
-  REQUIRE(one.ok());
-  (*many)->InitParams(1);
-  (*one)->InitParams(1);
-  const Data d = MakeData(net, 8, 3);
-  const Batch batch{d.x.data(), 8, net.input.size(), d.labels.data(), d.targets.data()};
-  const double loss_many = (*many)->ForwardBackward(batch);
-  const double loss_one = (*one)->ForwardBackward(batch);
-  CHECK(loss_many == doctest::Approx(loss_one).epsilon(1e-6));
-  double max_grad = 0, max_diff = 0;
-  for (size_t k = 0; k < (*many)->grads().size(); ++k) {
-    max_grad = std::max(max_grad, static_cast<double>(std::abs((*one)->grads()[k])));
-    max_diff = std::max(max_diff, static_cast<double>(std::abs((*many)->grads()[k] - (*one)->grads()[k])));
+  // 1 MiB of patches: 2 of the 8 samples for the first (25 x 4096 floats a
+  // sample, patch-major), 5 for the second (200 x 256, pixel-major).
+  const Net patch_major{"big conv", {1, 64, 64, true}, 3,
+                        {L("conv2d", 4, 5, 1, 2), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
+  const Net pixel_major{"many channels", {8, 16, 16, true}, 3,
+                        {L("conv2d", 4, 5, 1, 2), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
+  for (const Net& net : {patch_major, pixel_major}) {
+    CAPTURE(net.name);
+    auto many = Build(net, 8);
+    auto one = Build(net, 1);
+    REQUIRE(many.ok());
+    REQUIRE(one.ok());
+    (*many)->InitParams(1);
+    (*one)->InitParams(1);
+    const Data d = MakeData(net, 8, 3);
+    const Batch batch{d.x.data(), 8, net.input.size(), d.labels.data(), d.targets.data()};
+    const double loss_many = (*many)->ForwardBackward(batch);
+    const double loss_one = (*one)->ForwardBackward(batch);
+    CHECK(loss_many == doctest::Approx(loss_one).epsilon(1e-6));
+    double max_grad = 0, max_diff = 0;
+    for (size_t k = 0; k < (*many)->grads().size(); ++k) {
+      max_grad = std::max(max_grad, static_cast<double>(std::abs((*one)->grads()[k])));
+      max_diff = std::max(max_diff, static_cast<double>(std::abs((*many)->grads()[k] - (*one)->grads()[k])));
+    }
+    CHECK(max_grad > 1e-3);
+    CHECK(max_diff <= 1e-5 * max_grad);
   }
-  CHECK(max_grad > 1e-3);
-  CHECK(max_diff <= 1e-5 * max_grad);
 }
 
 TEST_CASE("dropout masks are a pure function of (seed, peer, step) and differ between them") {

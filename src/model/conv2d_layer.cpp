@@ -24,9 +24,12 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
       pixels_(out_.height * out_.width),
       chunk_(std::clamp<int64_t>(kColsBudgetFloats / std::max<int64_t>(patch_ * pixels_, 1), 1, max_batch)),
       propagates_(propagates),
+      // Pixel-major copies runs of kernel * channels floats, patch-major runs of
+      // an output row (gathered every `channels` floats): take the longer.
+      patch_major_(stride == 1 && in.channels * kernel < out_.width),
       forward_(filters_, chunk_ * pixels_, patch_),
       weight_grad_(filters_, patch_, chunk_ * pixels_),
-      input_grad_(patch_, chunk_ * pixels_, filters_),
+      input_grad_(patch_major_ ? chunk_ * pixels_ : patch_, patch_major_ ? patch_ : chunk_ * pixels_, filters_),
       cols_(static_cast<size_t>(patch_ * pixels_ * chunk_), 0.0f) {}
 
 void Conv2dLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
@@ -45,7 +48,43 @@ void Conv2dLayer::InitParams(InitScheme init, SplitMix64* rng, float* params) co
   std::fill_n(params + filters_ * patch_, filters_, 0.0f);
 }
 
+namespace {
+
+// The output positions [lo, hi) (along one axis) whose input coordinate
+// o * stride + offset falls inside [0, size); the others read padding.
+struct Range {
+  int64_t lo, hi;
+};
+Range Inside(int64_t offset, int64_t stride, int64_t size, int64_t outputs) {
+  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t last = size - 1 - offset;  // o * stride <= last
+  const int64_t hi = last < 0 ? 0 : std::min(outputs, last / stride + 1);
+  return {std::min(lo, outputs), std::max(hi, std::min(lo, outputs))};
+}
+
+}  // namespace
+
 void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
+  if (patch_major_) {
+    UnfoldPatchMajor(in, first, count);
+  } else {
+    UnfoldPixelMajor(in, first, count);
+  }
+}
+
+void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
+  if (patch_major_) {
+    FoldPatchMajor(first, count, din);
+  } else {
+    FoldPixelMajor(first, count, din);
+  }
+}
+
+ConstMatrixView Conv2dLayer::Cols(int64_t columns) const {
+  return patch_major_ ? ConstMatrixView(cols_.data(), columns, patch_) : ConstMatrixView(cols_.data(), patch_, columns);
+}
+
+void Conv2dLayer::UnfoldPixelMajor(const float* in, int64_t first, int64_t count) {
   const int64_t channels = in_.channels, height = in_.height, width = in_.width;
   const int64_t row_floats = kernel_ * channels;  // one kernel row of a patch
   float* col = cols_.data();
@@ -59,8 +98,7 @@ void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
         for (int64_t ky = 0; ky < kernel_; ++ky) {
           float* dst = col + ky * row_floats;
           const int64_t iy = oy * stride_ - padding_ + ky;
-          // Plain loops: the runs are short (5 floats for a 5x5 kernel on one
-          // channel), too short for memcpy/memset calls to pay.
+          // Plain loops: the runs are short, too short for memcpy/memset calls to pay.
           if (iy < 0 || iy >= height || kx1 <= kx0) {
             for (int64_t i = 0; i < row_floats; ++i) dst[i] = 0.0f;
             continue;
@@ -76,7 +114,34 @@ void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
   }
 }
 
-void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
+void Conv2dLayer::UnfoldPatchMajor(const float* in, int64_t first, int64_t count) {
+  const int64_t channels = in_.channels, width = in_.width;
+  const int64_t out_w = out_.width, ld = count * pixels_;
+  for (int64_t n = first; n < first + count; ++n) {
+    const float* sample = in + n * in_.size();
+    for (int64_t ky = 0; ky < kernel_; ++ky) {
+      const Range rows = Inside(ky - padding_, stride_, in_.height, out_.height);
+      for (int64_t kx = 0; kx < kernel_; ++kx) {
+        const Range xs = Inside(kx - padding_, stride_, width, out_w);
+        for (int64_t c = 0; c < channels; ++c) {
+          float* dst = cols_.data() + ((ky * kernel_ + kx) * channels + c) * ld + (n - first) * pixels_;
+          std::fill_n(dst, rows.lo * out_w, 0.0f);
+          for (int64_t oy = rows.lo; oy < rows.hi; ++oy) {
+            float* row = dst + oy * out_w;
+            // Input pixel (oy * stride + ky - padding, ox * stride + kx - padding), channel c.
+            const int64_t base = ((oy * stride_ + ky - padding_) * width + kx - padding_) * channels + c;
+            for (int64_t ox = 0; ox < xs.lo; ++ox) row[ox] = 0.0f;
+            for (int64_t ox = xs.lo; ox < xs.hi; ++ox) row[ox] = sample[base + ox * stride_ * channels];
+            for (int64_t ox = xs.hi; ox < out_w; ++ox) row[ox] = 0.0f;
+          }
+          std::fill(dst + rows.hi * out_w, dst + pixels_, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+void Conv2dLayer::FoldPixelMajor(int64_t first, int64_t count, float* din) const {
   const int64_t channels = in_.channels, height = in_.height, width = in_.width;
   const int64_t row_floats = kernel_ * channels;
   const float* col = cols_.data();
@@ -100,20 +165,42 @@ void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
   }
 }
 
+void Conv2dLayer::FoldPatchMajor(int64_t first, int64_t count, float* din) const {
+  const int64_t channels = in_.channels, width = in_.width;
+  const int64_t out_w = out_.width, ld = count * pixels_;
+  for (int64_t n = first; n < first + count; ++n) {
+    float* sample = din + n * in_.size();
+    std::fill_n(sample, in_.size(), 0.0f);
+    for (int64_t ky = 0; ky < kernel_; ++ky) {
+      const Range rows = Inside(ky - padding_, stride_, in_.height, out_.height);
+      for (int64_t kx = 0; kx < kernel_; ++kx) {
+        const Range xs = Inside(kx - padding_, stride_, width, out_w);
+        for (int64_t c = 0; c < channels; ++c) {
+          const float* src = cols_.data() + ((ky * kernel_ + kx) * channels + c) * ld + (n - first) * pixels_;
+          for (int64_t oy = rows.lo; oy < rows.hi; ++oy) {
+            const float* row = src + oy * out_w;
+            const int64_t base = ((oy * stride_ + ky - padding_) * width + kx - padding_) * channels + c;
+            for (int64_t ox = xs.lo; ox < xs.hi; ++ox) sample[base + ox * stride_ * channels] += row[ox];
+          }
+        }
+      }
+    }
+  }
+}
+
 void Conv2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&) {
   const ConstMatrixView weights(params_, filters_, patch_);
   const float* bias = params_ + filters_ * patch_;
+  // The bias first, then the product added to it: no zeroing pass, no bias pass.
+  float* column = out;
+  for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) std::copy_n(bias, filters_, column);
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
     Unfold(in, first, count);
     const int64_t columns = count * pixels_;
     MatrixView z(out + first * out_.size(), filters_, columns);
-    forward_.Multiply(weights, Op::kPlain, ConstMatrixView(cols_.data(), patch_, columns), Op::kPlain, z,
-                      /*accumulate=*/false, scratch_);
-    float* column = z.data();
-    for (int64_t j = 0; j < columns; ++j, column += filters_) {
-      for (int64_t f = 0; f < filters_; ++f) column[f] += bias[f];
-    }
+    forward_.Multiply(weights, Op::kPlain, Cols(columns), patch_major_ ? Op::kTransposed : Op::kPlain, z,
+                      /*accumulate=*/true, scratch_);
   }
 }
 
@@ -133,12 +220,17 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
     const int64_t columns = count * pixels_;
     const ConstMatrixView deltas(dout + first * out_.size(), filters_, columns);
     Unfold(in, first, count);
-    weight_grad_.Multiply(deltas, Op::kPlain, ConstMatrixView(cols_.data(), patch_, columns), Op::kTransposed,
+    weight_grad_.Multiply(deltas, Op::kPlain, Cols(columns), patch_major_ ? Op::kPlain : Op::kTransposed,
                           weight_grads, /*accumulate=*/accumulate || first > 0, scratch_);
     if (din == nullptr) continue;
     // The patches are used; their buffer takes the patch gradients.
-    input_grad_.Multiply(weights, Op::kTransposed, deltas, Op::kPlain, MatrixView(cols_.data(), patch_, columns),
-                         /*accumulate=*/false, scratch_);
+    if (patch_major_) {
+      input_grad_.Multiply(deltas, Op::kTransposed, weights, Op::kPlain, MatrixView(cols_.data(), columns, patch_),
+                           /*accumulate=*/false, scratch_);
+    } else {
+      input_grad_.Multiply(weights, Op::kTransposed, deltas, Op::kPlain, MatrixView(cols_.data(), patch_, columns),
+                           /*accumulate=*/false, scratch_);
+    }
     Fold(first, count, din);
   }
 }

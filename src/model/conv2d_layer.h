@@ -4,6 +4,13 @@
 // gradient and its input gradient are three GEMMs on the model's preallocated
 // path (model/gemm.h). Parameters: W (filters x patch, column-major, patch
 // index (ky * kernel + kx) * in_channels + c), then b (filters).
+//
+// The patches are stored one of two ways, whichever copies longer runs
+// (docs/models.md, "Convolution by im2col"): pixel-major (each output pixel's
+// patch contiguous: runs of kernel x channels floats, good for many channels)
+// or patch-major (each patch element's row over all output pixels contiguous:
+// runs of an output row, good for one or two channels at stride 1, such as
+// a first layer on grey images). The GEMMs read either through Op.
 #pragma once
 
 #include "meshtrain/aligned_buffer.h"
@@ -33,20 +40,27 @@ class Conv2dLayer final : public Layer {
  private:
   // cols_ = the patches of samples [first, first + count) of `in`.
   void Unfold(const float* in, int64_t first, int64_t count);
-  // din samples [first, first + count) += the patches in cols_ folded back (col2im).
+  void UnfoldPixelMajor(const float* in, int64_t first, int64_t count);
+  void UnfoldPatchMajor(const float* in, int64_t first, int64_t count);
+  // din samples [first, first + count) = the patches in cols_ folded back (col2im).
   void Fold(int64_t first, int64_t count, float* din) const;
+  void FoldPixelMajor(int64_t first, int64_t count, float* din) const;
+  void FoldPatchMajor(int64_t first, int64_t count, float* din) const;
+  // The patches of `columns` output pixels as the GEMMs read them: patch x columns.
+  ConstMatrixView Cols(int64_t columns) const;
 
   int64_t filters_, kernel_, stride_, padding_;
   int64_t patch_;   // kernel * kernel * in channels
   int64_t pixels_;  // output height * width
   int64_t chunk_;   // samples unfolded at once
   bool propagates_;
+  bool patch_major_;  // cols_ is (chunk * pixels) x patch column-major, else patch x (chunk * pixels)
   const float* params_ = nullptr;
   float* grads_ = nullptr;
   GemmScratch* scratch_ = nullptr;
   GemmPlan forward_;      // out = W * cols
   GemmPlan weight_grad_;  // dW = dout * cols^T
-  GemmPlan input_grad_;   // dcols = W^T * dout
+  GemmPlan input_grad_;   // dcols = W^T * dout (pixel-major), dcols^T = dout^T * W (patch-major)
   AlignedFloats cols_;    // patch x (chunk * pixels)
 };
 

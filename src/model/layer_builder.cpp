@@ -36,8 +36,10 @@ std::string Gets(const TensorShape& shape) {
 }
 
 // The layer `config` describes on input `in`, or what does not fit.
+// `relu_then_max`: this entry is a relu right below a max pool, or that max
+// pool: the pool does the relu's work (model/pool_layers.h).
 Result<std::unique_ptr<Layer>> MakeLayer(const LayerConfig& c, size_t index, const TensorShape& in, int64_t max_batch,
-                                         bool propagates) {
+                                         bool propagates, bool relu_then_max) {
   const std::string blame = Blame(c, index);
   const auto needs_image = [&]() -> Status {
     if (in.image) return Status::OK();
@@ -71,7 +73,7 @@ Result<std::unique_ptr<Layer>> MakeLayer(const LayerConfig& c, size_t index, con
                                      Gets(in));
     }
     const auto kind = c.kind == "maxpool2d" ? Pool2dLayer::Kind::kMax : Pool2dLayer::Kind::kAverage;
-    return std::unique_ptr<Layer>(std::make_unique<Pool2dLayer>(kind, in, c.kernel, stride, max_batch));
+    return std::unique_ptr<Layer>(std::make_unique<Pool2dLayer>(kind, in, c.kernel, stride, max_batch, relu_then_max));
   }
   if (c.kind == "dense") {
     if (in.image) {
@@ -80,7 +82,9 @@ Result<std::unique_ptr<Layer>> MakeLayer(const LayerConfig& c, size_t index, con
     return std::unique_ptr<Layer>(std::make_unique<DenseStackLayer>(in, c.units, max_batch, propagates));
   }
   if (c.kind == "flatten") return std::unique_ptr<Layer>(std::make_unique<FlattenLayer>(in));
-  if (c.kind == "relu") return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kRelu, in));
+  if (c.kind == "relu") {
+    return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kRelu, in, relu_then_max));
+  }
   if (c.kind == "tanh") return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kTanh, in));
   if (c.kind == "gelu") return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kGelu, in));
   if (c.kind == "dropout") {
@@ -137,7 +141,10 @@ Result<std::unique_ptr<Model>> BuildLayerStack(const ModelConfig& config, const 
       if (params > kMaxFloats || activations > kMaxFloats) {
         return Status::InvalidArgument(Blame(c, i) + "the model is too large (limit 2^31 floats of parameters)");
       }
-      auto layer = MakeLayer(c, i, shape, max_batch, /*propagates=*/i > 0);
+      const auto kind_at = [&](size_t j) { return j < config.layers.size() ? config.layers[j].kind : std::string(); };
+      const bool relu_then_max = (c.kind == "relu" && kind_at(i + 1) == "maxpool2d") ||
+                                 (c.kind == "maxpool2d" && i > 0 && kind_at(i - 1) == "relu");
+      auto layer = MakeLayer(c, i, shape, max_batch, /*propagates=*/i > 0, relu_then_max);
       if (!layer.ok()) return layer.status();
       shape = (*layer)->out_shape();
       layers.push_back(std::move(layer.value()));

@@ -11,7 +11,10 @@ enum class Pointwise { kRelu, kTanh, kGelu };
 
 class ActivationLayer final : public Layer {
  public:
-  ActivationLayer(Pointwise kind, TensorShape shape) : Layer(shape, shape), kind_(kind) {}
+  // `done_above`: a relu whose work the max pool above it does
+  // (model/pool_layers.h); it passes values and gradients through.
+  ActivationLayer(Pointwise kind, TensorShape shape, bool done_above = false)
+      : Layer(shape, shape), kind_(kind), done_above_(done_above && kind == Pointwise::kRelu) {}
 
   // gelu's derivative needs its input, so it keeps its own output buffer.
   bool can_run_in_place() const override { return kind_ != Pointwise::kGelu; }
@@ -24,6 +27,7 @@ class ActivationLayer final : public Layer {
 
  private:
   Pointwise kind_;
+  bool done_above_;
 };
 
 // Zeroes each input with probability `rate` while training and scales the kept
