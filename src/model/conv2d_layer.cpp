@@ -9,6 +9,15 @@ namespace {
 // About 1 MiB of patches per chunk: large enough GEMMs, small enough to stay
 // in cache and to keep a peer's memory low (docs/models.md, "Memory").
 constexpr int64_t kColsBudgetFloats = int64_t{1} << 18;
+// Up to 2 MiB, a whole pass is unfolded at once, and the backward pass reuses
+// the forward pass's patches instead of unfolding again (the reference
+// network's first layer: 1.2 MiB for 16 samples).
+constexpr int64_t kWholePassFloats = int64_t{1} << 19;
+
+int64_t ChunkSamples(int64_t sample_floats, int64_t max_batch) {
+  if (sample_floats * max_batch <= kWholePassFloats) return max_batch;
+  return std::clamp<int64_t>(kColsBudgetFloats / std::max<int64_t>(sample_floats, 1), 1, max_batch);
+}
 
 }  // namespace
 
@@ -22,7 +31,7 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
       padding_(padding),
       patch_(kernel * kernel * in.channels),
       pixels_(out_.height * out_.width),
-      chunk_(std::clamp<int64_t>(kColsBudgetFloats / std::max<int64_t>(patch_ * pixels_, 1), 1, max_batch)),
+      chunk_(ChunkSamples(patch_ * pixels_, max_batch)),
       propagates_(propagates),
       // Pixel-major copies runs of kernel * channels floats, patch-major runs of
       // an output row (gathered every `channels` floats): take the longer.
@@ -197,6 +206,7 @@ void Conv2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
     Unfold(in, first, count);
+    unfolded_ = first == 0 && count == rows ? in : nullptr;
     const int64_t columns = count * pixels_;
     MatrixView z(out + first * out_.size(), filters_, columns);
     forward_.Multiply(weights, Op::kPlain, Cols(columns), patch_major_ ? Op::kTransposed : Op::kPlain, z,
@@ -219,7 +229,10 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
     const int64_t count = std::min(chunk_, rows - first);
     const int64_t columns = count * pixels_;
     const ConstMatrixView deltas(dout + first * out_.size(), filters_, columns);
-    Unfold(in, first, count);
+    // The model calls Backward right after the Forward of the same rows: a
+    // pass unfolded whole is still in cols_.
+    if (unfolded_ != in || count != rows) Unfold(in, first, count);
+    unfolded_ = nullptr;
     weight_grad_.Multiply(deltas, Op::kPlain, Cols(columns), patch_major_ ? Op::kPlain : Op::kTransposed,
                           weight_grads, /*accumulate=*/accumulate || first > 0, scratch_);
     if (din == nullptr) continue;

@@ -62,6 +62,7 @@ class Conv2dLayer final : public Layer {
   GemmPlan weight_grad_;  // dW = dout * cols^T
   GemmPlan input_grad_;   // dcols = W^T * dout (pixel-major), dcols^T = dout^T * W (patch-major)
   AlignedFloats cols_;    // patch x (chunk * pixels)
+  const float* unfolded_ = nullptr;  // the input whose whole pass cols_ holds (Forward), else null
 };
 
 }  // namespace meshtrain
