@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct Checkpoint {
 // Writes `checkpoint` to `path` atomically: a crash at any moment leaves either
 // the old file or the complete new one, never a torn one.
 Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint);
+// The same from the live buffers: the floats are streamed to the file, never
+// copied whole (header.n_params / n_optimizer_state are taken from the spans).
+Status WriteCheckpoint(const std::string& path, const CheckpointHeader& header, std::span<const float> params,
+                       std::span<const float> optimizer_state);
 
 // Reads and verifies (magic, version, sizes, CRC) a checkpoint.
 Result<Checkpoint> ReadCheckpoint(const std::string& path);
@@ -48,6 +53,8 @@ std::vector<std::string> ListCheckpoints(const std::string& dir);
 // Writes ckpt-<step>.bin into `dir` (created if missing) and deletes all but the
 // newest `keep` written; the file just written is always kept.
 Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep);
+Result<std::string> SaveCheckpoint(const std::string& dir, const CheckpointHeader& header, std::span<const float> params,
+                                   std::span<const float> optimizer_state, int64_t keep);
 
 // The newest checkpoint in `dir` that reads back valid; each invalid one is
 // reported through `skipped` ("path: why") and passed over. NotFound if none.

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "common/byte_io.h"
 
@@ -26,8 +25,7 @@ constexpr uint32_t kOldestReadableVersion = 1;
 constexpr size_t kMaxNameBytes = 4096;
 constexpr uint32_t kMaxLayers = 4096;
 
-uint32_t Crc32(const char* data, size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+uLong Crc32Update(uLong crc, const char* data, size_t n) {
   // zlib takes uInt lengths; feed large buffers in pieces.
   while (n > 0) {
     uInt piece = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
@@ -35,28 +33,31 @@ uint32_t Crc32(const char* data, size_t n) {
     data += piece;
     n -= piece;
   }
-  return static_cast<uint32_t>(crc);
+  return crc;
 }
 
-std::string Encode(const Checkpoint& c) {
+uint32_t Crc32(const char* data, size_t n) {
+  return static_cast<uint32_t>(Crc32Update(crc32(0L, Z_NULL, 0), data, n));
+}
+
+// Everything before the floats. The floats are written after it straight
+// from the caller's spans (StreamPayload), so a checkpoint never holds a
+// second copy of the model in memory (docs/edge.md, "Peak memory").
+std::string EncodeHeader(const CheckpointHeader& h, size_t n_params, size_t n_optimizer_state) {
   std::string out;
-  out.reserve(128 + 4 * (c.params.size() + c.optimizer_state.size()));
   ByteWriter w(&out);
   w.Raw(kMagic, sizeof(kMagic));
   w.U32(kFormatVersion);
-  w.I64(c.header.step);
-  w.I64(c.header.epoch);
-  w.U64(c.header.config_hash);
-  w.U64(c.header.seed);
-  w.Str(c.header.peer_id);
-  w.Str(c.header.model);
-  w.U32(static_cast<uint32_t>(c.header.layers.size()));
-  for (const std::string& line : c.header.layers) w.Str(line);
-  w.U64(c.params.size());
-  w.U64(c.optimizer_state.size());
-  w.Floats(c.params);
-  w.Floats(c.optimizer_state);
-  w.U32(Crc32(out.data(), out.size()));
+  w.I64(h.step);
+  w.I64(h.epoch);
+  w.U64(h.config_hash);
+  w.U64(h.seed);
+  w.Str(h.peer_id);
+  w.Str(h.model);
+  w.U32(static_cast<uint32_t>(h.layers.size()));
+  for (const std::string& line : h.layers) w.Str(line);
+  w.U64(n_params);
+  w.U64(n_optimizer_state);
   return out;
 }
 
@@ -78,6 +79,26 @@ bool WriteAll(int fd, const char* data, size_t n) {
   return true;
 }
 
+// Writes bytes to fd and folds them into *crc.
+bool WriteAndSum(int fd, const char* data, size_t n, uLong* crc) {
+  *crc = Crc32Update(*crc, data, n);
+  return WriteAll(fd, data, n);
+}
+
+// The floats as little-endian bytes, a piece at a time through a small buffer.
+bool StreamFloats(int fd, std::span<const float> values, uLong* crc) {
+  constexpr size_t kPieceFloats = 16384;  // 64 KiB of bytes
+  std::string piece;
+  piece.reserve(kPieceFloats * sizeof(float));
+  for (size_t begin = 0; begin < values.size(); begin += kPieceFloats) {
+    piece.clear();
+    ByteWriter w(&piece);
+    w.Floats(values.subspan(begin, std::min(kPieceFloats, values.size() - begin)));
+    if (!WriteAndSum(fd, piece.data(), piece.size(), crc)) return false;
+  }
+  return true;
+}
+
 Result<std::string> ReadWholeFile(const std::string& path) {
   // A wrong path is the caller's mistake (InvalidArgument/NotFound), not a damaged file.
   std::error_code ec;
@@ -87,10 +108,15 @@ Result<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in && errno == ENOENT) return Status::NotFound("no checkpoint file " + path);
   if (!in) return Status::IOError("cannot open checkpoint " + path + ": " + std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return Status::IOError("cannot read checkpoint " + path);
-  return buf.str();
+  // One buffer of the file's size (a stringstream would hold the bytes twice).
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size < 0 || !in) return Status::IOError("cannot read checkpoint " + path);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.read(bytes.data(), size);
+  if (in.gcount() != size) return Status::IOError("cannot read checkpoint " + path);
+  return bytes;
 }
 
 Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, bool with_payload) {
@@ -148,12 +174,21 @@ Result<Checkpoint> Decode(const std::string& path, const std::string& bytes, boo
 
 }  // namespace
 
-Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint) {
-  const std::string bytes = Encode(checkpoint);
+Status WriteCheckpoint(const std::string& path, const CheckpointHeader& header, std::span<const float> params,
+                       std::span<const float> optimizer_state) {
+  const std::string head = EncodeHeader(header, params.size(), optimizer_state.size());
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return SysError("cannot create", tmp);
-  if (!WriteAll(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  bool ok = WriteAndSum(fd, head.data(), head.size(), &crc) && StreamFloats(fd, params, &crc) &&
+            StreamFloats(fd, optimizer_state, &crc);
+  if (ok) {
+    std::string tail;
+    ByteWriter(&tail).U32(static_cast<uint32_t>(crc));
+    ok = WriteAll(fd, tail.data(), tail.size());
+  }
+  if (!ok || ::fsync(fd) != 0) {
     Status st = SysError("cannot write", tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -174,6 +209,10 @@ Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint) {
     ::close(dfd);
   }
   return Status::OK();
+}
+
+Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint) {
+  return WriteCheckpoint(path, checkpoint.header, checkpoint.params, checkpoint.optimizer_state);
 }
 
 Result<Checkpoint> ReadCheckpoint(const std::string& path) {
@@ -220,20 +259,25 @@ std::vector<std::string> ListCheckpoints(const std::string& dir) {
   return paths;
 }
 
-Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep) {
+Result<std::string> SaveCheckpoint(const std::string& dir, const CheckpointHeader& header, std::span<const float> params,
+                                   std::span<const float> optimizer_state, int64_t keep) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::IOError("cannot create checkpoint directory " + dir + ": " + ec.message());
   char name[64];
-  std::snprintf(name, sizeof(name), "ckpt-%012lld.bin", static_cast<long long>(checkpoint.header.step));
+  std::snprintf(name, sizeof(name), "ckpt-%012lld.bin", static_cast<long long>(header.step));
   const std::string path = (fs::path(dir) / name).string();
-  MESHTRAIN_RETURN_IF_ERROR(WriteCheckpoint(path, checkpoint));
+  MESHTRAIN_RETURN_IF_ERROR(WriteCheckpoint(path, header, params, optimizer_state));
   // The file just written always stays, whatever the others' times say.
   std::vector<std::string> older = ListCheckpoints(dir);
   std::erase_if(older, [&](const std::string& p) { return fs::path(p).filename() == name; });
   const size_t keep_older = static_cast<size_t>(std::max<int64_t>(keep, 1) - 1);
   for (size_t i = keep_older; i < older.size(); ++i) fs::remove(older[i], ec);
   return path;
+}
+
+Result<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& checkpoint, int64_t keep) {
+  return SaveCheckpoint(dir, checkpoint.header, checkpoint.params, checkpoint.optimizer_state, keep);
 }
 
 Result<Checkpoint> LoadNewestCheckpoint(const std::string& dir, std::vector<std::string>* skipped) {
