@@ -51,9 +51,66 @@ TEST_CASE("IDX round trip, plain and gzip") {
     CHECK(data->total_train_rows == 40);
     CHECK(data->test.rows == 12);
     CHECK(data->test.num_classes == 5);
-    CHECK(data->test.bytes.size() == 12 * 6);
+    // The test images are not held: they are read again at each evaluation.
+    CHECK(data->test.streamed);
+    CHECK(data->test.bytes.empty());
+    std::vector<int64_t> window_sizes;
+    std::vector<uint8_t> pixels;
+    std::vector<int32_t> test_labels;
+    REQUIRE(ForEachWindow(data->test, 5, [&](const Dataset& w) {
+              window_sizes.push_back(w.rows);
+              pixels.insert(pixels.end(), w.bytes.begin(), w.bytes.end());
+              test_labels.insert(test_labels.end(), w.labels.begin(), w.labels.end());
+              CHECK(w.scale == data->test.scale);
+            }).ok());
+    CHECK(window_sizes == std::vector<int64_t>{5, 5, 2});
+    CHECK(test_labels == data->test.labels);
+    REQUIRE(pixels.size() == 12 * 6);
+    for (uint32_t i = 0; i < 12; ++i) {
+      for (uint32_t j = 0; j < 6; ++j) CHECK(pixels[i * 6 + j] == IdPixel(i, j));
+    }
     CHECK(data->true_weights.empty());
   }
+}
+
+TEST_CASE("a streamed test set is read from its file at each pass; a file changed since is an error naming it") {
+  TempDir dir;
+  DataConfig cfg = WriteIdxSet(dir, 20, 9, 2, 3, 4, true);
+  cfg.test_limit = 7;
+  auto data = LoadShardedData(cfg, 2, 1);
+  REQUIRE_MESSAGE(data.ok(), data.status().ToString());
+  REQUIRE(data->test.streamed);
+  int64_t rows = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    REQUIRE(ForEachWindow(data->test, 4, [&](const Dataset& w) { rows += w.rows; }).ok());
+  }
+  CHECK(rows == 14);
+  // Now 3 images: fewer than the 7 loaded.
+  dir.Write(cfg.test_images, IdxImages(3, 2, 3, IdPixel));
+  const Status changed = ForEachWindow(data->test, 4, [](const Dataset&) {});
+  CHECK(changed.code() == Status::Code::kCorruption);
+  CHECK(changed.message().find(data->test.source) != std::string::npos);
+  CHECK(changed.message().find("changed since it was loaded") != std::string::npos);
+}
+
+TEST_CASE("ForEachWindow copies a set held in memory out window by window") {
+  Dataset d;
+  d.rows = 5;
+  d.dim = 2;
+  d.values = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  d.targets = {0.5f, 1.5f, 2.5f, 3.5f, 4.5f};
+  d.offset = {0, 0};
+  d.scale = {1, 1};
+  std::vector<float> values, targets;
+  std::vector<int64_t> sizes;
+  REQUIRE(ForEachWindow(d, 2, [&](const Dataset& w) {
+            sizes.push_back(w.rows);
+            values.insert(values.end(), w.values.begin(), w.values.end());
+            targets.insert(targets.end(), w.targets.begin(), w.targets.end());
+          }).ok());
+  CHECK(sizes == std::vector<int64_t>{2, 2, 1});
+  CHECK(values == d.values);
+  CHECK(targets == d.targets);
 }
 
 TEST_CASE("IDX limits keep the first rows; num_classes comes from the whole labels file") {
@@ -83,7 +140,8 @@ TEST_CASE("IDX scaling: unit divides pixels by 255, standardize uses train mean 
   std::vector<float> row(4);
   data->train.FillRow(3, row.data());
   for (uint32_t j = 0; j < 4; ++j) CHECK(row[j] == doctest::Approx(IdPixel(3, j) / 255.0));
-  data->test.FillRow(2, row.data());
+  // The test set's rows, read back from its file, are scaled the same way.
+  REQUIRE(ForEachWindow(data->test, 10, [&](const Dataset& w) { w.FillRow(2, row.data()); }).ok());
   CHECK(row[2] == doctest::Approx(IdPixel(2, 2) / 255.0));
 
   cfg.scaling = "standardize";

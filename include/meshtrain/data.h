@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,14 +30,25 @@ struct Dataset {
   std::vector<float> targets;   // rows, regression
   std::vector<float> offset;    // dim
   std::vector<float> scale;     // dim
+  // An IDX test set is not held: its images stay in their file (`source`) and
+  // are read again at each evaluation through ForEachWindow (7.8 MB a peer for
+  // Fashion-MNIST; docs/data.md, "Memory"). bytes and values are empty then.
+  bool streamed = false;
 
-  // Writes row `row`'s dim scaled features to `out`.
+  // Writes row `row`'s dim scaled features to `out` (not for a streamed set).
   void FillRow(int64_t row, float* out) const;
 };
 
+// Calls visit(window) for consecutive windows of `data`'s rows in order, each
+// of at most `window_rows` rows: `window` is a Dataset of those rows (same dim,
+// classes and scaling), valid during the call. A streamed set is read from its
+// file, which must still hold the rows it was loaded from (else IOError or
+// Corruption naming it); a set in memory is copied out window by window.
+Status ForEachWindow(const Dataset& data, int64_t window_rows, const std::function<void(const Dataset&)>& visit);
+
 struct ShardedData {
   Dataset train;                     // this peer's shard, rows in file order
-  Dataset test;                      // the whole test set (every peer evaluates on all of it)
+  Dataset test;                      // the whole test set (every peer evaluates on all of it); IDX: streamed
   std::vector<int64_t> shard_sizes;  // train rows held by each peer, by peer index
   int64_t total_train_rows = 0;      // the whole train set (after train_limit) = sum of shard_sizes
   std::vector<float> true_weights;   // synthetic only: the generating w (in unscaled feature units)

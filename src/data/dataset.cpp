@@ -5,7 +5,7 @@
 namespace meshtrain {
 
 void Dataset::FillRow(int64_t row, float* out) const {
-  assert(row >= 0 && row < rows);
+  assert(row >= 0 && row < rows && !streamed);
   assert(static_cast<int64_t>(offset.size()) == dim && static_cast<int64_t>(scale.size()) == dim);
   const size_t first = static_cast<size_t>(row * dim);
   const float* off = offset.data();

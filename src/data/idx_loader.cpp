@@ -1,5 +1,6 @@
 // IDX: labels are read whole (they are small) to plan the shards; the image
-// file is then streamed and only this peer's rows are kept, as bytes.
+// file is then streamed and only this peer's rows are kept, as bytes. The test
+// images are not kept at all: evaluation reads them again (Dataset::streamed).
 #include <algorithm>
 #include <filesystem>
 
@@ -62,10 +63,10 @@ Status LoadTest(const DataConfig& cfg, const Dataset& train, const IdxImageFile&
   test->image_width = train.image_width;
   test->num_classes = train.num_classes;
   test->labels.assign(labels->begin(), labels->begin() + rows);
-  test->bytes.reserve(static_cast<size_t>(std::min(rows * test->dim, kMaxReserveBytes)));
-  MESHTRAIN_RETURN_IF_ERROR(images->ForEachImage(rows, [&](int64_t, const uint8_t* pixels) {
-    test->bytes.insert(test->bytes.end(), pixels, pixels + test->dim);
-  }));
+  // The pixels are not kept (Dataset::streamed); reading them through once
+  // now reports a damaged or cut-off file at start, as holding them did.
+  test->streamed = true;
+  MESHTRAIN_RETURN_IF_ERROR(images->ForEachImage(rows, [](int64_t, const uint8_t*) {}));
   test->offset = train.offset;
   test->scale = train.scale;
   return Status::OK();

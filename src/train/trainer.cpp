@@ -62,13 +62,25 @@ Status SameArchitecture(const CheckpointHeader& header, const Model& model, cons
                                  model.Describe() + "'; refusing to load it (use the config it was trained with)");
 }
 
-EvalTotals EvaluateOn(Model& model, const Dataset& test, int64_t batch_size) {
-  BatchSampler sampler(test, batch_size, 0);
+// The test set in batches of batch_size rows, in order. A streamed (IDX) test
+// set is read from its file a window of whole batches at a time, so the
+// batches, and the sums, are the same as from memory.
+Result<EvalTotals> EvaluateOn(Model& model, const Dataset& test, int64_t batch_size) {
   EvalTotals totals;
-  for (int64_t first = 0; first < test.rows; first += batch_size) {
-    const int64_t count = std::min(batch_size, test.rows - first);
-    model.Evaluate(sampler.Sequential(first, count), &totals);
+  const auto evaluate = [&](const Dataset& rows) {
+    BatchSampler sampler(rows, batch_size, 0);
+    for (int64_t first = 0; first < rows.rows; first += batch_size) {
+      const int64_t count = std::min(batch_size, rows.rows - first);
+      model.Evaluate(sampler.Sequential(first, count), &totals);
+    }
+  };
+  if (!test.streamed) {
+    evaluate(test);
+    return totals;
   }
+  constexpr int64_t kWindowRows = 256;  // 200 KB of Fashion-MNIST pixels
+  const int64_t window = batch_size * std::max<int64_t>(1, kWindowRows / batch_size);
+  MESHTRAIN_RETURN_IF_ERROR(ForEachWindow(test, window, evaluate));
   return totals;
 }
 
@@ -252,7 +264,7 @@ class PeerTrainer final : public Trainer {
       const bool epoch_end = step_ == plan_.end_step();
       if ((cfg_.train.eval_every > 0 && step_ % cfg_.train.eval_every == 0) ||
           (cfg_.train.eval_every == 0 && epoch_end) || step_ == total_steps_) {
-        Evaluate();
+        MESHTRAIN_RETURN_IF_ERROR(Evaluate());
       }
       if (cfg_.checkpoint.every_steps > 0 && step_ % cfg_.checkpoint.every_steps == 0) {
         MESHTRAIN_RETURN_IF_ERROR(SaveNow());
@@ -265,7 +277,7 @@ class PeerTrainer final : public Trainer {
     }
     // Resumed at (or past) the last step, or handed the end by the others: no
     // step ran here, so the model this run ends with is evaluated now.
-    if (!evaluated_) Evaluate();
+    if (!evaluated_) MESHTRAIN_RETURN_IF_ERROR(Evaluate());
     if (last_saved_step_ != step_) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
     elastic_ = replicas_->elastic();
     final_view_ = replicas_->view();
@@ -389,7 +401,7 @@ class PeerTrainer final : public Trainer {
     line.Add("detail", detail);
     metrics_.Write(line);
     progress_.Message("peer " + cfg_.self_id + ": cluster_finished: " + detail);
-    Evaluate();
+    MESHTRAIN_RETURN_IF_ERROR(Evaluate());
     MESHTRAIN_RETURN_IF_ERROR(SaveNow());
     elastic_ = true;
     final_view_ = replicas_->view();
@@ -707,8 +719,10 @@ class PeerTrainer final : public Trainer {
     if (pause > 0) std::this_thread::sleep_for(std::chrono::duration<double>(pause));
   }
 
-  void Evaluate() {
-    EvalTotals totals = EvaluateOn(*parts_.model, parts_.data.test, cfg_.train.batch_size);
+  Status Evaluate() {
+    Result<EvalTotals> evaluated = EvaluateOn(*parts_.model, parts_.data.test, cfg_.train.batch_size);
+    if (!evaluated.ok()) return evaluated.status();
+    const EvalTotals& totals = *evaluated;
     outcome_.test_acc = totals.accuracy();
     outcome_.test_loss = totals.loss();
     evaluated_ = true;
@@ -721,6 +735,7 @@ class PeerTrainer final : public Trainer {
     std::snprintf(buf, sizeof(buf), "peer %s step %lld: test_loss %.4f test_acc %.4f", cfg_.self_id.c_str(),
                   static_cast<long long>(step_), outcome_.test_loss, outcome_.test_acc);
     progress_.Message(buf);
+    return Status::OK();
   }
 
   void LogStep(double loss, double samples_per_s) {
@@ -797,22 +812,20 @@ class PeerTrainer final : public Trainer {
     metrics_.Write(line);
   }
 
-  Checkpoint Snapshot() const {
-    Checkpoint c;
-    c.header.step = step_;
-    c.header.epoch = CurrentEpoch();
-    c.header.config_hash = cfg_.Hash();
-    c.header.seed = cfg_.train.seed;
-    c.header.peer_id = cfg_.self_id;
-    c.header.model = parts_.model->Describe();
-    c.header.layers = parts_.model->LayerList();
-    auto params = parts_.model->params();
-    c.params.assign(params.begin(), params.end());
-    auto state = parts_.optimizer->state();
-    c.optimizer_state.assign(state.begin(), state.end());
-    c.header.n_params = c.params.size();
-    c.header.n_optimizer_state = c.optimizer_state.size();
-    return c;
+  // The header of a checkpoint of the current state; the floats are written
+  // from the model's and the optimizer's own buffers (no copy).
+  CheckpointHeader SnapshotHeader() const {
+    CheckpointHeader h;
+    h.step = step_;
+    h.epoch = CurrentEpoch();
+    h.config_hash = cfg_.Hash();
+    h.seed = cfg_.train.seed;
+    h.peer_id = cfg_.self_id;
+    h.model = parts_.model->Describe();
+    h.layers = parts_.model->LayerList();
+    h.n_params = parts_.model->params().size();
+    h.n_optimizer_state = parts_.optimizer->state().size();
+    return h;
   }
 
   Status SaveNow() {
@@ -821,7 +834,8 @@ class PeerTrainer final : public Trainer {
       Event("checkpoint_skipped", "the parameters or optimizer state are non-finite at step " + std::to_string(step_));
       return Status::OK();
     }
-    auto path = SaveCheckpoint(cfg_.CheckpointDir(), Snapshot(), cfg_.checkpoint.keep);
+    auto path = SaveCheckpoint(cfg_.CheckpointDir(), SnapshotHeader(), parts_.model->params(),
+                               parts_.optimizer->state(), cfg_.checkpoint.keep);
     if (!path.ok()) return path.status();
     last_saved_step_ = step_;
     JsonLine line;
@@ -934,8 +948,9 @@ Result<TrainOutcome> EvaluateCheckpoint(const Config& cfg, const std::string& ch
                                    std::to_string(params.size()));
   }
   std::copy(c->params.begin(), c->params.end(), params.begin());
-  EvalTotals totals = EvaluateOn(*parts->model, parts->data.test, cfg.train.batch_size);
-  return TrainOutcome{c->header.step, totals.accuracy(), totals.loss()};
+  Result<EvalTotals> totals = EvaluateOn(*parts->model, parts->data.test, cfg.train.batch_size);
+  if (!totals.ok()) return totals.status();
+  return TrainOutcome{c->header.step, totals->accuracy(), totals->loss()};
 }
 
 }  // namespace meshtrain
