@@ -386,6 +386,11 @@ class Membership::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     lineage_ = plan.lineage;  // what our state is from now on (the same on every member)
     reconciled_ = reconciling;
+    // Every member holds the reference state: nobody will ask for ours, so the
+    // copy is dropped now instead of living until the next view (a model-sized
+    // buffer: docs/edge.md, "Peak memory"). Each member plans from the same
+    // reports, so each comes to the same conclusion.
+    if (plan.sources.size() == reports.size() && offer_ == snapshot) offer_.reset();
     return plan;
   }
 
