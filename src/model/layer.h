@@ -65,6 +65,10 @@ class Layer {
   virtual bool can_run_in_place() const { return false; }
   // Whether Backward reads `out` (then the layer above must not overwrite it).
   virtual bool backward_reads_output() const { return false; }
+  // Whether Backward reads `in`. When neither the layer above reads it nor its
+  // producer reads its output, an activation is dead once the forward pass has
+  // moved on, and the model lets it borrow a delta buffer (docs/models.md, "Memory").
+  virtual bool backward_reads_input() const { return true; }
 
   // out (out size x rows) = f(in (in size x rows)); in == out when run in place.
   virtual void Forward(const float* in, float* out, int64_t rows, const Pass& pass) = 0;

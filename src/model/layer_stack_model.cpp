@@ -21,25 +21,58 @@ LayerStackModel::LayerStackModel(TensorShape input, std::vector<std::unique_ptr<
       max_batch_(max_batch) {
   float* params = this->params().data();
   float* grads = this->grads().data();
-  int64_t largest = input_.size();
-  const float* below = nullptr;  // the input of layer i (nullptr: the batch, which is read-only)
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& layer = *layers_[i];
     layer.Bind(params, grads, &scratch_);
     params += layer.num_params();
     grads += layer.num_params();
-    largest = std::max(largest, layer.out_shape().size());
-    const bool in_place = below != nullptr && layer.can_run_in_place() && !layers_[i - 1]->backward_reads_output();
-    in_place_.push_back(in_place);
-    if (in_place) {
-      outputs_.push_back(outputs_.back());
-    } else {
-      owned_outputs_.emplace_back(static_cast<size_t>(layer.out_shape().size() * max_batch_), 0.0f);
-      outputs_.push_back(owned_outputs_.back().data());
-    }
-    below = outputs_.back();
+    // Layer 0 reads the batch, which is read-only.
+    in_place_.push_back(i > 0 && layer.can_run_in_place() && !layers_[i - 1]->backward_reads_output());
   }
-  for (AlignedFloats& d : deltas_) d.assign(static_cast<size_t>(largest * max_batch_), 0.0f);
+
+  // Each delta buffer as large as the largest gradient Backward leaves in it,
+  // following its ping-pong: the reference network's first layer's 16x28x28
+  // lands in one of them only (docs/models.md, "Memory").
+  int64_t need[2] = {0, 0};
+  int current = 0;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    need[current] = std::max(need[current], layers_[i]->out_shape().size());
+    if (i > 0 && !in_place_[i]) {
+      current = 1 - current;
+      need[current] = std::max(need[current], layers_[i]->in_shape().size());
+    }
+  }
+  for (int k = 0; k < 2; ++k) deltas_[k].assign(static_cast<size_t>(need[k] * max_batch_), 0.0f);
+
+  // Activations: a layer that does not run in place writes a buffer, which
+  // the in-place layers above it share (a chain). A chain nobody reads during
+  // the backward pass (the reference network's conv outputs: the relu is done
+  // by the max pool, which keeps argmaxes) borrows a delta buffer, idle during
+  // the forward pass, other than the one its input is in; the others own one.
+  // The top chain always owns its buffer: the loss reads it while writing deltas_[0].
+  int input_in = -1;  // the delta buffer holding the current chain's input, or -1
+  for (size_t i = 0; i < layers_.size();) {
+    size_t top = i;  // the chain is layers i..top
+    while (top + 1 < layers_.size() && in_place_[top + 1]) ++top;
+    bool dead = top + 1 < layers_.size() && !layers_[top + 1]->backward_reads_input();
+    for (size_t m = i; m <= top; ++m) dead = dead && !layers_[m]->backward_reads_output();
+    const int64_t floats = layers_[i]->out_shape().size() * max_batch_;
+    float* buffer = nullptr;
+    int borrowed = -1;
+    for (int k = 0; k < 2 && dead && buffer == nullptr; ++k) {
+      if (k != input_in && static_cast<int64_t>(deltas_[k].size()) >= floats) {
+        buffer = deltas_[k].data();
+        borrowed = k;
+      }
+    }
+    if (buffer == nullptr) {
+      owned_outputs_.emplace_back(static_cast<size_t>(floats), 0.0f);
+      buffer = owned_outputs_.back().data();
+    }
+    for (size_t m = i; m <= top; ++m) outputs_.push_back(buffer);
+    input_in = borrowed;
+    i = top + 1;
+  }
 }
 
 std::string LayerStackModel::Describe() const {

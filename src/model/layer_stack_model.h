@@ -43,7 +43,7 @@ class LayerStackModel final : public Model {
   std::vector<AlignedFloats> owned_outputs_;
   std::vector<float*> outputs_;  // per layer: its own buffer, or its input's when in place
   std::vector<bool> in_place_;
-  AlignedFloats deltas_[2];      // ping-pong, each the largest activation x max_batch
+  AlignedFloats deltas_[2];      // ping-pong, each the largest gradient it holds x max_batch
 };
 
 }  // namespace meshtrain

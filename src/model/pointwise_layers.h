@@ -18,7 +18,8 @@ class ActivationLayer final : public Layer {
 
   // gelu's derivative needs its input, so it keeps its own output buffer.
   bool can_run_in_place() const override { return kind_ != Pointwise::kGelu; }
-  bool backward_reads_output() const override { return kind_ != Pointwise::kGelu; }
+  bool backward_reads_output() const override { return kind_ != Pointwise::kGelu && !done_above_; }
+  bool backward_reads_input() const override { return kind_ == Pointwise::kGelu; }
   void Forward(const float* in, float* out, int64_t rows, const Pass& pass) override;
   void Backward(const float* in, const float* out, float* dout, float* din, int64_t rows, bool accumulate,
                 const Pass& pass) override;
@@ -39,6 +40,7 @@ class DropoutLayer final : public Layer {
   DropoutLayer(TensorShape shape, double rate, int64_t index) : Layer(shape, shape), rate_(rate), index_(index) {}
 
   bool can_run_in_place() const override { return true; }
+  bool backward_reads_input() const override { return false; }  // the mask is recomputed from the key
   void Forward(const float* in, float* out, int64_t rows, const Pass& pass) override;
   void Backward(const float* in, const float* out, float* dout, float* din, int64_t rows, bool accumulate,
                 const Pass& pass) override;
@@ -62,6 +64,7 @@ class FlattenLayer final : public Layer {
   explicit FlattenLayer(TensorShape in) : Layer(in, TensorShape::Flat(in.size())) {}
 
   bool can_run_in_place() const override { return true; }
+  bool backward_reads_input() const override { return false; }
   void Forward(const float* in, float* out, int64_t rows, const Pass& pass) override;
   void Backward(const float* in, const float* out, float* dout, float* din, int64_t rows, bool accumulate,
                 const Pass& pass) override;

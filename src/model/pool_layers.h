@@ -25,6 +25,7 @@ class Pool2dLayer final : public Layer {
   // `relu_below` (max only): the layer below is a relu whose work this one does.
   Pool2dLayer(Kind kind, TensorShape in, int64_t kernel, int64_t stride, int64_t max_batch, bool relu_below = false);
 
+  bool backward_reads_input() const override { return false; }  // argmax or the window size only
   void Forward(const float* in, float* out, int64_t rows, const Pass& pass) override;
   void Backward(const float* in, const float* out, float* dout, float* din, int64_t rows, bool accumulate,
                 const Pass& pass) override;
