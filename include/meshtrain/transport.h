@@ -141,8 +141,9 @@ class Transport {
 // Call once at process start, before any thread: fixes glibc's malloc thresholds
 // so that the megabyte-sized messages ZeroMQ allocates for every receive come
 // from the reused heap rather than fresh mmaps (a page fault per 4 KB). This cut
-// the all-reduce's CPU by a quarter at 1-16 MB (docs/benchmarks.md). No-op
-// elsewhere than glibc.
+// the all-reduce's CPU by a quarter at 1-16 MB (docs/benchmarks.md); and keeps
+// every thread on one malloc arena, so freed message memory is not held once
+// per thread (docs/edge.md, "Peak memory"). No-op elsewhere than glibc.
 void TuneAllocatorForMessages();
 
 }  // namespace meshtrain
