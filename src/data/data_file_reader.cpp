@@ -19,7 +19,7 @@ std::string Where(const DataFileReader& file) {
 
 }  // namespace
 
-Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(const std::string& path) {
+Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(const std::string& path, unsigned buffer_bytes) {
   // Sniff the magic ourselves: it tells "empty" from "bad gzip" and lets errors say
   // whether offsets are into decompressed data. zlib reads plain files transparently.
   std::error_code ec;
@@ -34,7 +34,7 @@ Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(const std::string& 
 
   gzFile handle = gzopen(path.c_str(), "rb");
   if (handle == nullptr) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-  gzbuffer(handle, 1u << 17);
+  gzbuffer(handle, buffer_bytes);
   return std::unique_ptr<DataFileReader>(new DataFileReader(path, handle, compressed));
 }
 

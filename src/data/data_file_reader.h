@@ -15,7 +15,8 @@ namespace meshtrain {
 class DataFileReader {
  public:
   // Opens `path`; a missing or unreadable file is an IOError, a zero-byte file Corruption.
-  static Result<std::unique_ptr<DataFileReader>> Open(const std::string& path);
+  // zlib reads through a buffer of `buffer_bytes` (and inflates into twice that).
+  static Result<std::unique_ptr<DataFileReader>> Open(const std::string& path, unsigned buffer_bytes = 1u << 17);
   ~DataFileReader();
   DataFileReader(const DataFileReader&) = delete;
   DataFileReader& operator=(const DataFileReader&) = delete;

@@ -59,7 +59,10 @@ Status ForEachWindow(const Dataset& data, int64_t window_rows, const std::functi
     Flush(&w, visit);
     return Status::OK();
   }
-  auto images = IdxImageFile::Open(data.source);
+  // Small buffers: this runs at every evaluation, next to the training's memory.
+  constexpr unsigned kZlibBufferBytes = 16u << 10;
+  constexpr int64_t kChunkBytes = int64_t{16} << 10;
+  auto images = IdxImageFile::Open(data.source, kZlibBufferBytes);
   if (!images.ok()) return images.status();
   if (images->dim() != data.dim || images->count() < data.rows) {
     return Status::Corruption(data.source + ": changed since it was loaded (now " + std::to_string(images->count()) +
@@ -70,7 +73,7 @@ Status ForEachWindow(const Dataset& data, int64_t window_rows, const std::functi
     w.bytes.insert(w.bytes.end(), pixels, pixels + data.dim);
     AddTargets(data, row, &w);
     if (w.rows == window_rows) Flush(&w, visit);
-  }));
+  }, kChunkBytes));
   Flush(&w, visit);
   return Status::OK();
 }

@@ -70,8 +70,8 @@ Result<std::vector<int32_t>> ReadIdxLabels(const std::string& path) {
   return labels;
 }
 
-Result<IdxImageFile> IdxImageFile::Open(const std::string& path) {
-  auto file = DataFileReader::Open(path);
+Result<IdxImageFile> IdxImageFile::Open(const std::string& path, unsigned buffer_bytes) {
+  auto file = DataFileReader::Open(path, buffer_bytes);
   if (!file.ok()) return file.status();
   auto dims = ReadIdxHeader(**file, kIdxImagesMagic, "images");
   if (!dims.ok()) return dims.status();
@@ -88,9 +88,10 @@ Result<IdxImageFile> IdxImageFile::Open(const std::string& path) {
   return images;
 }
 
-Status IdxImageFile::ForEachImage(int64_t n, const std::function<void(int64_t, const uint8_t*)>& visit) {
-  // Read a few hundred KB at a time: few calls into zlib, little memory.
-  const int64_t rows_per_chunk = std::max<int64_t>(1, (int64_t{256} << 10) / dim());
+Status IdxImageFile::ForEachImage(int64_t n, const std::function<void(int64_t, const uint8_t*)>& visit,
+                                  int64_t chunk_bytes) {
+  // Read a few hundred KB at a time (by default): few calls into zlib, little memory.
+  const int64_t rows_per_chunk = std::max<int64_t>(1, chunk_bytes / dim());
   std::vector<uint8_t> chunk(static_cast<size_t>(rows_per_chunk * dim()));
   for (int64_t first = 0; first < n; first += rows_per_chunk) {
     const int64_t rows = std::min(rows_per_chunk, n - first);

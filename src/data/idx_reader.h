@@ -29,7 +29,8 @@ Result<std::vector<int32_t>> ReadIdxLabels(const std::string& path);
 // streamed, so a peer keeps only the rows of its shard.
 class IdxImageFile {
  public:
-  static Result<IdxImageFile> Open(const std::string& path);
+  // `buffer_bytes`: zlib's read buffer (DataFileReader::Open).
+  static Result<IdxImageFile> Open(const std::string& path, unsigned buffer_bytes = 1u << 17);
 
   const std::string& path() const { return file_->path(); }
   int64_t count() const { return count_; }
@@ -37,9 +38,11 @@ class IdxImageFile {
   int64_t width() const { return width_; }
   int64_t dim() const { return height_ * width_; }
 
-  // Calls visit(row, pixels) for images 0 .. n-1 in file order (n <= count()).
-  // `pixels` (dim() bytes) is valid only during the call.
-  Status ForEachImage(int64_t n, const std::function<void(int64_t, const uint8_t*)>& visit);
+  // Calls visit(row, pixels) for images 0 .. n-1 in file order (n <= count()),
+  // read about `chunk_bytes` at a time. `pixels` (dim() bytes) is valid only
+  // during the call.
+  Status ForEachImage(int64_t n, const std::function<void(int64_t, const uint8_t*)>& visit,
+                      int64_t chunk_bytes = int64_t{256} << 10);
 
  private:
   IdxImageFile() = default;

@@ -78,7 +78,7 @@ Result<EvalTotals> EvaluateOn(Model& model, const Dataset& test, int64_t batch_s
     evaluate(test);
     return totals;
   }
-  constexpr int64_t kWindowRows = 256;  // 200 KB of Fashion-MNIST pixels
+  constexpr int64_t kWindowRows = 128;  // 100 KB of Fashion-MNIST pixels
   const int64_t window = batch_size * std::max<int64_t>(1, kWindowRows / batch_size);
   MESHTRAIN_RETURN_IF_ERROR(ForEachWindow(test, window, evaluate));
   return totals;
