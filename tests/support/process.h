@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -52,6 +53,8 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The child's peak resident set in KB (Linux ru_maxrss), once Wait saw it exit.
+  std::optional<long> peak_rss_kb() const { return peak_rss_kb_; }
   void Signal(int sig) const {
     if (pid_ > 0 && !exit_code_) ::kill(pid_, sig);
   }
@@ -62,9 +65,11 @@ class ChildProcess {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       int status = 0;
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      rusage usage{};
+      pid_t r = ::wait4(pid_, &status, WNOHANG, &usage);
       if (r == pid_) {
         exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        peak_rss_kb_ = usage.ru_maxrss;
         return exit_code_;
       }
       if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
@@ -75,6 +80,7 @@ class ChildProcess {
  private:
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
+  std::optional<long> peak_rss_kb_;
 };
 
 // Claims `port` for this process against the other test and benchmark processes
