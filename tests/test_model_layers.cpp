@@ -272,23 +272,25 @@ TEST_CASE("every layer kind's gradient matches central differences of a double-p
   }
 }
 
-TEST_CASE("a convolution unfolded a few samples at a time equals one sample at a time") {
-  // 1 MiB of patches: 2 of the 8 samples for the first (25 x 4096 floats a
-  // sample, patch-major), 5 for the second (200 x 256, pixel-major).
-  const Net patch_major{"big conv", {1, 64, 64, true}, 3,
-                        {L("conv2d", 4, 5, 1, 2), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
-  const Net pixel_major{"many channels", {8, 16, 16, true}, 3,
-                        {L("conv2d", 4, 5, 1, 2), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
+TEST_CASE("a convolution unfolded a sample at a time within a pass equals one pass per sample") {
+  // The second convolution of each has more than 2 MiB of patches for the 16
+  // samples of a pass (18 x 2304 floats a sample, patch-major; 72 x 576,
+  // pixel-major), so a pass unfolds, multiplies and folds back one sample at
+  // a time, at its offset; its input gradient reaches the 1x1 convolution below.
+  const Net patch_major{"two channels", {1, 48, 48, true}, 3,
+                        {L("conv2d", 2, 1), L("conv2d", 4, 3, 1, 1), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
+  const Net pixel_major{"eight channels", {8, 24, 24, true}, 3,
+                        {L("conv2d", 8, 1), L("conv2d", 4, 3, 1, 1), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
   for (const Net& net : {patch_major, pixel_major}) {
     CAPTURE(net.name);
-    auto many = Build(net, 8);
+    auto many = Build(net, 16);
     auto one = Build(net, 1);
     REQUIRE(many.ok());
     REQUIRE(one.ok());
     (*many)->InitParams(1);
     (*one)->InitParams(1);
-    const Data d = MakeData(net, 8, 3);
-    const Batch batch{d.x.data(), 8, net.input.size(), d.labels.data(), d.targets.data()};
+    const Data d = MakeData(net, 16, 3);
+    const Batch batch{d.x.data(), 16, net.input.size(), d.labels.data(), d.targets.data()};
     const double loss_many = (*many)->ForwardBackward(batch);
     const double loss_one = (*one)->ForwardBackward(batch);
     CHECK(loss_many == doctest::Approx(loss_one).epsilon(1e-6));

@@ -6,9 +6,10 @@
 namespace meshtrain {
 namespace {
 
-// About 1 MiB of patches per chunk: large enough GEMMs, small enough to stay
-// in cache and to keep a peer's memory low (docs/models.md, "Memory").
-constexpr int64_t kColsBudgetFloats = int64_t{1} << 18;
+// About 256 KiB of patches per chunk (at least one sample): they stay in L2
+// between the unfold and the GEMM's packing, and a peer's memory stays low
+// (docs/models.md, "Memory"); 1 MiB was no faster.
+constexpr int64_t kColsBudgetFloats = int64_t{1} << 16;
 // Up to 2 MiB, a whole pass is unfolded at once, and the backward pass reuses
 // the forward pass's patches instead of unfolding again (the reference
 // network's first layer: 1.2 MiB for 16 samples).
@@ -220,10 +221,18 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
   MatrixView weight_grads(grads_, filters_, patch_);
   float* bias_grads = grads_ + filters_ * patch_;
   if (!accumulate) std::fill_n(bias_grads, filters_, 0.0f);
-  // Bias gradient: the sum of every output pixel's delta, in column order.
-  const float* column = dout;
-  for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) {
-    for (int64_t f = 0; f < filters_; ++f) bias_grads[f] += column[f];
+  // Bias gradient: the sum of every output pixel's delta, in column order,
+  // into local sums (a vector register's worth each) rather than into
+  // bias_grads, which the compiler must assume dout may alias.
+  constexpr int64_t kBlock = 64;
+  for (int64_t f0 = 0; f0 < filters_; f0 += kBlock) {
+    const int64_t width = std::min(kBlock, filters_ - f0);
+    float sums[kBlock] = {};
+    const float* column = dout + f0;
+    for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) {
+      for (int64_t f = 0; f < width; ++f) sums[f] += column[f];
+    }
+    for (int64_t f = 0; f < width; ++f) bias_grads[f0 + f] += sums[f];
   }
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
