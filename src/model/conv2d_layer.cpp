@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 namespace meshtrain {
 namespace {
@@ -32,15 +33,35 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
       padding_(padding),
       patch_(kernel * kernel * in.channels),
       pixels_(out_.height * out_.width),
+      // Patch-major copies runs of an output row (gathered every `channels`
+      // floats), packing from the input runs of kernel x channels: the longer.
+      patch_major_(stride == 1 && in.channels * kernel < out_.width),
       chunk_(ChunkSamples(patch_ * pixels_, max_batch)),
       propagates_(propagates),
-      // Pixel-major copies runs of kernel * channels floats, patch-major runs of
-      // an output row (gathered every `channels` floats): take the longer.
-      patch_major_(stride == 1 && in.channels * kernel < out_.width),
-      forward_(filters_, chunk_ * pixels_, patch_),
-      weight_grad_(filters_, patch_, chunk_ * pixels_),
+      forward_(filters_, (patch_major_ ? chunk_ : max_batch) * pixels_, patch_),
+      weight_grad_(filters_, patch_, (patch_major_ ? chunk_ : max_batch) * pixels_),
       input_grad_(patch_major_ ? chunk_ * pixels_ : patch_, patch_major_ ? patch_ : chunk_ * pixels_, filters_),
-      cols_(static_cast<size_t>(patch_ * pixels_ * chunk_), 0.0f) {}
+      cols_(patch_major_ || propagates ? static_cast<size_t>(patch_ * pixels_ * chunk_) : 0, 0.0f) {
+  if (patch_major_) return;
+  const int64_t channels = in_.channels, padded_w = in_.width + 2 * padding_;
+  const int64_t padded_sample = (in_.height + 2 * padding_) * padded_w * channels;
+  padded_.assign(static_cast<size_t>(padded_sample * max_batch), 0.0f);  // the borders stay 0
+  for (int64_t n = 0; n < max_batch; ++n) {
+    for (int64_t oy = 0; oy < out_.height; ++oy) {
+      for (int64_t ox = 0; ox < out_.width; ++ox) {
+        pixel_offset_.push_back(n * padded_sample + (oy * stride_ * padded_w + ox * stride_) * channels);
+      }
+    }
+  }
+  for (int64_t ky = 0; ky < kernel_; ++ky) {
+    for (int64_t kx = 0; kx < kernel_; ++kx) {
+      for (int64_t c = 0; c < channels; ++c) patch_offset_.push_back((ky * padded_w + kx) * channels + c);
+    }
+  }
+  // A kernel row of a patch is kernel x channels adjacent floats of padded_.
+  const int64_t row = kernel_ * channels;
+  for (int64_t k = 0; k < patch_; ++k) patch_run_.push_back(row - k % row);
+}
 
 void Conv2dLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
   params_ = params;
@@ -75,56 +96,6 @@ Range Inside(int64_t offset, int64_t stride, int64_t size, int64_t outputs) {
 }  // namespace
 
 void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
-  if (patch_major_) {
-    UnfoldPatchMajor(in, first, count);
-  } else {
-    UnfoldPixelMajor(in, first, count);
-  }
-}
-
-void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
-  if (patch_major_) {
-    FoldPatchMajor(first, count, din);
-  } else {
-    FoldPixelMajor(first, count, din);
-  }
-}
-
-ConstMatrixView Conv2dLayer::Cols(int64_t columns) const {
-  return patch_major_ ? ConstMatrixView(cols_.data(), columns, patch_) : ConstMatrixView(cols_.data(), patch_, columns);
-}
-
-void Conv2dLayer::UnfoldPixelMajor(const float* in, int64_t first, int64_t count) {
-  const int64_t channels = in_.channels, height = in_.height, width = in_.width;
-  const int64_t row_floats = kernel_ * channels;  // one kernel row of a patch
-  float* col = cols_.data();
-  for (int64_t n = first; n < first + count; ++n) {
-    const float* sample = in + n * in_.size();
-    for (int64_t oy = 0; oy < out_.height; ++oy) {
-      for (int64_t ox = 0; ox < out_.width; ++ox, col += patch_) {
-        const int64_t x0 = ox * stride_ - padding_;
-        // Kernel columns [kx0, kx1) fall inside the image; the rest are padding.
-        const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min(kernel_, width - x0);
-        for (int64_t ky = 0; ky < kernel_; ++ky) {
-          float* dst = col + ky * row_floats;
-          const int64_t iy = oy * stride_ - padding_ + ky;
-          // Plain loops: the runs are short, too short for memcpy/memset calls to pay.
-          if (iy < 0 || iy >= height || kx1 <= kx0) {
-            for (int64_t i = 0; i < row_floats; ++i) dst[i] = 0.0f;
-            continue;
-          }
-          const int64_t begin = kx0 * channels, end = kx1 * channels;
-          const float* src = sample + (iy * width + x0) * channels;
-          for (int64_t i = 0; i < begin; ++i) dst[i] = 0.0f;
-          for (int64_t i = begin; i < end; ++i) dst[i] = src[i];
-          for (int64_t i = end; i < row_floats; ++i) dst[i] = 0.0f;
-        }
-      }
-    }
-  }
-}
-
-void Conv2dLayer::UnfoldPatchMajor(const float* in, int64_t first, int64_t count) {
   const int64_t channels = in_.channels, width = in_.width;
   const int64_t out_w = out_.width, ld = count * pixels_;
   for (int64_t n = first; n < first + count; ++n) {
@@ -148,6 +119,79 @@ void Conv2dLayer::UnfoldPatchMajor(const float* in, int64_t first, int64_t count
         }
       }
     }
+  }
+}
+
+void Conv2dLayer::Pad(const float* in, int64_t rows) {
+  const int64_t row_floats = in_.width * in_.channels, padded_w = in_.width + 2 * padding_;
+  const int64_t padded_sample = (in_.height + 2 * padding_) * padded_w * in_.channels;
+  for (int64_t n = 0; n < rows; ++n) {
+    for (int64_t y = 0; y < in_.height; ++y) {
+      std::copy_n(in + n * in_.size() + y * row_floats, row_floats,
+                  padded_.data() + n * padded_sample + ((y + padding_) * padded_w + padding_) * in_.channels);
+    }
+  }
+  padded_from_ = in;
+  padded_rows_ = rows;
+}
+
+void Conv2dLayer::PixelColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
+                                     float* out) const {
+  // Column j = output pixel j0 + j, row k = patch element k0 + k.
+  const float* padded = layer_.padded_.data();
+  const int64_t* element = layer_.patch_offset_.data() + k0;
+  Eigen::Index j = 0;
+  for (; j + kRhsPanel <= cols; j += kRhsPanel) {
+    const float* pixel[kRhsPanel];
+    for (Eigen::Index q = 0; q < kRhsPanel; ++q) {
+      pixel[q] = padded + layer_.pixel_offset_[static_cast<size_t>(j0 + j + q)];
+    }
+    float* panel = out + j * depth;
+    // Along a run of adjacent elements (a kernel row: kernel x channels
+    // floats) the pixels' values are runs too: interleave them, which GCC
+    // turns into vector loads, transposes and stores.
+    for (Eigen::Index k = 0; k < depth;) {
+      const Eigen::Index run = std::min<Eigen::Index>(layer_.patch_run_[static_cast<size_t>(k0 + k)], depth - k);
+      const float* __restrict from[kRhsPanel];
+      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = pixel[q] + element[k];
+      float* __restrict to = panel + k * kRhsPanel;
+      for (Eigen::Index t = 0; t < run; ++t) {
+        for (Eigen::Index q = 0; q < kRhsPanel; ++q) to[t * kRhsPanel + q] = from[q][t];
+      }
+      k += run;
+    }
+  }
+  for (; j < cols; ++j) {
+    const float* pixel = padded + layer_.pixel_offset_[static_cast<size_t>(j0 + j)];
+    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = pixel[element[k]];
+  }
+}
+
+void Conv2dLayer::PatchColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
+                                     float* out) const {
+  // Column j = patch element j0 + j, row k = output pixel k0 + k.
+  const float* padded = layer_.padded_.data();
+  const int64_t* pixel = layer_.pixel_offset_.data() + k0;
+  const int64_t* element = layer_.patch_offset_.data() + j0;
+  Eigen::Index j = 0;
+  for (; j + kRhsPanel <= cols; j += kRhsPanel) {
+    float* panel = out + j * depth;
+    // A panel's elements are adjacent floats of a pixel's patch (channels of
+    // one input pixel) unless it straddles a kernel row or column.
+    bool adjacent = true;
+    for (Eigen::Index q = 1; q < kRhsPanel; ++q) adjacent = adjacent && element[j + q] == element[j] + q;
+    if (adjacent) {
+      for (Eigen::Index k = 0; k < depth; ++k) {
+        std::copy_n(padded + pixel[k] + element[j], kRhsPanel, panel + k * kRhsPanel);
+      }
+      continue;
+    }
+    for (Eigen::Index k = 0; k < depth; ++k) {
+      for (Eigen::Index q = 0; q < kRhsPanel; ++q) panel[k * kRhsPanel + q] = padded[pixel[k] + element[j + q]];
+    }
+  }
+  for (; j < cols; ++j) {
+    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = padded[pixel[k] + element[j]];
   }
 }
 
@@ -204,14 +248,19 @@ void Conv2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&
   // The bias first, then the product added to it: no zeroing pass, no bias pass.
   float* column = out;
   for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) std::copy_n(bias, filters_, column);
+  if (!patch_major_) {
+    Pad(in, rows);
+    forward_.Multiply(weights, Op::kPlain, patch_, pixel_columns_, MatrixView(out, filters_, rows * pixels_),
+                      /*accumulate=*/true, scratch_);
+    return;
+  }
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
     Unfold(in, first, count);
     unfolded_ = first == 0 && count == rows ? in : nullptr;
     const int64_t columns = count * pixels_;
-    MatrixView z(out + first * out_.size(), filters_, columns);
-    forward_.Multiply(weights, Op::kPlain, Cols(columns), patch_major_ ? Op::kTransposed : Op::kPlain, z,
-                      /*accumulate=*/true, scratch_);
+    forward_.Multiply(weights, Op::kPlain, ConstMatrixView(cols_.data(), columns, patch_), Op::kTransposed,
+                      MatrixView(out + first * out_.size(), filters_, columns), /*accumulate=*/true, scratch_);
   }
 }
 
@@ -234,6 +283,22 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
     }
     for (int64_t f = 0; f < width; ++f) bias_grads[f0 + f] += sums[f];
   }
+  if (!patch_major_) {
+    // The model calls Backward right after the Forward of the same rows, so
+    // padded_ normally still holds them.
+    if (padded_from_ != in || padded_rows_ != rows) Pad(in, rows);
+    weight_grad_.Multiply(ConstMatrixView(dout, filters_, rows * pixels_), Op::kPlain, rows * pixels_, patch_columns_,
+                          weight_grads, accumulate, scratch_);
+    if (din == nullptr) return;
+    for (int64_t first = 0; first < rows; first += chunk_) {
+      const int64_t count = std::min(chunk_, rows - first);
+      const int64_t columns = count * pixels_;
+      input_grad_.Multiply(weights, Op::kTransposed, ConstMatrixView(dout + first * out_.size(), filters_, columns),
+                           Op::kPlain, MatrixView(cols_.data(), patch_, columns), /*accumulate=*/false, scratch_);
+      FoldPixelMajor(first, count, din);
+    }
+    return;
+  }
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
     const int64_t columns = count * pixels_;
@@ -242,18 +307,13 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
     // pass unfolded whole is still in cols_.
     if (unfolded_ != in || count != rows) Unfold(in, first, count);
     unfolded_ = nullptr;
-    weight_grad_.Multiply(deltas, Op::kPlain, Cols(columns), patch_major_ ? Op::kPlain : Op::kTransposed,
-                          weight_grads, /*accumulate=*/accumulate || first > 0, scratch_);
+    weight_grad_.Multiply(deltas, Op::kPlain, ConstMatrixView(cols_.data(), columns, patch_), Op::kPlain, weight_grads,
+                          /*accumulate=*/accumulate || first > 0, scratch_);
     if (din == nullptr) continue;
     // The patches are used; their buffer takes the patch gradients.
-    if (patch_major_) {
-      input_grad_.Multiply(deltas, Op::kTransposed, weights, Op::kPlain, MatrixView(cols_.data(), columns, patch_),
-                           /*accumulate=*/false, scratch_);
-    } else {
-      input_grad_.Multiply(weights, Op::kTransposed, deltas, Op::kPlain, MatrixView(cols_.data(), patch_, columns),
-                           /*accumulate=*/false, scratch_);
-    }
-    Fold(first, count, din);
+    input_grad_.Multiply(deltas, Op::kTransposed, weights, Op::kPlain, MatrixView(cols_.data(), columns, patch_),
+                         /*accumulate=*/false, scratch_);
+    FoldPatchMajor(first, count, din);
   }
 }
 

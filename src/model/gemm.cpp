@@ -1,5 +1,6 @@
 #include "model/gemm.h"
 
+#include <algorithm>
 #include <cassert>
 
 #if !EIGEN_VERSION_AT_LEAST(3, 4, 0)
@@ -31,6 +32,37 @@ void RunKernel(const ConstMatrixView& a, const ConstMatrixView& b, MatrixView& c
                                                                  Eigen::ColMajor, 1>;
   Product::run(c.rows(), c.cols(), k, a.data(), a.rows(), b.data(), b.rows(), c.data(), 1, c.rows(), 1.0f, blocking,
                nullptr);
+}
+
+// Eigen's sequential GEMM loop (general_matrix_matrix_product::run in
+// GeneralMatrixMatrix.h) with the right-hand side packed by `b`.
+template <int LhsOrder>
+void RunPacked(const ConstMatrixView& a, Index k, const RhsSource& b, MatrixView& c, Index mc, Index nc, Index kc,
+               GemmScratch* scratch) {
+  using Traits = Eigen::internal::gebp_traits<float, float>;
+  using LhsMapper = Eigen::internal::const_blas_data_mapper<float, Index, LhsOrder>;
+  using ResMapper = Eigen::internal::blas_data_mapper<float, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  Eigen::internal::gemm_pack_lhs<float, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
+                                 typename Traits::LhsPacket4Packing, LhsOrder>
+      pack_lhs;
+  Eigen::internal::gebp_kernel<float, float, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  const LhsMapper lhs(a.data(), a.rows());
+  const ResMapper res(c.data(), c.rows());
+  const Index m = c.rows(), n = c.cols();
+  mc = std::min(m, mc);
+  nc = std::min(n, nc);
+  for (Index i2 = 0; i2 < m; i2 += mc) {
+    const Index rows = std::min(i2 + mc, m) - i2;
+    for (Index k2 = 0; k2 < k; k2 += kc) {
+      const Index depth = std::min(k2 + kc, k) - k2;
+      pack_lhs(scratch->lhs(), lhs.getSubMapper(i2, k2), depth, rows);
+      for (Index j2 = 0; j2 < n; j2 += nc) {
+        const Index cols = std::min(j2 + nc, n) - j2;
+        b.Pack(k2, depth, j2, cols, scratch->rhs());
+        gebp(res.getSubMapper(i2, j2), scratch->lhs(), scratch->rhs(), rows, depth, cols, 1.0f);
+      }
+    }
+  }
 }
 
 // Vector-shaped products (one row or one column) go through Eigen's GEMV,
@@ -79,6 +111,20 @@ void GemmPlan::Multiply(const ConstMatrixView& a, Op op_a, const ConstMatrixView
   if (!ta && tb) RunKernel<Eigen::ColMajor, Eigen::RowMajor>(a, b, c, k, blocking);
   if (ta && !tb) RunKernel<Eigen::RowMajor, Eigen::ColMajor>(a, b, c, k, blocking);
   if (ta && tb) RunKernel<Eigen::RowMajor, Eigen::RowMajor>(a, b, c, k, blocking);
+}
+
+void GemmPlan::Multiply(const ConstMatrixView& a, Op op_a, Index k, const RhsSource& b, MatrixView c, bool accumulate,
+                        GemmScratch* scratch) const {
+  const bool ta = op_a == Op::kTransposed;
+  assert((ta ? a.cols() : a.rows()) == c.rows() && (ta ? a.rows() : a.cols()) == k);
+  assert(c.rows() <= max_m_ && c.cols() <= max_n_ && k <= max_k_);
+  if (!accumulate) c.setZero();  // the kernel only ever adds into c
+  if (c.rows() == 0 || c.cols() == 0 || k == 0) return;
+  if (ta) {
+    RunPacked<Eigen::RowMajor>(a, k, b, c, mc_, nc_, kc_, scratch);
+  } else {
+    RunPacked<Eigen::ColMajor>(a, k, b, c, mc_, nc_, kc_, scratch);
+  }
 }
 
 }  // namespace meshtrain

@@ -11,6 +11,22 @@ namespace meshtrain {
 
 enum class Op { kPlain, kTransposed };
 
+// Columns per panel of a packed right-hand side (Eigen's gebp_traits::nr: 4 for
+// float on x86-64 and aarch64 in Eigen 3.4).
+inline constexpr Eigen::Index kRhsPanel = Eigen::internal::gebp_traits<float, float>::nr;
+
+// A right-hand side that is never stored whole (a convolution's patches):
+// Pack writes rows [k0, k0 + depth) of columns [j0, j0 + cols) in the layout
+// Eigen's kernel reads: panels of kRhsPanel columns, each depth rows of
+// kRhsPanel floats (row-major within the panel), then the columns left over
+// one after the other, depth floats each. So the copy a GEMM makes of its
+// right-hand side is the only one: no unfolded matrix to copy from.
+class RhsSource {
+ public:
+  virtual ~RhsSource() = default;
+  virtual void Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols, float* out) const = 0;
+};
+
 // Packing buffers shared by the products of one model (used by one thread at a time).
 class GemmScratch {
  public:
@@ -35,6 +51,10 @@ class GemmPlan {
 
   // c = op(a) * op(b), or c += op(a) * op(b) when `accumulate`.
   void Multiply(const ConstMatrixView& a, Op op_a, const ConstMatrixView& b, Op op_b, MatrixView c, bool accumulate,
+                GemmScratch* scratch) const;
+  // The same with b (k x c.cols()) packed by `b` block by block, through the
+  // same kernel, blocking and order of sums as Multiply.
+  void Multiply(const ConstMatrixView& a, Op op_a, Eigen::Index k, const RhsSource& b, MatrixView c, bool accumulate,
                 GemmScratch* scratch) const;
 
  private:
