@@ -107,10 +107,11 @@ start_timeout_ms = 120000
 every_steps = 0
 )";
 
-// A small CNN with every layer kind whose arithmetic is our own (patch-major
-// and pixel-major convolutions, a relu done by the max pool above it, layer
-// norm, dropout): the aarch64 peer computes its gradient with NEON, and ring
-// replicas must still end bit-identical (docs/models.md, "Exact and repeatable").
+// A small CNN with every layer kind whose arithmetic is our own (patches
+// packed from one channel and from several at a stride, a relu done by the
+// max pool above it, layer norm, dropout): the aarch64 peer computes its
+// gradient with NEON, and ring replicas must still end bit-identical
+// (docs/models.md, "Exact and repeatable").
 const std::string kTinyCnn = R"(
 [data]
 dir = "/usr/share/datasets/fashion-mnist"

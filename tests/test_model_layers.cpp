@@ -249,7 +249,8 @@ std::vector<Net> Nets() {
       {"relu then overlapping maxpool2d", kImage, 3,
        {L("conv2d", 3, 3, 1, 1), L("relu"), L("maxpool2d", 2, 0, 1), L("flatten"), L("dense", 3)}},
       {"relu on the input then maxpool2d", kImage, 3, {L("relu"), L("maxpool2d", 2), L("flatten"), L("dense", 3)}},
-      // One or two channels at stride 1: the patches are stored patch-major (model/conv2d_layer.h).
+      // One channel, then two, at stride 1: the patches are packed from side-by-side
+      // pixels and from runs along output rows (model/conv2d_layer.cpp).
       {"conv2d on one channel", {1, 7, 9, true}, 3,
        {L("conv2d", 2, 3, 1, 1), L("conv2d", 2, 3, 1, 2), L("flatten"), L("dense", 3)}},
       {"relu", kImage, 3, {L("conv2d", 3, 3, 1, 1), L("relu"), L("flatten"), L("dense", 3)}},
@@ -272,11 +273,11 @@ TEST_CASE("every layer kind's gradient matches central differences of a double-p
   }
 }
 
-TEST_CASE("a convolution unfolded a sample at a time within a pass equals one pass per sample") {
-  // The second convolution of each has more than 2 MiB of patches for the 16
-  // samples of a pass (18 x 2304 floats a sample, patch-major; 72 x 576,
-  // pixel-major), so a pass unfolds, multiplies and folds back one sample at
-  // a time, at its offset; its input gradient reaches the 1x1 convolution below.
+TEST_CASE("a convolution folded back a sample at a time within a pass equals one pass per sample") {
+  // The patch gradients of the second convolution of each are more than 256
+  // KiB a sample (18 x 2304 floats, from two channels; 72 x 576, from eight),
+  // so a pass folds them back one sample at a time, each at its offset; its
+  // input gradient reaches the 1x1 convolution below.
   const Net patch_major{"two channels", {1, 48, 48, true}, 3,
                         {L("conv2d", 2, 1), L("conv2d", 4, 3, 1, 1), L("maxpool2d", 4), L("flatten"), L("dense", 3)}};
   const Net pixel_major{"eight channels", {8, 24, 24, true}, 3,

@@ -7,19 +7,10 @@
 namespace meshtrain {
 namespace {
 
-// About 256 KiB of patches per chunk (at least one sample): they stay in L2
-// between the unfold and the GEMM's packing, and a peer's memory stays low
-// (docs/models.md, "Memory"); 1 MiB was no faster.
-constexpr int64_t kColsBudgetFloats = int64_t{1} << 16;
-// Up to 2 MiB, a whole pass is unfolded at once, and the backward pass reuses
-// the forward pass's patches instead of unfolding again (the reference
-// network's first layer: 1.2 MiB for 16 samples).
-constexpr int64_t kWholePassFloats = int64_t{1} << 19;
-
-int64_t ChunkSamples(int64_t sample_floats, int64_t max_batch) {
-  if (sample_floats * max_batch <= kWholePassFloats) return max_batch;
-  return std::clamp<int64_t>(kColsBudgetFloats / std::max<int64_t>(sample_floats, 1), 1, max_batch);
-}
+// The patch gradients are folded back about 256 KiB at a time (at least a
+// sample; one of the reference network's second layer): they stay in L2
+// between the GEMM that writes them and the fold (docs/models.md, "Memory").
+constexpr int64_t kChunkFloats = int64_t{1} << 16;
 
 }  // namespace
 
@@ -33,16 +24,13 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
       padding_(padding),
       patch_(kernel * kernel * in.channels),
       pixels_(out_.height * out_.width),
-      // Patch-major copies runs of an output row (gathered every `channels`
-      // floats), packing from the input runs of kernel x channels: the longer.
-      patch_major_(stride == 1 && in.channels * kernel < out_.width),
-      chunk_(ChunkSamples(patch_ * pixels_, max_batch)),
+      chunk_(std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(patch_ * pixels_, 1), 1, max_batch)),
       propagates_(propagates),
-      forward_(filters_, (patch_major_ ? chunk_ : max_batch) * pixels_, patch_),
-      weight_grad_(filters_, patch_, (patch_major_ ? chunk_ : max_batch) * pixels_),
-      input_grad_(patch_major_ ? chunk_ * pixels_ : patch_, patch_major_ ? patch_ : chunk_ * pixels_, filters_),
-      cols_(patch_major_ || propagates ? static_cast<size_t>(patch_ * pixels_ * chunk_) : 0, 0.0f) {
-  if (patch_major_) return;
+      forward_(filters_, max_batch * pixels_, patch_),
+      weight_grad_(filters_, patch_, max_batch * pixels_),
+      input_grad_(patch_, chunk_ * pixels_, filters_),
+      dcols_(propagates ? static_cast<size_t>(patch_ * pixels_ * chunk_) : 0, 0.0f),
+      pixel_step_(stride * in.channels) {
   const int64_t channels = in_.channels, padded_w = in_.width + 2 * padding_;
   const int64_t padded_sample = (in_.height + 2 * padding_) * padded_w * channels;
   padded_.assign(static_cast<size_t>(padded_sample * max_batch), 0.0f);  // the borders stay 0
@@ -50,17 +38,18 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
     for (int64_t oy = 0; oy < out_.height; ++oy) {
       for (int64_t ox = 0; ox < out_.width; ++ox) {
         pixel_offset_.push_back(n * padded_sample + (oy * stride_ * padded_w + ox * stride_) * channels);
+        pixel_run_.push_back(out_.width - ox);  // the pixels left in this output row
       }
     }
   }
   for (int64_t ky = 0; ky < kernel_; ++ky) {
     for (int64_t kx = 0; kx < kernel_; ++kx) {
-      for (int64_t c = 0; c < channels; ++c) patch_offset_.push_back((ky * padded_w + kx) * channels + c);
+      for (int64_t c = 0; c < channels; ++c) {
+        patch_offset_.push_back((ky * padded_w + kx) * channels + c);
+        patch_run_.push_back((kernel_ - kx) * channels - c);  // the floats left in this kernel row
+      }
     }
   }
-  // A kernel row of a patch is kernel x channels adjacent floats of padded_.
-  const int64_t row = kernel_ * channels;
-  for (int64_t k = 0; k < patch_; ++k) patch_run_.push_back(row - k % row);
 }
 
 void Conv2dLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
@@ -79,49 +68,6 @@ void Conv2dLayer::InitParams(InitScheme init, SplitMix64* rng, float* params) co
   std::fill_n(params + filters_ * patch_, filters_, 0.0f);
 }
 
-namespace {
-
-// The output positions [lo, hi) (along one axis) whose input coordinate
-// o * stride + offset falls inside [0, size); the others read padding.
-struct Range {
-  int64_t lo, hi;
-};
-Range Inside(int64_t offset, int64_t stride, int64_t size, int64_t outputs) {
-  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  const int64_t last = size - 1 - offset;  // o * stride <= last
-  const int64_t hi = last < 0 ? 0 : std::min(outputs, last / stride + 1);
-  return {std::min(lo, outputs), std::max(hi, std::min(lo, outputs))};
-}
-
-}  // namespace
-
-void Conv2dLayer::Unfold(const float* in, int64_t first, int64_t count) {
-  const int64_t channels = in_.channels, width = in_.width;
-  const int64_t out_w = out_.width, ld = count * pixels_;
-  for (int64_t n = first; n < first + count; ++n) {
-    const float* sample = in + n * in_.size();
-    for (int64_t ky = 0; ky < kernel_; ++ky) {
-      const Range rows = Inside(ky - padding_, stride_, in_.height, out_.height);
-      for (int64_t kx = 0; kx < kernel_; ++kx) {
-        const Range xs = Inside(kx - padding_, stride_, width, out_w);
-        for (int64_t c = 0; c < channels; ++c) {
-          float* dst = cols_.data() + ((ky * kernel_ + kx) * channels + c) * ld + (n - first) * pixels_;
-          std::fill_n(dst, rows.lo * out_w, 0.0f);
-          for (int64_t oy = rows.lo; oy < rows.hi; ++oy) {
-            float* row = dst + oy * out_w;
-            // Input pixel (oy * stride + ky - padding, ox * stride + kx - padding), channel c.
-            const int64_t base = ((oy * stride_ + ky - padding_) * width + kx - padding_) * channels + c;
-            for (int64_t ox = 0; ox < xs.lo; ++ox) row[ox] = 0.0f;
-            for (int64_t ox = xs.lo; ox < xs.hi; ++ox) row[ox] = sample[base + ox * stride_ * channels];
-            for (int64_t ox = xs.hi; ox < out_w; ++ox) row[ox] = 0.0f;
-          }
-          std::fill(dst + rows.hi * out_w, dst + pixels_, 0.0f);
-        }
-      }
-    }
-  }
-}
-
 void Conv2dLayer::Pad(const float* in, int64_t rows) {
   const int64_t row_floats = in_.width * in_.channels, padded_w = in_.width + 2 * padding_;
   const int64_t padded_sample = (in_.height + 2 * padding_) * padded_w * in_.channels;
@@ -135,59 +81,83 @@ void Conv2dLayer::Pad(const float* in, int64_t rows) {
   padded_rows_ = rows;
 }
 
+namespace {
+
+// Writes the interleave of kRhsPanel runs: to[t * kRhsPanel + q] = from[q][t * step]
+// for t < n. With step 1, GCC makes vector loads, transposes and stores of it.
+void Interleave(const float* const* from, int64_t step, Eigen::Index n, float* __restrict to) {
+  const float* __restrict run[kRhsPanel];
+  for (Eigen::Index q = 0; q < kRhsPanel; ++q) run[q] = from[q];
+  if (step == 1) {
+    for (Eigen::Index t = 0; t < n; ++t) {
+      for (Eigen::Index q = 0; q < kRhsPanel; ++q) to[t * kRhsPanel + q] = run[q][t];
+    }
+    return;
+  }
+  for (Eigen::Index t = 0; t < n; ++t) {
+    for (Eigen::Index q = 0; q < kRhsPanel; ++q) to[t * kRhsPanel + q] = run[q][t * step];
+  }
+}
+
+}  // namespace
+
 void Conv2dLayer::PixelColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
                                      float* out) const {
   // Column j = output pixel j0 + j, row k = patch element k0 + k.
-  const float* padded = layer_.padded_.data();
-  const int64_t* element = layer_.patch_offset_.data() + k0;
+  const Conv2dLayer& l = layer_;
+  const float* padded = l.padded_.data();
+  const int64_t* element = l.patch_offset_.data() + k0;
+  const int64_t* pixel = l.pixel_offset_.data() + j0;
   Eigen::Index j = 0;
   for (; j + kRhsPanel <= cols; j += kRhsPanel) {
-    const float* pixel[kRhsPanel];
-    for (Eigen::Index q = 0; q < kRhsPanel; ++q) {
-      pixel[q] = padded + layer_.pixel_offset_[static_cast<size_t>(j0 + j + q)];
-    }
     float* panel = out + j * depth;
-    // Along a run of adjacent elements (a kernel row: kernel x channels
-    // floats) the pixels' values are runs too: interleave them, which GCC
-    // turns into vector loads, transposes and stores.
-    for (Eigen::Index k = 0; k < depth;) {
-      const Eigen::Index run = std::min<Eigen::Index>(layer_.patch_run_[static_cast<size_t>(k0 + k)], depth - k);
-      const float* __restrict from[kRhsPanel];
-      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = pixel[q] + element[k];
-      float* __restrict to = panel + k * kRhsPanel;
-      for (Eigen::Index t = 0; t < run; ++t) {
-        for (Eigen::Index q = 0; q < kRhsPanel; ++q) to[t * kRhsPanel + q] = from[q][t];
+    if (l.pixel_step_ == 1 && l.pixel_run_[static_cast<size_t>(j0 + j)] >= kRhsPanel) {
+      // Side-by-side pixels of one channel at stride 1 (a first layer on grey
+      // images): each row of the panel is kRhsPanel adjacent floats.
+      for (Eigen::Index k = 0; k < depth; ++k) {
+        std::copy_n(padded + pixel[j] + element[k], kRhsPanel, panel + k * kRhsPanel);
       }
-      k += run;
+      continue;
+    }
+    // Along a kernel row, each pixel's values are adjacent (kernel x channels floats).
+    for (Eigen::Index k = 0; k < depth;) {
+      const Eigen::Index n = std::min<Eigen::Index>(l.patch_run_[static_cast<size_t>(k0 + k)], depth - k);
+      const float* from[kRhsPanel];
+      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = padded + pixel[j + q] + element[k];
+      Interleave(from, 1, n, panel + k * kRhsPanel);
+      k += n;
     }
   }
   for (; j < cols; ++j) {
-    const float* pixel = padded + layer_.pixel_offset_[static_cast<size_t>(j0 + j)];
-    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = pixel[element[k]];
+    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = padded[pixel[j] + element[k]];
   }
 }
 
 void Conv2dLayer::PatchColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
                                      float* out) const {
   // Column j = patch element j0 + j, row k = output pixel k0 + k.
-  const float* padded = layer_.padded_.data();
-  const int64_t* pixel = layer_.pixel_offset_.data() + k0;
-  const int64_t* element = layer_.patch_offset_.data() + j0;
+  const Conv2dLayer& l = layer_;
+  const float* padded = l.padded_.data();
+  const int64_t* pixel = l.pixel_offset_.data() + k0;
+  const int64_t* element = l.patch_offset_.data() + j0;
   Eigen::Index j = 0;
   for (; j + kRhsPanel <= cols; j += kRhsPanel) {
     float* panel = out + j * depth;
-    // A panel's elements are adjacent floats of a pixel's patch (channels of
-    // one input pixel) unless it straddles a kernel row or column.
-    bool adjacent = true;
-    for (Eigen::Index q = 1; q < kRhsPanel; ++q) adjacent = adjacent && element[j + q] == element[j] + q;
-    if (adjacent) {
+    if (l.patch_run_[static_cast<size_t>(j0 + j)] >= kRhsPanel) {
+      // Adjacent elements (channels of one input pixel): each row of the
+      // panel is kRhsPanel adjacent floats.
       for (Eigen::Index k = 0; k < depth; ++k) {
         std::copy_n(padded + pixel[k] + element[j], kRhsPanel, panel + k * kRhsPanel);
       }
       continue;
     }
-    for (Eigen::Index k = 0; k < depth; ++k) {
-      for (Eigen::Index q = 0; q < kRhsPanel; ++q) panel[k * kRhsPanel + q] = padded[pixel[k] + element[j + q]];
+    // Along an output row, each element's values are pixel_step_ apart.
+    for (Eigen::Index k = 0; k < depth;) {
+      const Eigen::Index n = std::min<Eigen::Index>(l.pixel_run_[static_cast<size_t>(k0 + k)], depth - k);
+      const float* from[kRhsPanel];
+      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = padded + pixel[k] + element[j + q];
+      Interleave(from, l.pixel_step_, n, panel + k * kRhsPanel);
+      k += n;
     }
   }
   for (; j < cols; ++j) {
@@ -195,16 +165,17 @@ void Conv2dLayer::PatchColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen:
   }
 }
 
-void Conv2dLayer::FoldPixelMajor(int64_t first, int64_t count, float* din) const {
+void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
   const int64_t channels = in_.channels, height = in_.height, width = in_.width;
   const int64_t row_floats = kernel_ * channels;
-  const float* col = cols_.data();
+  const float* col = dcols_.data();
   for (int64_t n = first; n < first + count; ++n) {
     float* sample = din + n * in_.size();
     std::fill_n(sample, in_.size(), 0.0f);
     for (int64_t oy = 0; oy < out_.height; ++oy) {
       for (int64_t ox = 0; ox < out_.width; ++ox, col += patch_) {
         const int64_t x0 = ox * stride_ - padding_;
+        // Kernel columns [kx0, kx1) fall inside the image; the rest are padding.
         const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min(kernel_, width - x0);
         for (int64_t ky = 0; ky < kernel_; ++ky) {
           const int64_t iy = oy * stride_ - padding_ + ky;
@@ -219,55 +190,18 @@ void Conv2dLayer::FoldPixelMajor(int64_t first, int64_t count, float* din) const
   }
 }
 
-void Conv2dLayer::FoldPatchMajor(int64_t first, int64_t count, float* din) const {
-  const int64_t channels = in_.channels, width = in_.width;
-  const int64_t out_w = out_.width, ld = count * pixels_;
-  for (int64_t n = first; n < first + count; ++n) {
-    float* sample = din + n * in_.size();
-    std::fill_n(sample, in_.size(), 0.0f);
-    for (int64_t ky = 0; ky < kernel_; ++ky) {
-      const Range rows = Inside(ky - padding_, stride_, in_.height, out_.height);
-      for (int64_t kx = 0; kx < kernel_; ++kx) {
-        const Range xs = Inside(kx - padding_, stride_, width, out_w);
-        for (int64_t c = 0; c < channels; ++c) {
-          const float* src = cols_.data() + ((ky * kernel_ + kx) * channels + c) * ld + (n - first) * pixels_;
-          for (int64_t oy = rows.lo; oy < rows.hi; ++oy) {
-            const float* row = src + oy * out_w;
-            const int64_t base = ((oy * stride_ + ky - padding_) * width + kx - padding_) * channels + c;
-            for (int64_t ox = xs.lo; ox < xs.hi; ++ox) sample[base + ox * stride_ * channels] += row[ox];
-          }
-        }
-      }
-    }
-  }
-}
-
 void Conv2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&) {
-  const ConstMatrixView weights(params_, filters_, patch_);
   const float* bias = params_ + filters_ * patch_;
   // The bias first, then the product added to it: no zeroing pass, no bias pass.
   float* column = out;
   for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) std::copy_n(bias, filters_, column);
-  if (!patch_major_) {
-    Pad(in, rows);
-    forward_.Multiply(weights, Op::kPlain, patch_, pixel_columns_, MatrixView(out, filters_, rows * pixels_),
-                      /*accumulate=*/true, scratch_);
-    return;
-  }
-  for (int64_t first = 0; first < rows; first += chunk_) {
-    const int64_t count = std::min(chunk_, rows - first);
-    Unfold(in, first, count);
-    unfolded_ = first == 0 && count == rows ? in : nullptr;
-    const int64_t columns = count * pixels_;
-    forward_.Multiply(weights, Op::kPlain, ConstMatrixView(cols_.data(), columns, patch_), Op::kTransposed,
-                      MatrixView(out + first * out_.size(), filters_, columns), /*accumulate=*/true, scratch_);
-  }
+  Pad(in, rows);
+  forward_.Multiply(ConstMatrixView(params_, filters_, patch_), Op::kPlain, patch_, pixel_columns_,
+                    MatrixView(out, filters_, rows * pixels_), /*accumulate=*/true, scratch_);
 }
 
 void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* din, int64_t rows, bool accumulate,
                            const Pass&) {
-  const ConstMatrixView weights(params_, filters_, patch_);
-  MatrixView weight_grads(grads_, filters_, patch_);
   float* bias_grads = grads_ + filters_ * patch_;
   if (!accumulate) std::fill_n(bias_grads, filters_, 0.0f);
   // Bias gradient: the sum of every output pixel's delta, in column order,
@@ -283,37 +217,19 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
     }
     for (int64_t f = 0; f < width; ++f) bias_grads[f0 + f] += sums[f];
   }
-  if (!patch_major_) {
-    // The model calls Backward right after the Forward of the same rows, so
-    // padded_ normally still holds them.
-    if (padded_from_ != in || padded_rows_ != rows) Pad(in, rows);
-    weight_grad_.Multiply(ConstMatrixView(dout, filters_, rows * pixels_), Op::kPlain, rows * pixels_, patch_columns_,
-                          weight_grads, accumulate, scratch_);
-    if (din == nullptr) return;
-    for (int64_t first = 0; first < rows; first += chunk_) {
-      const int64_t count = std::min(chunk_, rows - first);
-      const int64_t columns = count * pixels_;
-      input_grad_.Multiply(weights, Op::kTransposed, ConstMatrixView(dout + first * out_.size(), filters_, columns),
-                           Op::kPlain, MatrixView(cols_.data(), patch_, columns), /*accumulate=*/false, scratch_);
-      FoldPixelMajor(first, count, din);
-    }
-    return;
-  }
+  // The model calls Backward right after the Forward of the same rows, so
+  // padded_ normally holds them already.
+  if (padded_from_ != in || padded_rows_ != rows) Pad(in, rows);
+  weight_grad_.Multiply(ConstMatrixView(dout, filters_, rows * pixels_), Op::kPlain, rows * pixels_, patch_columns_,
+                        MatrixView(grads_, filters_, patch_), accumulate, scratch_);
+  if (din == nullptr) return;
+  const ConstMatrixView weights(params_, filters_, patch_);
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
     const int64_t columns = count * pixels_;
-    const ConstMatrixView deltas(dout + first * out_.size(), filters_, columns);
-    // The model calls Backward right after the Forward of the same rows: a
-    // pass unfolded whole is still in cols_.
-    if (unfolded_ != in || count != rows) Unfold(in, first, count);
-    unfolded_ = nullptr;
-    weight_grad_.Multiply(deltas, Op::kPlain, ConstMatrixView(cols_.data(), columns, patch_), Op::kPlain, weight_grads,
-                          /*accumulate=*/accumulate || first > 0, scratch_);
-    if (din == nullptr) continue;
-    // The patches are used; their buffer takes the patch gradients.
-    input_grad_.Multiply(deltas, Op::kTransposed, weights, Op::kPlain, MatrixView(cols_.data(), columns, patch_),
-                         /*accumulate=*/false, scratch_);
-    FoldPatchMajor(first, count, din);
+    input_grad_.Multiply(weights, Op::kTransposed, ConstMatrixView(dout + first * out_.size(), filters_, columns),
+                         Op::kPlain, MatrixView(dcols_.data(), patch_, columns), /*accumulate=*/false, scratch_);
+    Fold(first, count, din);
   }
 }
 

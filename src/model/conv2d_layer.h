@@ -1,17 +1,13 @@
 // 2-D convolution as GEMMs on the model's preallocated path (model/gemm.h):
 // the patches of the output pixels (patch = kernel x kernel x in channels
 // values, index (ky * kernel + kx) * in_channels + c) form a patch x pixels
-// matrix P, and out = W P, dW = dout P^T, dP = W^T dout (folded back onto the
-// input: col2im). Parameters: W (filters x patch, column-major), then b.
+// matrix P, and out = W P, dW = dout P^T, dP = W^T dout, folded back onto the
+// input (col2im). Parameters: W (filters x patch, column-major), then b.
 //
-// P is built one of two ways (docs/models.md, "Convolution by im2col"):
-// - Packed straight from the input (many channels, or a stride): the input is
-//   copied once into a zero-bordered buffer, and the forward and weight
-//   gradient GEMMs pack their blocks of P from it (RhsSource), so P is never
-//   stored: its runs are kernel x channels floats long.
-// - Unfolded patch-major (one or two channels at stride 1, such as a first
-//   layer on grey images): each patch element's row over the output pixels is
-//   stored (runs of an output row), and the GEMMs read it transposed.
+// P is never stored (docs/models.md, "Convolution by im2col"): the input is
+// copied once into zero borders, and the forward and weight-gradient GEMMs
+// pack their blocks of P straight from that copy (RhsSource). Only dP is
+// stored, a chunk of samples at a time, to be folded back.
 #pragma once
 
 #include <vector>
@@ -41,8 +37,9 @@ class Conv2dLayer final : public Layer {
   std::string Short() const override;
 
  private:
-  // P's blocks for the GEMMs, from padded_: columns are output pixels (forward)
-  // or patch elements (weight gradient, whose depth runs over the pixels).
+  // Blocks of P from padded_, as the GEMMs pack them: columns are output
+  // pixels (forward), or patch elements with the depth running over the
+  // pixels (weight gradient, P^T).
   class PixelColumns final : public RhsSource {
    public:
     explicit PixelColumns(const Conv2dLayer& layer) : layer_(layer) {}
@@ -62,35 +59,33 @@ class Conv2dLayer final : public Layer {
 
   // padded_ = samples [0, rows) of `in` inside their zero borders.
   void Pad(const float* in, int64_t rows);
-  // cols_ = the patch-major patches of samples [first, first + count) of `in`.
-  void Unfold(const float* in, int64_t first, int64_t count);
-  // din samples [first, first + count) = the patch gradients in cols_ folded back.
-  void FoldPixelMajor(int64_t first, int64_t count, float* din) const;
-  void FoldPatchMajor(int64_t first, int64_t count, float* din) const;
+  // din samples [first, first + count) = the patch gradients in dcols_ folded back.
+  void Fold(int64_t first, int64_t count, float* din) const;
 
   int64_t filters_, kernel_, stride_, padding_;
   int64_t patch_;   // kernel * kernel * in channels
   int64_t pixels_;  // output height * width
-  // Pixel-major P is packed from padded_; patch-major P is unfolded into cols_.
-  bool patch_major_;
-  int64_t chunk_;  // samples whose patches (or patch gradients) cols_ holds at once
+  int64_t chunk_;   // samples whose patch gradients dcols_ holds at once
   bool propagates_;
   const float* params_ = nullptr;
   float* grads_ = nullptr;
   GemmScratch* scratch_ = nullptr;
   GemmPlan forward_;      // out = W * P
   GemmPlan weight_grad_;  // dW = dout * P^T
-  GemmPlan input_grad_;   // dP = W^T * dout (pixel-major), dP^T = dout^T * W (patch-major)
-  AlignedFloats cols_;    // patch-major: P, then dP^T; pixel-major: dP (patch x chunk * pixels)
-  const float* unfolded_ = nullptr;  // patch-major: the input whose whole pass cols_ holds, else null
-  // Pixel-major: the input of a pass in zero borders ((height + 2 padding) x
-  // (width + 2 padding) x channels a sample), the offset in it of each output
-  // pixel's patch (max_batch x pixels) and of each patch element within it.
+  GemmPlan input_grad_;   // dP = W^T * dout
+  AlignedFloats dcols_;   // dP of a chunk: patch x (chunk * pixels); empty if the layer does not propagate
+  // The input of a pass in zero borders ((height + 2 padding) x (width + 2
+  // padding) x channels a sample), the offset in it of each output pixel's
+  // patch (max_batch x pixels) and of each patch element within a patch, and
+  // how many floats on from each one stay adjacent (pixel_step_ apart, for
+  // pixels; 1 apart, for elements: to the end of a kernel row).
   AlignedFloats padded_;
   std::vector<int64_t> pixel_offset_;
+  std::vector<int64_t> pixel_run_;
   std::vector<int64_t> patch_offset_;
-  std::vector<int64_t> patch_run_;  // adjacent elements from each one to the end of its kernel row
-  const float* padded_from_ = nullptr;  // the input padded_ holds
+  std::vector<int64_t> patch_run_;
+  int64_t pixel_step_;                  // floats between the patches of side-by-side pixels: stride x channels
+  const float* padded_from_ = nullptr;  // the input padded_ holds (Forward), to catch a Backward of other rows
   int64_t padded_rows_ = 0;
   PixelColumns pixel_columns_{*this};
   PatchColumns patch_columns_{*this};
