@@ -192,6 +192,23 @@ class Membership::Impl {
     }
   }
 
+  // ---- replica fingerprints (docs/agreement.md, "Replica fingerprints") ----
+
+  void PublishFingerprint(uint64_t view_id, uint64_t step, uint64_t value) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fingerprint_ = {view_id, step, value};
+      fingerprints_.Record(opt_.self_id, fingerprint_);
+      if (JudgeFingerprintsLocked()) RecomputeLocked();
+    }
+    SendHeartbeats(/*periodic=*/false);  // it goes out now: the next one may come after our next fingerprint
+  }
+
+  std::string ReplicaDisagreement() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return disagreement_;
+  }
+
   std::vector<MembershipEvent> DrainEvents() {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<MembershipEvent> out;
@@ -341,7 +358,7 @@ class Membership::Impl {
       if (installed_.id != view_id) return ViewMovedOn(view_id, "before reconciliation");
       reconciling = installed_;
       offer_ = snapshot;
-      report_ = ReplicaReport{view_id, step, snapshot->checksum, lineage_};
+      report_ = ReplicaReport{view_id, step, snapshot->checksum, lineage_, repair_pending_};
     }
     SendHeartbeats(/*periodic=*/false);  // our report goes out now, not at the next tick
 
@@ -386,6 +403,7 @@ class Membership::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     lineage_ = plan.lineage;  // what our state is from now on (the same on every member)
     reconciled_ = reconciling;
+    repair_pending_ = false;  // a suspect state is never a source: we now hold the reference
     return plan;
   }
 
@@ -584,7 +602,15 @@ class Membership::Impl {
   void HandleHeartbeat(const Header& h, const IncomingMessage& msg) {
     if (msg.has_payload && msg.payload.size() > 0) return Reject(msg.from, "heartbeat with a payload");
     std::optional<Heartbeat> hb = membership_internal::DecodeHeartbeat(h.extra);
-    if (!hb) return Reject(msg.from, "malformed heartbeat (" + std::to_string(h.extra.size()) + " bytes of extra)");
+    if (!hb) {
+      const uint8_t format = h.extra.empty() ? 0 : static_cast<uint8_t>(h.extra[0]);
+      if (format != membership_internal::kHeartbeatFormat) {
+        return Reject(msg.from, "heartbeat format " + std::to_string(format) + ", this build speaks format " +
+                                    std::to_string(membership_internal::kHeartbeatFormat) +
+                                    " (a peer of another meshtrain version: run the same version everywhere)");
+      }
+      return Reject(msg.from, "malformed heartbeat (" + std::to_string(h.extra.size()) + " bytes of extra)");
+    }
     std::vector<std::pair<std::string, std::string>> connects;
     std::vector<std::string> disconnects;
     bool changed = false;
@@ -597,13 +623,15 @@ class Membership::Impl {
       if (evicted && !leaving_) Rejoin(*hb);
       if (farewell_ && hb->leaving) farewell_heard_.insert(h.sender);  // it knows the run is over
       ApplyChangesLocked(changes, &connects);
+      fingerprints_.Record(h.sender, hb->fingerprint);
+      const bool renewed = JudgeFingerprintsLocked();
       if (!bootstrap_ids_.empty()) {
         // Someone answered: from now on we talk to peers by name. Keeping the
         // bootstrap connection would make the peer's ROUTER hand our id back
         // and forth between two connections.
         disconnects.swap(bootstrap_ids_);
       }
-      changed = RecomputeLocked() || evicted;
+      changed = RecomputeLocked() || evicted || renewed;
       cv_.notify_all();  // a report may have come with it
     }
     for (const std::string& id : disconnects) transport_->Disconnect(id);
@@ -635,6 +663,47 @@ class Membership::Impl {
                "rejoining as incarnation " + std::to_string(incarnation_) +
                (withdrawn.empty() ? "" : "; withdrew its own verdicts on " + JoinIds(withdrawn));
     EventLocked(std::move(e));
+  }
+
+  // Compares the reconciled view's fingerprints once every member's is in
+  // (FingerprintLedger). True if this peer found itself outside the majority
+  // and rejoined as a new incarnation (the view must be recomputed).
+  bool JudgeFingerprintsLocked() {
+    if (reconciled_.id == 0 || leaving_) return false;
+    std::optional<membership_internal::FingerprintVerdict> v =
+        fingerprints_.Judge(reconciled_.id, reconciled_.ids());
+    if (!v) return false;
+    stats_.fingerprint_checks = fingerprints_.checks();
+    if (v->agree) return false;
+    ++stats_.fingerprint_mismatches;
+    const std::string where = " at step " + std::to_string(v->step) + " of view " + std::to_string(v->view_id);
+    MembershipEvent e;
+    e.name = "replica_diverged";
+    e.unix_t = UnixNow();
+    e.peer = JoinIds(v->differing);
+    if (v->majority.empty()) {
+      e.detail = "the replicas of " + JoinIds(v->differing) + " differ" + where +
+                 " and no strict majority holds one state: no replica can be trusted";
+      disagreement_ = e.detail;
+      EventLocked(std::move(e));
+      return false;
+    }
+    const bool self = std::find(v->differing.begin(), v->differing.end(), opt_.self_id) != v->differing.end();
+    e.detail = "the replica of " + JoinIds(v->differing) + " differs from the one " + JoinIds(v->majority) +
+               " hold" + where + (self ? "; this peer copies their state" : "; it copies the majority's state");
+    if (!self || repair_pending_) {
+      EventLocked(std::move(e));
+      return false;
+    }
+    // A new incarnation of ourselves is a view change: every member reconciles,
+    // and our report, marked suspect, can never be the reference.
+    repair_pending_ = true;
+    report_.suspect = true;
+    const uint64_t old = incarnation_;
+    incarnation_ = std::max(incarnation_ + 1, ClockIncarnation());
+    e.detail += " (rejoining as incarnation " + std::to_string(incarnation_) + ", was " + std::to_string(old) + ")";
+    EventLocked(std::move(e));
+    return true;
   }
 
   void HandleBye(const std::string& from) {
@@ -810,6 +879,7 @@ class Membership::Impl {
     hb.installed = installed_;
     hb.proposal = proposal_;
     hb.report = report_;
+    hb.fingerprint = fingerprint_;
     hb.table = table_.Entries({opt_.self_id, opt_.self_endpoint, incarnation_, MemberState::kAlive, step_});
     return hb;
   }
@@ -833,7 +903,9 @@ class Membership::Impl {
           if (!started_) continue;  // everyone "joins" at start; only later arrivals are news
           e.name = "peer_joined";
           e.detail = "incarnation " + std::to_string(rec ? rec->incarnation : 0) + " at " +
-                     (rec ? rec->endpoint : std::string("?"));
+                     (rec ? rec->endpoint : std::string("?")) +
+                     (rec && rec->report.suspect ? " (its replica differed: it comes back to copy the majority's)"
+                                                 : "");
           break;
         case MemberChange::Kind::kSuspect:
           e.name = "peer_suspect";
@@ -917,6 +989,10 @@ class Membership::Impl {
   bool farewell_ = false;                  // Farewell is waiting for peers that were away
   std::set<std::string> farewell_heard_;   // peers that said goodbye during the farewell
   ReplicaReport report_;
+  membership_internal::ReplicaFingerprint fingerprint_;  // our newest, sent with every heartbeat
+  membership_internal::FingerprintLedger fingerprints_;
+  bool repair_pending_ = false;  // our replica differed from the majority's: copy theirs at the next reconciliation
+  std::string disagreement_;     // replicas differed with no majority (ReplicaDisagreement)
   Lineage lineage_;  // of our state, as of the last view reconciled (empty: a fresh start or a restart)
   std::shared_ptr<const StateSnapshot> offer_;
   std::unique_ptr<StateFetch> fetch_;
@@ -972,6 +1048,10 @@ Result<ReconcilePlan> Membership::Reconcile(uint64_t view_id, uint64_t step, std
                                             const std::atomic<bool>* cancel) {
   return impl_->Reconcile(view_id, step, params, optimizer_state, meta, timeout, fetched, cancel);
 }
+void Membership::PublishFingerprint(uint64_t view_id, uint64_t step, uint64_t fingerprint) {
+  impl_->PublishFingerprint(view_id, step, fingerprint);
+}
+std::string Membership::ReplicaDisagreement() const { return impl_->ReplicaDisagreement(); }
 std::vector<MembershipEvent> Membership::DrainEvents() { return impl_->DrainEvents(); }
 void Membership::Leave() { impl_->Leave(); }
 FarewellOutcome Membership::Farewell(uint64_t step, std::span<const float> params,

@@ -16,6 +16,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   std::unique_ptr<DataParallel> dp(new DataParallel());
   dp->mode_ = cfg.sync.mode;
   dp->every_ = cfg.sync.every;
+  dp->verify_every_ = cfg.sync.verify_every;
   dp->start_timeout_ms_ = cfg.sync.start_timeout_ms;
   // Compression applies to the gradient all-reduce only (docs/compression.md):
   // refuse it where it would silently send f32 instead.
@@ -223,6 +224,15 @@ bool DataParallel::WaitForViewChange(uint64_t view_id, std::chrono::milliseconds
 std::vector<MembershipEvent> DataParallel::DrainEvents() {
   Membership* m = membership();
   return m ? m->DrainEvents() : std::vector<MembershipEvent>{};
+}
+
+void DataParallel::PublishFingerprint(uint64_t view_id, int64_t step, uint64_t fingerprint) {
+  if (Membership* m = membership()) m->PublishFingerprint(view_id, static_cast<uint64_t>(step), fingerprint);
+}
+
+std::string DataParallel::ReplicaDisagreement() const {
+  Membership* m = membership();
+  return m != nullptr ? m->ReplicaDisagreement() : std::string();
 }
 
 void DataParallel::SetProgress(int64_t step) {
