@@ -17,6 +17,7 @@
 #include "meshtrain/config.h"
 #include "meshtrain/membership.h"
 #include "meshtrain/status.h"
+#include "meshtrain/transport.h"
 
 namespace meshtrain {
 
@@ -26,6 +27,7 @@ class PeerGroup;
 struct ReplicaStats {
   uint64_t bytes_sent = 0;
   uint64_t bytes_recv = 0;
+  std::map<std::string, LinkBytes> bytes_by_peer;  // the same by neighbour (TransportStats::bytes_by_peer)
   double comm_seconds = 0;
   std::vector<std::pair<std::string, double>> wait_seconds_by_peer;
   uint64_t rejected = 0;

@@ -351,6 +351,7 @@ ReplicaStats DataParallel::stats() const {
   CommStats s = group_->stats();
   out.bytes_sent = s.bytes_sent;
   out.bytes_recv = s.bytes_recv;
+  out.bytes_by_peer = std::move(s.bytes_by_peer);
   out.comm_seconds = s.comm_seconds;
   out.rejected = s.rejected;
   out.dropped_by_kind = s.dropped_by_kind;

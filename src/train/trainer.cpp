@@ -765,6 +765,7 @@ class PeerTrainer final : public Trainer {
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("loss", loss).Add("lr", last_lr_).Add("view", replicas_->view());
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
+    AddBytesByPeer(rs.bytes_by_peer, &line);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("samples_per_s", samples_per_s);
     if (rs.consensus >= 0) line.Add("consensus", rs.consensus);
     // The counts by kind ride on a step line only when they changed, so an attack
@@ -774,6 +775,19 @@ class PeerTrainer final : public Trainer {
       last_logged_drops_ = rs.dropped_by_kind;
     }
     metrics_.Write(line);
+  }
+
+  // "bytes_sent_by_peer" and "bytes_recv_by_peer" (docs/training.md); a peer
+  // without a network has no neighbours and no such fields.
+  static void AddBytesByPeer(const std::map<std::string, LinkBytes>& by_peer, JsonLine* line) {
+    if (by_peer.empty()) return;
+    JsonLine sent, recv;
+    for (const auto& [peer, bytes] : by_peer) {
+      const std::string key = JsonEscape(peer);
+      sent.Add(key.c_str(), bytes.sent);
+      recv.Add(key.c_str(), bytes.recv);
+    }
+    line->AddRaw("bytes_sent_by_peer", sent.str()).AddRaw("bytes_recv_by_peer", recv.str());
   }
 
   static std::string DropCountsJson(const std::map<std::string, uint64_t>& counts) {
@@ -811,6 +825,7 @@ class PeerTrainer final : public Trainer {
     line.Add("event", "done").Add("test_loss", outcome_.test_loss);
     if (parts_.data.test.num_classes > 0) line.Add("test_acc", outcome_.test_acc);
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
+    AddBytesByPeer(rs.bytes_by_peer, &line);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
     if (!rs.dropped_by_kind.empty()) {  // by kind (docs/training.md); local peers and clusters of one have none
