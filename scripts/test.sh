@@ -2,8 +2,8 @@
 # Sets up, configures (Release, warnings as errors), builds and runs every test.
 # Usage: scripts/test.sh [--full] [extra ctest args]   (BUILD_DIR overrides build/)
 #   --full  what CI runs (.ci/run): after the Release suite, the sanitizer
-#           builds (scripts/sanitize.sh: the whole suite under ASan+UBSan, the
-#           threaded layers under TSan) and every fuzz target for
+#           builds (scripts/sanitize.sh: parsers, sockets and kernels under
+#           ASan+UBSan, the threaded layers under TSan) and every fuzz target for
 #           FUZZ_SECONDS (default 10) each (scripts/fuzz.sh). See docs/testing.md.
 # --full also installs promtool and headless Chromium (scripts/setup.sh
 # --observability) and makes test_cli_observe fail, not skip, without them
