@@ -45,6 +45,7 @@ namespace {
 
 // Heartbeats and requests are small and best effort: the next one retries.
 constexpr std::chrono::milliseconds kHeartbeatSendTimeout{10};
+constexpr int kLateGoodbyeRepeats = 3;  // goodbyes after the first, from a peer that took the end late
 // Peers that are not live (dead, gone, never heard) still get a heartbeat now
 // and then: a paused peer learns from it that it was declared dead.
 constexpr std::chrono::milliseconds kQuietPeerInterval{500};
@@ -261,8 +262,18 @@ class Membership::Impl {
       out.lingered = farewell_;
     }
     SendGoodbyes(kHeartbeatSendTimeout);
-    if (!out.lingered) return out;
     const auto heartbeat = std::chrono::milliseconds(std::max<int64_t>(opt_.timing.heartbeat_ms, 1));
+    if (window.count() == 0) {
+      // We came back after the end and took it (no window of our own): the
+      // finishers linger until they hear this goodbye, and one message can be
+      // lost while our connections are re-made after the absence. A few more,
+      // a heartbeat apart.
+      for (int i = 0; i < kLateGoodbyeRepeats && !(cancel != nullptr && cancel->load()); ++i) {
+        std::this_thread::sleep_for(heartbeat);
+        SendGoodbyes(kHeartbeatSendTimeout);
+      }
+    }
+    if (!out.lingered) return out;
     const Clock::time_point deadline = Clock::now() + window;
     for (;;) {
       {
