@@ -727,11 +727,13 @@ class PeerTrainer final : public Trainer {
   }
 
   // The replicas differ and no majority holds one state: no checkpoint of
-  // this one is written, the newest on disk predates the disagreement.
+  // this one is written. One written since the last check that agreed may
+  // already hold the difference, which only a person can judge.
   Status ReplicasDisagree(const std::string& why) {
     replicas_->Shutdown();
-    return Status::Corruption(why + "; stopping at step " + std::to_string(step_) + " (the newest checkpoint in " +
-                              cfg_.CheckpointDir() + " predates it)");
+    return Status::Corruption(why + "; stopping at step " + std::to_string(step_) +
+                              " without a checkpoint of this state (resume from one in " + cfg_.CheckpointDir() +
+                              " taken at or before the last fingerprint check that agreed)");
   }
 
   // debug.slowdown = s stretches each step to s times its compute time (straggler
