@@ -2,9 +2,12 @@
 # Sets up, configures (Release, warnings as errors), builds and runs every test.
 # Usage: scripts/test.sh [--full] [extra ctest args]   (BUILD_DIR overrides build/)
 #   --full  what CI runs (.ci/run): after the Release suite, the sanitizer
-#           builds (scripts/sanitize.sh: the whole suite under ASan+UBSan, the
-#           threaded layers under TSan) and every fuzz target for
+#           builds (scripts/sanitize.sh: parsers, sockets and kernels under
+#           ASan+UBSan, the threaded layers under TSan) and every fuzz target for
 #           FUZZ_SECONDS (default 10) each (scripts/fuzz.sh). See docs/testing.md.
+# --full also installs promtool and headless Chromium (scripts/setup.sh
+# --observability) and makes test_cli_observe fail, not skip, without them
+# (MESHTRAIN_REQUIRE_OBSERVE_TOOLS=1); plain test.sh skips those checks with a message.
 # --full also cross-builds the aarch64 binary (scripts/cross.sh, into
 # build-aarch64/: about 70 s on 2 cores once its packages are in) for the qemu
 # interop test (tests/test_cli_interop.cpp), which otherwise skips with a message.
@@ -29,7 +32,12 @@ fi
 
 stage() { echo "== test.sh: $1 ($(date +%T))"; }
 
-"$root/scripts/setup.sh"
+if [ "$full" = 1 ]; then
+  "$root/scripts/setup.sh" --observability
+  export MESHTRAIN_REQUIRE_OBSERVE_TOOLS=1
+else
+  "$root/scripts/setup.sh"
+fi
 stage "shellcheck"
 shopt -s nullglob
 lint=("$root"/scripts/*.sh "$root"/.ci/run "$root"/tests/*/*.sh "$root"/tests/journeys/*.bats "$root"/tests/journeys/*.bash)

@@ -272,10 +272,17 @@ TEST_CASE("ring: an aarch64 peer under qemu and x86-64 peers end with identical 
           doctest::skip(kSkip)) {
   TempDir dir;
   const std::string config = WriteClusterConfig(dir, kPeers, kTinyMlp);
-  const std::vector<std::string> ring = {"--set", "sync.mode=ring"};
+  // Fingerprints compared every 5 steps (docs/agreement.md): across the two
+  // architectures too, replicas are found equal while they train.
+  const std::vector<std::string> ring = {"--set", "sync.mode=ring", "--set", "sync.verify_every=5"};
 
   std::vector<PeerRun> runs;
   const std::vector<Checkpoint> mixed = RunCluster(dir, config, kEmulatedPeer, "mixed", ring, &runs);
+  for (const PeerRun& r : runs) {
+    const std::string metrics = r.metrics();
+    CHECK_MESSAGE(metrics.find("\"replica_diverged\"") == std::string::npos, r.id << ":\n" << metrics);
+    CHECK_MESSAGE(metrics.find("\"fingerprints\":6,") != std::string::npos, r.id << " took no fingerprints:\n" << metrics);
+  }
   for (size_t k = 1; k < mixed.size(); ++k) {
     const float worst = WorstAbsDiff(mixed[k].params, mixed[0].params);
     MESSAGE("ring: p" << k << " vs p0, largest parameter difference " << worst);

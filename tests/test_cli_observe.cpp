@@ -2,9 +2,10 @@
 // log.prometheus on every peer and `meshtrain watch --http` over its run
 // directory. While it trains, /metrics is scraped over and over: promtool (or,
 // without it, the strict format check here) accepts every peer's text, the
-// step and byte counters never go back, and when one peer is killed its
-// neighbours report the view change. The status page, opened in headless
-// Chromium, shows four rows, both charts and the kill marked.
+// step and byte counters never go back, the bytes per neighbour add up to the
+// totals, and when one peer is killed its neighbours report the view change.
+// The status page, opened in headless Chromium, shows four rows, the links,
+// both charts and the kill marked.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -73,6 +74,30 @@ double Sample(const std::string& text, const std::string& name) {
   return -1;
 }
 
+// Every sample of `name` by the value of its second label (`neighbour`, say).
+std::map<std::string, double> ByLabel(const std::string& text, const std::string& name, const std::string& label) {
+  std::map<std::string, double> out;
+  const std::regex sample(name + R"re(\{peer="[^"]*",)re" + label + R"re(="([^"]*)"\} (\S+))re");
+  std::istringstream in(text);
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, m, sample)) out[m[1]] = std::strtod(m[2].str().c_str(), nullptr);
+  }
+  return out;
+}
+
+double Value(const std::map<std::string, double>& values, const std::string& key) {
+  auto it = values.find(key);
+  return it == values.end() ? -1 : it->second;
+}
+
+double Sum(const std::map<std::string, double>& values) {
+  double sum = 0;
+  for (const auto& [key, value] : values) sum += value;
+  return sum;
+}
+
 // The text format as we write it, strictly: HELP and TYPE before each family's
 // samples, every sample with its peer label, a known type, a finite number.
 // (promtool checks more when it is installed; this runs everywhere.)
@@ -120,6 +145,18 @@ std::string FindProgram(const std::string& name) {
   return "";
 }
 
+// scripts/setup.sh --observability installs the tools; scripts/test.sh --full
+// (CI) does and sets MESHTRAIN_REQUIRE_OBSERVE_TOOLS, so that there a missing
+// one fails instead of skipping quietly.
+void MissingTool(const std::string& what) {
+  const char* required = std::getenv("MESHTRAIN_REQUIRE_OBSERVE_TOOLS");
+  if (required != nullptr && std::string(required) == "1") {
+    FAIL_CHECK("not installed: " << what << " (MESHTRAIN_REQUIRE_OBSERVE_TOOLS=1; scripts/setup.sh --observability)");
+  } else {
+    MESSAGE("not installed: " << what << " (scripts/setup.sh --observability installs it)");
+  }
+}
+
 // Runs `argv` to the end (bounded) and returns its exit code; output in `log`.
 int RunTool(const std::vector<std::string>& argv, const std::string& log, std::chrono::milliseconds timeout) {
   ChildProcess tool(argv, log);
@@ -152,7 +189,18 @@ struct Scraped {
   double step = -1;
   double sent = -1;
   double received = -1;
+  std::map<std::string, double> sent_to, received_from;  // by neighbour
 };
+
+// Each neighbour's count is there on `now` and not below `before`'s.
+void CheckGrows(const std::string& peer, const char* what, const std::map<std::string, double>& before,
+                const std::map<std::string, double>& now) {
+  for (const auto& [neighbour, bytes] : before) {
+    auto it = now.find(neighbour);
+    CHECK_MESSAGE(it != now.end(), peer << ": " << what << " " << neighbour << " went missing");
+    if (it != now.end()) CHECK_MESSAGE(it->second >= bytes, peer << ": " << what << " " << neighbour << " went back");
+  }
+}
 
 }  // namespace
 
@@ -186,11 +234,19 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
     const std::string problem = FormatProblem(*text, peers[i].id);
     CHECK_MESSAGE(problem.empty(), peers[i].id << ": " << problem << "\n" << *text);
     Scraped now{Sample(*text, "meshtrain_step"), Sample(*text, "meshtrain_sent_bytes_total"),
-                Sample(*text, "meshtrain_received_bytes_total")};
+                Sample(*text, "meshtrain_received_bytes_total"),
+                ByLabel(*text, "meshtrain_neighbour_sent_bytes_total", "neighbour"),
+                ByLabel(*text, "meshtrain_neighbour_received_bytes_total", "neighbour")};
     CHECK_MESSAGE(now.step >= last[i].step, peers[i].id << " step went back: " << last[i].step << " -> " << now.step);
     CHECK_MESSAGE(now.sent >= last[i].sent, peers[i].id << " sent bytes went back");
     CHECK_MESSAGE(now.received >= last[i].received, peers[i].id << " received bytes went back");
-    last[i] = now;
+    CheckGrows(peers[i].id, "bytes sent to", last[i].sent_to, now.sent_to);
+    CheckGrows(peers[i].id, "bytes received from", last[i].received_from, now.received_from);
+    // Both come from one transport snapshot per line: the parts add up exactly.
+    CHECK_MESSAGE(Sum(now.sent_to) == now.sent, peers[i].id << ": bytes sent by neighbour do not add up\n" << *text);
+    CHECK_MESSAGE(Sum(now.received_from) == now.received,
+                  peers[i].id << ": bytes received by neighbour do not add up\n" << *text);
+    last[i] = std::move(now);
     return true;
   };
   // What the peers said last, for a failure message (evaluated only then).
@@ -215,14 +271,22 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
   for (int i = 0; i < 4; ++i) {
     CHECK(last[i].sent > 0);
     CHECK(last[i].received > 0);
+    // Every peer holds a link to every other one (membership heartbeats all, the ring its neighbours).
+    for (int j = 0; j < 4; ++j) {
+      if (j == i) continue;
+      CHECK_MESSAGE(Value(last[i].sent_to, peers[j].id) > 0, peers[i].id << " sent nothing to " << peers[j].id);
+      CHECK_MESSAGE(Value(last[i].received_from, peers[j].id) > 0,
+                    peers[i].id << " received nothing from " << peers[j].id);
+    }
     CHECK(Sample(texts[i], "meshtrain_view_members") == 4);
     CHECK(Sample(texts[i], "meshtrain_test_accuracy_ratio") > 0);
   }
 
   const std::string promtool = FindProgram("promtool");
   if (promtool.empty()) {
-    MESSAGE("promtool not installed (Debian's prometheus): only the strict format check here ran");
+    MissingTool("promtool (Debian's prometheus): only the strict format check here ran");
   } else {
+    MESSAGE("promtool check metrics on every peer's text: " << promtool);
     for (int i = 0; i < 4; ++i) {
       const std::string file = dir.Write(peers[i].id + ".prom", texts[i]);
       const std::string log = dir.File(peers[i].id + ".promtool.txt");
@@ -265,11 +329,13 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
   CHECK(html->find("src=") == std::string::npos);  // self-contained: nothing fetched but status.json
   CHECK(html->find("@import") == std::string::npos);
 
-  const std::string chromium = FindProgram("chromium");
+  // Debian's headless shell (what setup.sh installs), or a whole Chromium.
+  std::string chromium = FindProgram("chromium-headless-shell");
+  if (chromium.empty()) chromium = FindProgram("chromium");
   if (chromium.empty()) {
-    MESSAGE("skipped the browser check: chromium is not installed (apt-get install chromium; "
-            "docs/observability.md says why scripts/setup.sh leaves it out)");
+    MissingTool("chromium-headless-shell (or chromium): skipped the browser check");
   } else {
+    MESSAGE("the page in " << chromium);
     const std::string url = "http://" + page_address + "/";
     const std::vector<std::string> browser = {chromium, "--headless", "--no-sandbox", "--disable-gpu",
                                               "--user-data-dir=" + dir.File("chromium"),
@@ -288,6 +354,13 @@ TEST_CASE("4 ring peers with log.prometheus and watch --http: scraped while trai
       CHECK(dom.find("id=\"chart-acc\"") != std::string::npos);
       CHECK(Count(dom, "class=\"series\"") >= 8);  // loss and accuracy of four peers
       CHECK(dom.find("class=\"mark mark-peer_dead\" data-about=\"p3\"") != std::string::npos);
+      for (int i = 0; i < 4; ++i) {  // the links table: a cell per peer and neighbour
+        for (int j = 0; j < 4; ++j) {
+          const std::string cell = "class=\"link\" data-from=\"p" + std::to_string(i) + "\" data-to=\"p" +
+                                   std::to_string(j) + "\"";
+          CHECK_MESSAGE((dom.find(cell) != std::string::npos) == (i != j), cell);
+        }
+      }
     }
     // A screenshot next to the test's working directory, for a person to look at.
     std::vector<std::string> shot = browser;

@@ -69,6 +69,23 @@ TEST_CASE("figures not known yet are left out, and a later line never moves a co
   CHECK(m.Exposition() == text);  // unchanged without a new line
 }
 
+TEST_CASE("bytes per neighbour are counters with a neighbour label") {
+  PeerMetrics m("p0");
+  CHECK(m.Exposition().find("meshtrain_neighbour_") == std::string::npos);  // no network line yet
+  m.Observe(R"({"run":"r","t":1,"step":5,"bytes_sent":300,"bytes_recv":250,)"
+            R"j("bytes_sent_by_peer":{"p1":200,"p3":100},"bytes_recv_by_peer":{"(other)":10,"p1":40,"p3":200}})j");
+  m.Observe(R"({"run":"r","t":2,"step":10,"bytes_sent":650,"bytes_recv":600,)"
+            R"j("bytes_sent_by_peer":{"p1":500,"p3":150},"bytes_recv_by_peer":{"(other)":10,"p1":90,"p3":500}})j");
+  const std::string text = m.Exposition();
+  CHECK_HAS(text, "# TYPE meshtrain_neighbour_sent_bytes_total counter");
+  CHECK_HAS(text, "# TYPE meshtrain_neighbour_received_bytes_total counter");
+  CHECK_HAS(text, R"(meshtrain_neighbour_sent_bytes_total{peer="p0",neighbour="p1"} 500)");
+  CHECK_HAS(text, R"(meshtrain_neighbour_sent_bytes_total{peer="p0",neighbour="p3"} 150)");
+  CHECK_HAS(text, R"j(meshtrain_neighbour_received_bytes_total{peer="p0",neighbour="(other)"} 10)j");
+  CHECK_HAS(text, R"(meshtrain_neighbour_received_bytes_total{peer="p0",neighbour="p1"} 90)");
+  CHECK_HAS(text, R"(meshtrain_neighbour_received_bytes_total{peer="p0",neighbour="p3"} 500)");
+}
+
 TEST_CASE("label values are escaped") {
   PeerMetrics m("p\"0");
   m.Observe(R"({"run":"a\\b","t":1,"step":1})");

@@ -62,6 +62,29 @@ TEST_CASE("a peer declared dead after its last line is dead; the view and stragg
   CHECK_HAS(json, R"("loss_series":[[100,1.5]])");
 }
 
+TEST_CASE("each peer's links: bytes per neighbour and their rate between its last two lines") {
+  TempDir dir;
+  dir.Write("runs/p0/metrics.jsonl",
+            R"({"run":"r","t":100,"peer":"p0","step":10,"loss":1,"bytes_sent":300,"bytes_recv":200,)"
+            R"("bytes_sent_by_peer":{"p1":100,"p2":200},"bytes_recv_by_peer":{"p1":150,"p2":50}})" "\n"
+            R"({"run":"r","t":104,"peer":"p0","step":20,"loss":1,"bytes_sent":700,"bytes_recv":400,)"
+            R"j("bytes_sent_by_peer":{"p1":500,"p2":200},"bytes_recv_by_peer":{"(other)":8,"p1":350,"p2":42}})j" "\n");
+  RunDirectory run(dir.File("runs"));
+  run.Refresh();
+  const auto& links = Peer(run, "p0").links;
+  REQUIRE(links.size() == 3);
+  CHECK(links.at("p1").sent == 500);
+  CHECK(links.at("p1").sent_per_s == 100);  // (500 - 100) / 4 s
+  CHECK(links.at("p1").recv_per_s == 50);
+  CHECK(links.at("p2").sent_per_s == 0);
+  CHECK(links.at("p2").recv_per_s == 0);    // a resumed peer counts from 0 again: no negative rate
+  CHECK(links.at("(other)").recv == 8);
+  const std::string json = StatusJson(run.peers(), 105);
+  CHECK_HAS(json, R"j("links":{"(other)":{"sent":0,"recv":8,"sent_per_s":0,"recv_per_s":2},)j"
+                  R"("p1":{"sent":500,"recv":350,"sent_per_s":100,"recv_per_s":50},)");
+  CHECK_HAS(StatusPageHtml(), "id=\"links\"");
+}
+
 TEST_CASE("a long run's series are thinned, keeping the first and the newest points") {
   TempDir dir;
   std::string lines;

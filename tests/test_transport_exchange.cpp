@@ -270,6 +270,52 @@ TEST_CASE("stats count header and payload bytes in both directions") {
   CHECK(sa.malformed == 0);
   CHECK(sb.malformed == 0);
   CHECK(sa.send_timeouts == 0);
+  // The same bytes by neighbour: one link each way.
+  REQUIRE(sa.bytes_by_peer.size() == 1);
+  CHECK(sa.bytes_by_peer.at("b").sent == 408);
+  CHECK(sa.bytes_by_peer.at("b").recv == 7);
+  REQUIRE(sb.bytes_by_peer.size() == 1);
+  CHECK(sb.bytes_by_peer.at("a").sent == 7);
+  CHECK(sb.bytes_by_peer.at("a").recv == 408);
+}
+
+TEST_CASE("bytes by peer: one entry per link, kept after Disconnect; unlinked senders under (other)") {
+  auto a = Make("a");
+  auto b = Make("b");
+  auto c = Make("c");
+  Link(*a, *b);
+  Link(*a, *c);
+  Link(*b, *a);
+  REQUIRE(a->Send("b", Text("1234"), kWait).ok());
+  REQUIRE(a->Send("c", Text("12"), kWait).ok());
+  REQUIRE(b->Send("a", Text("123"), kWait).ok());
+  MustReceive(*b);
+  MustReceive(*c);
+  MustReceive(*a);
+  // a's message reached c before c linked to a: c counted it under kUnlinkedSender.
+  Link(*c, *a);
+  REQUIRE(c->Send("a", Text("123456"), kWait).ok());
+  MustReceive(*a);
+  REQUIRE(a->Disconnect("b").ok());
+  const TransportStats sa = a->stats();
+  CHECK(sa.bytes_by_peer.size() == 2);
+  CHECK(sa.bytes_by_peer.at("b").sent == 4);  // disconnected, still counted
+  CHECK(sa.bytes_by_peer.at("b").recv == 3);
+  CHECK(sa.bytes_by_peer.at("c").sent == 2);
+  CHECK(sa.bytes_by_peer.at("c").recv == 6);
+  CHECK(sa.bytes_by_peer.count(kUnlinkedSender) == 0);
+  uint64_t sent = 0, recv = 0;
+  for (const auto& [id, link] : sa.bytes_by_peer) {
+    sent += link.sent;
+    recv += link.recv;
+  }
+  CHECK(sent == sa.bytes_sent);
+  CHECK(recv == sa.bytes_recv);
+  const TransportStats sc = c->stats();
+  CHECK(sc.bytes_by_peer.at("a").sent == 6);
+  CHECK(sc.bytes_by_peer.at("a").recv == 0);
+  CHECK(sc.bytes_by_peer.at(kUnlinkedSender).recv == 2);
+  CHECK(sc.bytes_recv == 2);
 }
 
 TEST_CASE("the ROUTER reports the routing id, and malformed framing is counted, not delivered") {

@@ -126,6 +126,9 @@ struct SyncConfig {
   // two, so it pays up to a larger size (docs/ring.md, "Small buffers").
   int64_t pair_direct_max_bytes = 1 << 20;
   int64_t start_timeout_ms = 30000;  // how long to wait for every peer at start
+  // Ring: steps between comparisons of the replicas' fingerprints (docs/agreement.md,
+  // "Replica fingerprints"); 0 = never.
+  int64_t verify_every = 100;
 };
 
 struct TransportConfig {
@@ -181,6 +184,7 @@ struct DebugConfig {
   double slowdown = 1.0;      // multiply compute time (straggler experiments)
   int64_t step_delay_ms = 0;  // sleep this long after every step (fault tests need time to act)
   std::string byzantine = "none";  // gossip fault injection: none | huge | noise (sends corrupted parameters)
+  int64_t flip_bit_at_step = 0;    // flip one bit of this peer's parameters after this step (0 = never)
 };
 
 // One config key and its value as text ("optim.lr", "0.1").

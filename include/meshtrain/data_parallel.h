@@ -17,6 +17,7 @@
 #include "meshtrain/config.h"
 #include "meshtrain/membership.h"
 #include "meshtrain/status.h"
+#include "meshtrain/transport.h"
 
 namespace meshtrain {
 
@@ -26,6 +27,7 @@ class PeerGroup;
 struct ReplicaStats {
   uint64_t bytes_sent = 0;
   uint64_t bytes_recv = 0;
+  std::map<std::string, LinkBytes> bytes_by_peer;  // the same by neighbour (TransportStats::bytes_by_peer)
   double comm_seconds = 0;
   std::vector<std::pair<std::string, double>> wait_seconds_by_peer;
   uint64_t rejected = 0;
@@ -95,6 +97,16 @@ class DataParallel {
                                   std::span<const float> optimizer_state, const std::string& meta,
                                   StateSnapshot* fetched, const std::atomic<bool>* stop);
   std::vector<MembershipEvent> DrainEvents();
+  // Replica fingerprints (docs/agreement.md, "Replica fingerprints"): true
+  // after `step` when this peer's replica must be bit-identical to every other
+  // member's (ring, gradients all-reduced every step) and sync.verify_every
+  // says to compare them now.
+  bool verifies_replicas_after(int64_t step) const {
+    return averages_gradients() && verify_every_ > 0 && step % verify_every_ == 0 && membership() != nullptr;
+  }
+  // Membership::PublishFingerprint / ReplicaDisagreement.
+  void PublishFingerprint(uint64_t view_id, int64_t step, uint64_t fingerprint);
+  std::string ReplicaDisagreement() const;
   // membership.quorum (docs/membership.md, "Quorum"): live members the active
   // view needs before this peer may take a step (0: any view will do).
   size_t quorum() const { return quorum_; }
@@ -130,6 +142,7 @@ class DataParallel {
   Membership* membership() const;
   std::string mode_;
   int64_t every_ = 1;
+  int64_t verify_every_ = 0;
   int64_t start_timeout_ms_ = 0;
   int64_t sync_timeout_ms_ = 0;
   int64_t dead_ms_ = 0;

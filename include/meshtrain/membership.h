@@ -76,6 +76,9 @@ struct ReplicaReport {
   uint64_t step = 0;
   uint64_t checksum = 0;  // StateChecksum of its state
   Lineage lineage;        // of that state, as of the last view this peer reconciled
+  // Its own fingerprint check found it differs from the majority's replica
+  // (docs/agreement.md, "Replica fingerprints"): never the reference state.
+  bool suspect = false;
   bool operator==(const ReplicaReport&) const = default;
 };
 
@@ -89,7 +92,9 @@ struct ReconcilePlan {
   Lineage lineage;                   // the reference state's lineage once this view is reconciled
 };
 
-// The state with the latest primary lineage wins; at the same lineage, one
+// A report marked suspect (its owner's fingerprint check found its replica
+// differs from the majority's) ranks below every other. Then the state with
+// the latest primary lineage wins; at the same lineage, one
 // that never went through a minority view beats one that did; then the most
 // advanced step; among the members at that step, the state most of them hold
 // is the reference (ties: the one the lowest id holds), and every member whose
@@ -110,6 +115,12 @@ Result<size_t> QuorumSize(std::string_view setting, size_t cluster_peers);
 // 64-bit hash of the state a peer would hand out: its float values (bit
 // patterns) and its metadata bytes.
 uint64_t StateChecksum(std::span<const float> values, std::string_view meta);
+
+// 64-bit fingerprint of a replica (parameters and optimizer state, bit
+// patterns), compared across ring replicas every sync.verify_every steps
+// (docs/agreement.md, "Replica fingerprints"); several times faster than
+// StateChecksum, and the same on every architecture we build for.
+uint64_t StateFingerprint(std::span<const float> params, std::span<const float> optimizer_state);
 
 // A peer's state as offered to others (and as received by a fetch).
 struct StateSnapshot {
@@ -138,7 +149,8 @@ struct FarewellOutcome {
 };
 
 struct MembershipEvent {
-  std::string name;  // peer_suspect, peer_dead, peer_left, peer_finished, peer_joined, view_change, evicted
+  std::string name;  // peer_suspect, peer_dead, peer_left, peer_finished, peer_joined, view_change, evicted,
+                     // replica_diverged
   std::string peer;  // the peer concerned ("" for view_change)
   double unix_t = 0;
   double silence_s = 0;  // peer_dead / peer_suspect: how long it had been silent
@@ -166,6 +178,8 @@ struct MembershipStats {
   uint64_t inbox_dropped = 0;   // forwarded messages dropped because the inbox was full
   uint64_t state_pieces_sent = 0;
   uint64_t state_pieces_recv = 0;
+  uint64_t fingerprint_checks = 0;    // steps at which every member's fingerprint was compared
+  uint64_t fingerprint_mismatches = 0;  // of those, the ones where some replica differed
 };
 
 class Membership {
@@ -252,6 +266,18 @@ class Membership {
   // once none of them has been heard for membership.dead_ms, or after `timeout`.
   Result<StateSnapshot> FetchFinalState(const ClusterEnd& end, uint64_t n_values, std::chrono::milliseconds timeout,
                                         const std::atomic<bool>* cancel = nullptr);
+
+  // Replica fingerprints (docs/agreement.md, "Replica fingerprints"): this
+  // peer's fingerprint of its state after `step`, taken in the reconciled view
+  // `view_id`, goes out at once with a heartbeat. Once every member of that
+  // view has published one for the same step they are compared: a member
+  // outside a strict majority raises replica_diverged, and if it is this peer,
+  // it rejoins as a new incarnation with its report marked suspect, so the view
+  // change that follows has it copy the majority's state.
+  void PublishFingerprint(uint64_t view_id, uint64_t step, uint64_t fingerprint);
+  // Non-empty once a comparison found replicas differing with no strict
+  // majority: nobody's state can be trusted, the run must stop (says why).
+  std::string ReplicaDisagreement() const;
 
   // Events since the last call (for the metrics file), oldest first.
   std::vector<MembershipEvent> DrainEvents();

@@ -38,6 +38,7 @@ class RingAllreduce;
 struct CommStats {
   uint64_t bytes_sent = 0;   // header + payload bytes, every message type (transport counters)
   uint64_t bytes_recv = 0;
+  std::map<std::string, LinkBytes> bytes_by_peer;  // the same by peer id (TransportStats::bytes_by_peer)
   uint64_t msgs_sent = 0;    // messages handed to the transport, every type
   double comm_seconds = 0;   // wall time inside collectives
   // Time blocked on that peer inside collectives: waiting for its pieces, or

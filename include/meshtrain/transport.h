@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,9 +39,24 @@ struct IncomingMessage {
   bool has_payload = false;
 };
 
+// One link's share of TransportStats::bytes_sent and bytes_recv.
+struct LinkBytes {
+  uint64_t sent = 0;
+  uint64_t recv = 0;
+};
+
+// Where TransportStats::bytes_by_peer counts messages from senders we hold no
+// link to (a newcomer's first heartbeats, a stranger). Never a peer id: config
+// ids are [A-Za-z0-9_.-]+ (docs/config.md).
+inline constexpr const char kUnlinkedSender[] = "(other)";
+
 struct TransportStats {
   uint64_t bytes_sent = 0;  // header + payload bytes handed to ZeroMQ (no TCP/ZMTP overhead)
   uint64_t bytes_recv = 0;  // header + payload bytes of well-formed received messages
+  // The same bytes by peer id: every id we ever Connect()ed to (kept after
+  // Disconnect, so each count only grows), plus kUnlinkedSender once anything
+  // came from elsewhere. They sum to bytes_sent and bytes_recv exactly.
+  std::map<std::string, LinkBytes> bytes_by_peer;
   uint64_t msgs_sent = 0;
   uint64_t msgs_recv = 0;
   uint64_t malformed = 0;   // received messages that were not [routing id, header(, payload)]

@@ -91,12 +91,19 @@ void PeerMetrics::Observe(const std::string& line) {
     auto it = fields->find(key);
     return it == fields->end() ? nullptr : &it->second;
   };
-  std::map<std::string, double> rejected;
-  if (const std::string* raw = text("rejected")) {
-    if (auto kinds = ParseJsonFields(*raw)) {
-      for (const auto& [kind, count] : *kinds) rejected[kind] = NumberField(*kinds, kind, 0);
+  // The numbers of a nested object ("rejected", "bytes_sent_by_peer", ...).
+  auto numbers = [&](const char* key) {
+    std::map<std::string, double> out;
+    if (const std::string* raw = text(key)) {
+      if (auto inner = ParseJsonFields(*raw)) {
+        for (const auto& [name, value] : *inner) out[name] = NumberField(*inner, name, 0);
+      }
     }
-  }
+    return out;
+  };
+  const std::map<std::string, double> rejected = numbers("rejected");
+  const std::map<std::string, double> sent_by = numbers("bytes_sent_by_peer");
+  const std::map<std::string, double> recv_by = numbers("bytes_recv_by_peer");
   std::lock_guard<std::mutex> lock(mu_);
   Figures& f = figures_;
   if (const std::string* run = text("run")) f.run = *run;
@@ -116,6 +123,8 @@ void PeerMetrics::Observe(const std::string& line) {
   f.comm_s = std::max(f.comm_s, NumberField(*fields, "comm_s", 0));
   f.bytes_sent = std::max(f.bytes_sent, NumberField(*fields, "bytes_sent", 0));
   f.bytes_recv = std::max(f.bytes_recv, NumberField(*fields, "bytes_recv", 0));
+  for (const auto& [id, bytes] : sent_by) f.sent_by_neighbour[id] = std::max(f.sent_by_neighbour[id], bytes);
+  for (const auto& [id, bytes] : recv_by) f.recv_by_neighbour[id] = std::max(f.recv_by_neighbour[id], bytes);
   f.consensus = NumberField(*fields, "consensus", f.consensus);
   for (const auto& [kind, count] : rejected) f.rejected_by_kind[kind] = std::max(f.rejected_by_kind[kind], count);
   if (const std::string* view = text("view")) f.view_members = static_cast<double>(CountStrings(*view));
@@ -174,6 +183,21 @@ std::string PeerMetrics::Render(const std::string& peer, const Figures& f) {
         f.bytes_sent);
   w.One("meshtrain_received_bytes_total", "counter",
         "Message bytes this peer received from all neighbours together (header and payload).", f.bytes_recv);
+  if (!f.sent_by_neighbour.empty()) {
+    w.Family("meshtrain_neighbour_sent_bytes_total", "counter",
+             "Message bytes this peer handed to the transport for each neighbour (header and payload).");
+    for (const auto& [id, bytes] : f.sent_by_neighbour) {
+      w.Sample("meshtrain_neighbour_sent_bytes_total", bytes, "neighbour", id);
+    }
+  }
+  if (!f.recv_by_neighbour.empty()) {
+    w.Family("meshtrain_neighbour_received_bytes_total", "counter",
+             "Message bytes this peer received from each neighbour (header and payload); neighbour \"(other)\": "
+             "from senders it holds no link to.");
+    for (const auto& [id, bytes] : f.recv_by_neighbour) {
+      w.Sample("meshtrain_neighbour_received_bytes_total", bytes, "neighbour", id);
+    }
+  }
   if (!f.rejected_by_kind.empty()) {
     w.Family("meshtrain_rejected_messages_total", "counter",
              "Received messages dropped, by why (docs/training.md, \"Metrics\").");

@@ -38,6 +38,7 @@ class PeerMetrics {
     double comm_s = 0;
     double bytes_sent = 0;
     double bytes_recv = 0;
+    std::map<std::string, double> sent_by_neighbour, recv_by_neighbour;
     double consensus = -1;
     double view_members = -1;
     double view_id = -1;

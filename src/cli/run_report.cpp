@@ -106,6 +106,30 @@ void RunDirectory::RecordHistory(PeerRunState* peer, const JsonFields& fields) {
   peer->marks.push_back({t, event->second, about == fields.end() ? std::string() : about->second});
 }
 
+void RunDirectory::RecordLinks(PeerRunState* peer, const JsonFields& fields) {
+  auto nested = [&](const char* key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? JsonFields{} : ParseJsonFields(it->second).value_or(JsonFields{});
+  };
+  const JsonFields sent = nested("bytes_sent_by_peer");
+  const JsonFields recv = nested("bytes_recv_by_peer");
+  if (sent.empty() && recv.empty()) return;
+  const double t = NumberField(fields, "t", -1);
+  const double dt = peer->links_t >= 0 && t > peer->links_t ? t - peer->links_t : 0;
+  auto update = [&](const JsonFields& counts, double LinkTraffic::*total, double LinkTraffic::*per_s) {
+    for (const auto& [id, raw] : counts) {
+      LinkTraffic& link = peer->links[id];
+      const double now = NumberField(counts, id, link.*total);
+      // A resumed peer (the same run, a new process) counts from 0 again.
+      if (dt > 0) link.*per_s = std::max(0.0, (now - link.*total) / dt);
+      link.*total = now;
+    }
+  };
+  update(sent, &LinkTraffic::sent, &LinkTraffic::sent_per_s);
+  update(recv, &LinkTraffic::recv, &LinkTraffic::recv_per_s);
+  peer->links_t = t;
+}
+
 void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   auto fields = ParseJsonFields(line);
   if (!fields) return;
@@ -131,6 +155,7 @@ void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   peer->comm_s = NumberField(*fields, "comm_s", peer->comm_s);
   peer->compute_s = NumberField(*fields, "compute_s", peer->compute_s);
   RecordHistory(peer, *fields);
+  RecordLinks(peer, *fields);
   auto event = fields->find("event");
   if (event == fields->end()) return;
   if (event->second != "checkpoint") peer->last_event = event->second;

@@ -21,6 +21,15 @@ struct EventMark {
   std::string about;  // the peer it is about, if any
 };
 
+// One link as a peer's lines report it (bytes_sent_by_peer, bytes_recv_by_peer):
+// the totals, and bytes per second between the last two lines that carried them.
+struct LinkTraffic {
+  double sent = 0;
+  double recv = 0;
+  double sent_per_s = 0;
+  double recv_per_s = 0;
+};
+
 struct PeerRunState {
   std::string id;
   std::string metrics_path;
@@ -47,6 +56,8 @@ struct PeerRunState {
   std::vector<SeriesPoint> loss_series;
   std::vector<SeriesPoint> acc_series;
   std::vector<EventMark> marks;      // the events of kMarkedEvents, oldest first
+  std::map<std::string, LinkTraffic> links;  // by neighbour id
+  double links_t = -1;                       // t of the line they came from
 };
 
 inline constexpr size_t kMaxSeriesPoints = 1000;
@@ -64,6 +75,7 @@ class RunDirectory {
  private:
   void Apply(PeerRunState* peer, const std::string& line);
   static void RecordHistory(PeerRunState* peer, const JsonFields& fields);
+  static void RecordLinks(PeerRunState* peer, const JsonFields& fields);
   std::string dir_;
   std::vector<PeerRunState> peers_;
 };

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <map>
 
 #include "meshtrain/metrics.h"
 
@@ -43,6 +44,18 @@ std::string MarksJson(const std::vector<EventMark>& marks) {
     out += ",\"" + JsonEscape(marks[i].name) + "\",\"" + JsonEscape(marks[i].about) + "\"]";
   }
   return out + "]";
+}
+
+// {"p1":{"sent":..,"recv":..,"sent_per_s":..,"recv_per_s":..},...}
+std::string LinksJson(const std::map<std::string, LinkTraffic>& links) {
+  JsonLine out;
+  for (const auto& [id, link] : links) {
+    JsonLine one;
+    one.Add("sent", link.sent).Add("recv", link.recv).Add("sent_per_s", link.sent_per_s);
+    one.Add("recv_per_s", link.recv_per_s);
+    out.AddRaw(JsonEscape(id).c_str(), one.str());
+  }
+  return out.str();
 }
 
 // The view of the peer that saw the newest one (the highest view id; without
@@ -90,7 +103,7 @@ std::string StatusJson(const std::vector<PeerRunState>& peers, double now_unix) 
     row.Add("comm_share", busy > 0 ? p.comm_s / busy : 0.0).Add("last_event", p.last_event);
     row.Add("last_t", p.last_t).Add("view", p.view).Add("view_id", p.view_id);
     row.AddRaw("loss_series", SeriesJson(p.loss_series)).AddRaw("acc_series", SeriesJson(p.acc_series));
-    row.AddRaw("marks", MarksJson(p.marks));
+    row.AddRaw("marks", MarksJson(p.marks)).AddRaw("links", LinksJson(p.links));
     if (i) rows += ',';
     rows += row.str();
   }

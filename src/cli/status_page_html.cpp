@@ -29,6 +29,10 @@ const std::string& StatusPageHtml() {
   .chart-box h2 { font-size: 14px; margin: 0 0 4px 4px; }
   svg text { font-size: 11px; fill: #555; }
   .legend { font-size: 12px; margin-top: 10px; color: #444; }
+  h2.section { font-size: 14px; margin: 16px 0 4px 0; }
+  .note { color: #666; font-size: 12px; margin-bottom: 4px; }
+  td.link { font-size: 12px; line-height: 1.4; }
+  td.no-link { color: #bbb; text-align: center; }
   #events { font-size: 13px; margin-top: 12px; }
   #events li { list-style: none; }
 </style>
@@ -42,6 +46,10 @@ const std::string& StatusPageHtml() {
   <th>test acc</th><th>samples/s</th><th>comm</th><th class="left">last event</th></tr></thead>
   <tbody></tbody>
 </table>
+<h2 class="section">links</h2>
+<div class="note">what each peer (row) sent to (&#8593;) and received from (&#8595;) each neighbour (column): bytes,
+  and bytes per second between its last two step lines</div>
+<table id="links"><thead></thead><tbody></tbody></table>
 <div class="charts">
   <div class="chart-box"><h2>training loss</h2><svg id="chart-loss" class="chart" width="540" height="240"></svg></div>
   <div class="chart-box"><h2>test accuracy</h2><svg id="chart-acc" class="chart" width="540" height="240"></svg></div>
@@ -70,6 +78,47 @@ function svgEl(tag, attrs) {
   const e = document.createElementNS(SVG, tag);
   for (const k in attrs) e.setAttribute(k, attrs[k]);
   return e;
+}
+
+function bytes(b) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let u = 0;
+  for (; b >= 1024 && u < units.length - 1; ++u) b /= 1024;
+  return b.toFixed(u === 0 ? 0 : 1) + " " + units[u];
+}
+
+// Rows are peers, columns their neighbours: the peers of the run first, then
+// any other id a peer counted (a bootstrap endpoint, "(other)" senders).
+function renderLinks(peers) {
+  const columns = peers.map(p => p.id);
+  for (const p of peers) for (const n of Object.keys(p.links)) if (!columns.includes(n)) columns.push(n);
+  const head = document.querySelector("#links thead"), body = document.querySelector("#links tbody");
+  while (head.firstChild) head.removeChild(head.firstChild);
+  while (body.firstChild) body.removeChild(body.firstChild);
+  const hr = el("tr");
+  hr.appendChild(el("th", { class: "left" }, "peer"));
+  for (const c of columns) hr.appendChild(el("th", {}, c));
+  head.appendChild(hr);
+  for (const p of peers) {
+    const tr = el("tr", { "data-peer": p.id });
+    tr.appendChild(el("td", { class: "id" }, p.id));
+    // Rates only while a peer trains: a stopped peer's last interval is history.
+    const live = p.state === "training" || p.state === "waiting";
+    const line = (arrow, total, perS) => arrow + " " + bytes(total) + (live ? " \u00b7 " + bytes(perS) + "/s" : "");
+    for (const c of columns) {
+      const link = p.links[c];
+      if (!link) {
+        tr.appendChild(el("td", { class: "no-link" }, c === p.id ? "" : "-"));
+        continue;
+      }
+      const td = el("td", { class: "link", "data-from": p.id, "data-to": c, "data-sent": link.sent,
+                            "data-recv": link.recv });
+      td.appendChild(el("div", {}, line("\u2191", link.sent, link.sent_per_s)));
+      td.appendChild(el("div", {}, line("\u2193", link.recv, link.recv_per_s)));
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
 }
 
 // A round step (1, 2 or 5 times a power of ten) giving about n ticks over span.
@@ -173,6 +222,7 @@ function render(s) {
     tr.appendChild(el("td", { class: "event" }, p.last_event || ""));
     body.appendChild(tr);
   });
+  renderLinks(peers);
   let t0 = Infinity, t1 = -Infinity;
   for (const p of peers) {
     for (const series of [p.loss_series, p.acc_series]) for (const [t] of series) { t0 = Math.min(t0, t); t1 = Math.max(t1, t); }

@@ -127,6 +127,8 @@ std::vector<Setting> Config::AgreementKeys() const {
     AddOptimizer(optim, &s);
     s.Add("sync.every", sync.every);
     AddCompression(sync, &s);
+    // Fingerprints are compared step for step: peers must take them at the same steps.
+    if (sync.every == 1) s.Add("sync.verify_every", sync.verify_every);
   } else if (sync.mode == "gossip") {
     // Each gossip replica runs its own optimizer (docs/gossip.md): only its kind
     // must match (a state transfer copies parameters between them); the graph,

@@ -134,6 +134,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(sync, direct_max_bytes, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(sync, pair_direct_max_bytes, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(sync, start_timeout_ms, IntAtLeast(1)));
+  f.push_back(MESHTRAIN_FIELD(sync, verify_every, IntAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(transport, linger_ms, ZmqInt(0)));
   f.push_back(MESHTRAIN_FIELD(transport, sndhwm, ZmqInt(0)));
@@ -175,6 +176,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(debug, slowdown, FloatAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(debug, step_delay_ms, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(debug, byzantine, OneOf({"none", "huge", "noise"})));
+  f.push_back(MESHTRAIN_FIELD(debug, flip_bit_at_step, IntAtLeast(0)));
   return f;
 }
 

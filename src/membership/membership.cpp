@@ -45,6 +45,7 @@ namespace {
 
 // Heartbeats and requests are small and best effort: the next one retries.
 constexpr std::chrono::milliseconds kHeartbeatSendTimeout{10};
+constexpr int kLateGoodbyeRepeats = 3;  // goodbyes after the first, from a peer that took the end late
 // Peers that are not live (dead, gone, never heard) still get a heartbeat now
 // and then: a paused peer learns from it that it was declared dead.
 constexpr std::chrono::milliseconds kQuietPeerInterval{500};
@@ -192,6 +193,23 @@ class Membership::Impl {
     }
   }
 
+  // ---- replica fingerprints (docs/agreement.md, "Replica fingerprints") ----
+
+  void PublishFingerprint(uint64_t view_id, uint64_t step, uint64_t value) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fingerprint_ = {view_id, step, value};
+      fingerprints_.Record(opt_.self_id, fingerprint_);
+      if (JudgeFingerprintsLocked()) RecomputeLocked();
+    }
+    SendHeartbeats(/*periodic=*/false);  // it goes out now: the next one may come after our next fingerprint
+  }
+
+  std::string ReplicaDisagreement() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return disagreement_;
+  }
+
   std::vector<MembershipEvent> DrainEvents() {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<MembershipEvent> out;
@@ -244,8 +262,18 @@ class Membership::Impl {
       out.lingered = farewell_;
     }
     SendGoodbyes(kHeartbeatSendTimeout);
-    if (!out.lingered) return out;
     const auto heartbeat = std::chrono::milliseconds(std::max<int64_t>(opt_.timing.heartbeat_ms, 1));
+    if (window.count() == 0) {
+      // We came back after the end and took it (no window of our own): the
+      // finishers linger until they hear this goodbye, and one message can be
+      // lost while our connections are re-made after the absence. A few more,
+      // a heartbeat apart.
+      for (int i = 0; i < kLateGoodbyeRepeats && !(cancel != nullptr && cancel->load()); ++i) {
+        std::this_thread::sleep_for(heartbeat);
+        SendGoodbyes(kHeartbeatSendTimeout);
+      }
+    }
+    if (!out.lingered) return out;
     const Clock::time_point deadline = Clock::now() + window;
     for (;;) {
       {
@@ -341,7 +369,7 @@ class Membership::Impl {
       if (installed_.id != view_id) return ViewMovedOn(view_id, "before reconciliation");
       reconciling = installed_;
       offer_ = snapshot;
-      report_ = ReplicaReport{view_id, step, snapshot->checksum, lineage_};
+      report_ = ReplicaReport{view_id, step, snapshot->checksum, lineage_, repair_pending_};
     }
     SendHeartbeats(/*periodic=*/false);  // our report goes out now, not at the next tick
 
@@ -386,10 +414,11 @@ class Membership::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     lineage_ = plan.lineage;  // what our state is from now on (the same on every member)
     reconciled_ = reconciling;
-    // Every member holds the reference state: nobody will ask for ours, so the
-    // copy is dropped now instead of living until the next view (a model-sized
-    // buffer: docs/edge.md, "Peak memory"). Each member plans from the same
-    // reports, so each comes to the same conclusion.
+    repair_pending_ = false;  // a suspect state is never a source: we now hold the reference
+    // Every member holds the reference state: nobody is behind, nobody will
+    // ask for ours, so the copy is dropped now instead of living until the next
+    // view (a model-sized buffer: docs/edge.md, "Peak memory"). Each member
+    // plans from the same reports, so each comes to the same conclusion.
     if (plan.sources.size() == reports.size() && offer_ == snapshot) offer_.reset();
     return plan;
   }
@@ -589,7 +618,15 @@ class Membership::Impl {
   void HandleHeartbeat(const Header& h, const IncomingMessage& msg) {
     if (msg.has_payload && msg.payload.size() > 0) return Reject(msg.from, "heartbeat with a payload");
     std::optional<Heartbeat> hb = membership_internal::DecodeHeartbeat(h.extra);
-    if (!hb) return Reject(msg.from, "malformed heartbeat (" + std::to_string(h.extra.size()) + " bytes of extra)");
+    if (!hb) {
+      const uint8_t format = h.extra.empty() ? 0 : static_cast<uint8_t>(h.extra[0]);
+      if (format != membership_internal::kHeartbeatFormat) {
+        return Reject(msg.from, "heartbeat format " + std::to_string(format) + ", this build speaks format " +
+                                    std::to_string(membership_internal::kHeartbeatFormat) +
+                                    " (a peer of another meshtrain version: run the same version everywhere)");
+      }
+      return Reject(msg.from, "malformed heartbeat (" + std::to_string(h.extra.size()) + " bytes of extra)");
+    }
     std::vector<std::pair<std::string, std::string>> connects;
     std::vector<std::string> disconnects;
     bool changed = false;
@@ -602,13 +639,15 @@ class Membership::Impl {
       if (evicted && !leaving_) Rejoin(*hb);
       if (farewell_ && hb->leaving) farewell_heard_.insert(h.sender);  // it knows the run is over
       ApplyChangesLocked(changes, &connects);
+      fingerprints_.Record(h.sender, hb->fingerprint);
+      const bool renewed = JudgeFingerprintsLocked();
       if (!bootstrap_ids_.empty()) {
         // Someone answered: from now on we talk to peers by name. Keeping the
         // bootstrap connection would make the peer's ROUTER hand our id back
         // and forth between two connections.
         disconnects.swap(bootstrap_ids_);
       }
-      changed = RecomputeLocked() || evicted;
+      changed = RecomputeLocked() || evicted || renewed;
       cv_.notify_all();  // a report may have come with it
     }
     for (const std::string& id : disconnects) transport_->Disconnect(id);
@@ -640,6 +679,47 @@ class Membership::Impl {
                "rejoining as incarnation " + std::to_string(incarnation_) +
                (withdrawn.empty() ? "" : "; withdrew its own verdicts on " + JoinIds(withdrawn));
     EventLocked(std::move(e));
+  }
+
+  // Compares the reconciled view's fingerprints once every member's is in
+  // (FingerprintLedger). True if this peer found itself outside the majority
+  // and rejoined as a new incarnation (the view must be recomputed).
+  bool JudgeFingerprintsLocked() {
+    if (reconciled_.id == 0 || leaving_) return false;
+    std::optional<membership_internal::FingerprintVerdict> v =
+        fingerprints_.Judge(reconciled_.id, reconciled_.ids());
+    if (!v) return false;
+    stats_.fingerprint_checks = fingerprints_.checks();
+    if (v->agree) return false;
+    ++stats_.fingerprint_mismatches;
+    const std::string where = " at step " + std::to_string(v->step) + " of view " + std::to_string(v->view_id);
+    MembershipEvent e;
+    e.name = "replica_diverged";
+    e.unix_t = UnixNow();
+    e.peer = JoinIds(v->differing);
+    if (v->majority.empty()) {
+      e.detail = "the replicas of " + JoinIds(v->differing) + " differ" + where +
+                 " and no strict majority holds one state: no replica can be trusted";
+      disagreement_ = e.detail;
+      EventLocked(std::move(e));
+      return false;
+    }
+    const bool self = std::find(v->differing.begin(), v->differing.end(), opt_.self_id) != v->differing.end();
+    e.detail = "the replica of " + JoinIds(v->differing) + " differs from the one " + JoinIds(v->majority) +
+               " hold" + where + (self ? "; this peer copies their state" : "; it copies the majority's state");
+    if (!self || repair_pending_) {
+      EventLocked(std::move(e));
+      return false;
+    }
+    // A new incarnation of ourselves is a view change: every member reconciles,
+    // and our report, marked suspect, can never be the reference.
+    repair_pending_ = true;
+    report_.suspect = true;
+    const uint64_t old = incarnation_;
+    incarnation_ = std::max(incarnation_ + 1, ClockIncarnation());
+    e.detail += " (rejoining as incarnation " + std::to_string(incarnation_) + ", was " + std::to_string(old) + ")";
+    EventLocked(std::move(e));
+    return true;
   }
 
   void HandleBye(const std::string& from) {
@@ -815,6 +895,7 @@ class Membership::Impl {
     hb.installed = installed_;
     hb.proposal = proposal_;
     hb.report = report_;
+    hb.fingerprint = fingerprint_;
     hb.table = table_.Entries({opt_.self_id, opt_.self_endpoint, incarnation_, MemberState::kAlive, step_});
     return hb;
   }
@@ -838,7 +919,9 @@ class Membership::Impl {
           if (!started_) continue;  // everyone "joins" at start; only later arrivals are news
           e.name = "peer_joined";
           e.detail = "incarnation " + std::to_string(rec ? rec->incarnation : 0) + " at " +
-                     (rec ? rec->endpoint : std::string("?"));
+                     (rec ? rec->endpoint : std::string("?")) +
+                     (rec && rec->report.suspect ? " (its replica differed: it comes back to copy the majority's)"
+                                                 : "");
           break;
         case MemberChange::Kind::kSuspect:
           e.name = "peer_suspect";
@@ -922,6 +1005,10 @@ class Membership::Impl {
   bool farewell_ = false;                  // Farewell is waiting for peers that were away
   std::set<std::string> farewell_heard_;   // peers that said goodbye during the farewell
   ReplicaReport report_;
+  membership_internal::ReplicaFingerprint fingerprint_;  // our newest, sent with every heartbeat
+  membership_internal::FingerprintLedger fingerprints_;
+  bool repair_pending_ = false;  // our replica differed from the majority's: copy theirs at the next reconciliation
+  std::string disagreement_;     // replicas differed with no majority (ReplicaDisagreement)
   Lineage lineage_;  // of our state, as of the last view reconciled (empty: a fresh start or a restart)
   std::shared_ptr<const StateSnapshot> offer_;
   std::unique_ptr<StateFetch> fetch_;
@@ -977,6 +1064,10 @@ Result<ReconcilePlan> Membership::Reconcile(uint64_t view_id, uint64_t step, std
                                             const std::atomic<bool>* cancel) {
   return impl_->Reconcile(view_id, step, params, optimizer_state, meta, timeout, fetched, cancel);
 }
+void Membership::PublishFingerprint(uint64_t view_id, uint64_t step, uint64_t fingerprint) {
+  impl_->PublishFingerprint(view_id, step, fingerprint);
+}
+std::string Membership::ReplicaDisagreement() const { return impl_->ReplicaDisagreement(); }
 std::vector<MembershipEvent> Membership::DrainEvents() { return impl_->DrainEvents(); }
 void Membership::Leave() { impl_->Leave(); }
 FarewellOutcome Membership::Farewell(uint64_t step, std::span<const float> params,

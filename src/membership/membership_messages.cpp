@@ -78,6 +78,10 @@ std::string EncodeHeartbeat(const Heartbeat& hb) {
   w.U64(hb.report.step);
   w.U64(hb.report.checksum);
   PutLineage(w, hb.report.lineage);
+  w.U8(hb.report.suspect ? 1 : 0);
+  w.U64(hb.fingerprint.view_id);
+  w.U64(hb.fingerprint.step);
+  w.U64(hb.fingerprint.value);
   const size_t n = std::min(hb.table.size(), kMaxTableEntries);
   w.U16(static_cast<uint16_t>(n));
   for (size_t i = 0; i < n; ++i) {
@@ -109,6 +113,12 @@ std::optional<Heartbeat> DecodeHeartbeat(std::string_view bytes) {
   hb.report.step = r.U64();
   hb.report.checksum = r.U64();
   if (!GetLineage(r, &hb.report.lineage)) return std::nullopt;
+  const uint8_t suspect = r.U8();
+  if (suspect > 1) return std::nullopt;
+  hb.report.suspect = suspect == 1;
+  hb.fingerprint.view_id = r.U64();
+  hb.fingerprint.step = r.U64();
+  hb.fingerprint.value = r.U64();
   const uint16_t n = r.U16();
   if (r.failed() || n > kMaxTableEntries) return std::nullopt;
   hb.table.reserve(n);

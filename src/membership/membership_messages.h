@@ -1,7 +1,8 @@
 // Membership's messages in wire terms (docs/membership.md, "On the wire"):
 //   kHeartbeat: no payload; view_id = the sender's installed view, step = its
 //     trainer step, extra = Heartbeat (its incarnation, endpoint, installed
-//     view, proposal, reconciliation report with its lineage, and member table).
+//     view, proposal, reconciliation report with its lineage, newest replica
+//     fingerprint, and member table).
 //   kStateRequest: no payload; view_id = the view being reconciled, step =
 //     the state's step, chunk = first piece wanted, n_chunks = pieces in all,
 //     extra = StateRequest (every `stride`-th piece from `chunk` on).
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "membership/fingerprint_ledger.h"
 #include "meshtrain/membership.h"
 #include "meshtrain/wire.h"
 
@@ -43,15 +45,18 @@ struct Heartbeat {
   View installed;
   View proposal;
   ReplicaReport report;
-  std::vector<TableEntry> table;  // what the sender knows of everyone else
+  ReplicaFingerprint fingerprint;  // the newest one the sender published (view 0: none)
+  std::vector<TableEntry> table;   // what the sender knows of everyone else
   bool operator==(const Heartbeat&) const = default;
 };
 
 // 2: the report carries the state's lineage (docs/membership.md, "Partitions").
+// 3: the report's suspect flag and the sender's newest replica fingerprint
+// (docs/agreement.md, "Replica fingerprints").
 // The flag `finished` (4) came later without a new format: the layout is the
 // same, and a build that does not know the flag drops such a goodbye as
 // malformed, i.e. hears the finished peer fall silent, as before.
-inline constexpr uint8_t kHeartbeatFormat = 2;
+inline constexpr uint8_t kHeartbeatFormat = 3;
 inline constexpr size_t kMaxTableEntries = 4096;
 
 std::string EncodeHeartbeat(const Heartbeat& hb);

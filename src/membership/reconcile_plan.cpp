@@ -21,9 +21,10 @@
 namespace meshtrain {
 namespace {
 
-// Larger is better: the latest primary lineage, then one that stayed in it, then the step.
-std::tuple<uint64_t, bool, uint64_t> Rank(const ReplicaReport& r) {
-  return {r.lineage.primary, !r.lineage.off_primary, r.step};
+// Larger is better: a state not known to be wrong, the latest primary
+// lineage, then one that stayed in it, then the step.
+std::tuple<bool, uint64_t, bool, uint64_t> Rank(const ReplicaReport& r) {
+  return {!r.suspect, r.lineage.primary, !r.lineage.off_primary, r.step};
 }
 
 // True if `view` holds a strict majority of `last_primary`'s members (or

@@ -419,6 +419,7 @@ CommStats PeerGroup::stats() const {
   const TransportStats t = transport_ ? transport_->stats() : final_transport_;
   out.bytes_sent = t.bytes_sent;
   out.bytes_recv = t.bytes_recv;
+  out.bytes_by_peer = t.bytes_by_peer;
   out.msgs_sent = t.msgs_sent;
   if (mailbox_) {
     out.rejected = mailbox_->rejected();

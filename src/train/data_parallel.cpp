@@ -16,6 +16,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   std::unique_ptr<DataParallel> dp(new DataParallel());
   dp->mode_ = cfg.sync.mode;
   dp->every_ = cfg.sync.every;
+  dp->verify_every_ = cfg.sync.verify_every;
   dp->start_timeout_ms_ = cfg.sync.start_timeout_ms;
   // Compression applies to the gradient all-reduce only (docs/compression.md):
   // refuse it where it would silently send f32 instead.
@@ -225,6 +226,15 @@ std::vector<MembershipEvent> DataParallel::DrainEvents() {
   return m ? m->DrainEvents() : std::vector<MembershipEvent>{};
 }
 
+void DataParallel::PublishFingerprint(uint64_t view_id, int64_t step, uint64_t fingerprint) {
+  if (Membership* m = membership()) m->PublishFingerprint(view_id, static_cast<uint64_t>(step), fingerprint);
+}
+
+std::string DataParallel::ReplicaDisagreement() const {
+  Membership* m = membership();
+  return m != nullptr ? m->ReplicaDisagreement() : std::string();
+}
+
 void DataParallel::SetProgress(int64_t step) {
   if (Membership* m = membership()) m->SetProgress(static_cast<uint64_t>(step), true);
 }
@@ -341,6 +351,7 @@ ReplicaStats DataParallel::stats() const {
   CommStats s = group_->stats();
   out.bytes_sent = s.bytes_sent;
   out.bytes_recv = s.bytes_recv;
+  out.bytes_by_peer = std::move(s.bytes_by_peer);
   out.comm_seconds = s.comm_seconds;
   out.rejected = s.rejected;
   out.dropped_by_kind = s.dropped_by_kind;

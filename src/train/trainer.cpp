@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "meshtrain/checkpoint.h"
 #include "meshtrain/data.h"
 #include "meshtrain/data_parallel.h"
+#include "meshtrain/membership.h"
 #include "meshtrain/membership_epochs.h"
 #include "meshtrain/metrics.h"
 #include "meshtrain/model.h"
@@ -243,6 +245,8 @@ class PeerTrainer final : public Trainer {
         }
         if (!st.ok()) return Fail(st);
       }
+      if (cfg_.debug.flip_bit_at_step > 0 && step_ == cfg_.debug.flip_bit_at_step) FlipOneBit();
+      if (replicas_->verifies_replicas_after(step_)) PublishFingerprint();
       if (step_ == total_steps_) {
         train_s_ = SecondsSince(run_start);
         AgreeAtEnd();
@@ -427,6 +431,7 @@ class PeerTrainer final : public Trainer {
   Status FollowMembership(const std::atomic<bool>* stop) {
     replicas_->SetProgress(step_);
     WriteMembershipEvents();
+    if (std::string why = replicas_->ReplicaDisagreement(); !why.empty()) return ReplicasDisagree(why);
     const View view = replicas_->current_view();
     if (view.id != reconciled_view_) MESHTRAIN_RETURN_IF_ERROR(ReconcileView(view, stop));
     return CheckQuorum();
@@ -710,6 +715,39 @@ class PeerTrainer final : public Trainer {
                            " is the last finite state (--resume it with a lower optim.lr)");
   }
 
+  // ---- replica fingerprints (docs/agreement.md, "Replica fingerprints") ----
+
+  // Taken in the reconciled view, after the step's update: every ring replica
+  // of that view holds exactly the same bits here.
+  void PublishFingerprint() {
+    const auto t0 = Clock::now();
+    const uint64_t fp = StateFingerprint(parts_.model->params(), parts_.optimizer->state());
+    fingerprint_s_ += SecondsSince(t0);
+    ++fingerprints_;
+    replicas_->PublishFingerprint(reconciled_view_, step_, fp);
+  }
+
+  // debug.flip_bit_at_step: a silent memory error, for the fingerprint check to find.
+  void FlipOneBit() {
+    float& first = parts_.model->params()[0];
+    uint32_t bits;
+    std::memcpy(&bits, &first, sizeof(bits));
+    bits ^= 1u;
+    std::memcpy(&first, &bits, sizeof(bits));
+    Event("bit_flipped", "debug.flip_bit_at_step: flipped the lowest bit of parameter 0 after step " +
+                             std::to_string(step_));
+  }
+
+  // The replicas differ and no majority holds one state: no checkpoint of
+  // this one is written. One written since the last check that agreed may
+  // already hold the difference, which only a person can judge.
+  Status ReplicasDisagree(const std::string& why) {
+    replicas_->Shutdown();
+    return Status::Corruption(why + "; stopping at step " + std::to_string(step_) +
+                              " without a checkpoint of this state (resume from one in " + cfg_.CheckpointDir() +
+                              " taken at or before the last fingerprint check that agreed)");
+  }
+
   // debug.slowdown = s stretches each step to s times its compute time (straggler
   // experiments); debug.step_delay_ms adds a fixed pause (fault tests), which
   // also stands in for compute on a device of its own, so s stretches it too.
@@ -744,6 +782,7 @@ class PeerTrainer final : public Trainer {
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("epoch", CurrentEpoch());
     line.Add("loss", loss).Add("lr", last_lr_).Add("view", replicas_->view());
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
+    AddBytesByPeer(rs.bytes_by_peer, &line);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("samples_per_s", samples_per_s);
     if (rs.consensus >= 0) line.Add("consensus", rs.consensus);
     // The counts by kind ride on a step line only when they changed, so an attack
@@ -753,6 +792,19 @@ class PeerTrainer final : public Trainer {
       last_logged_drops_ = rs.dropped_by_kind;
     }
     metrics_.Write(line);
+  }
+
+  // "bytes_sent_by_peer" and "bytes_recv_by_peer" (docs/training.md); a peer
+  // without a network has no neighbours and no such fields.
+  static void AddBytesByPeer(const std::map<std::string, LinkBytes>& by_peer, JsonLine* line) {
+    if (by_peer.empty()) return;
+    JsonLine sent, recv;
+    for (const auto& [peer, bytes] : by_peer) {
+      const std::string key = JsonEscape(peer);
+      sent.Add(key.c_str(), bytes.sent);
+      recv.Add(key.c_str(), bytes.recv);
+    }
+    line->AddRaw("bytes_sent_by_peer", sent.str()).AddRaw("bytes_recv_by_peer", recv.str());
   }
 
   static std::string DropCountsJson(const std::map<std::string, uint64_t>& counts) {
@@ -790,6 +842,7 @@ class PeerTrainer final : public Trainer {
     line.Add("event", "done").Add("test_loss", outcome_.test_loss);
     if (parts_.data.test.num_classes > 0) line.Add("test_acc", outcome_.test_acc);
     line.Add("bytes_sent", rs.bytes_sent).Add("bytes_recv", rs.bytes_recv);
+    AddBytesByPeer(rs.bytes_by_peer, &line);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
     if (!rs.dropped_by_kind.empty()) {  // by kind (docs/training.md); local peers and clusters of one have none
@@ -798,6 +851,7 @@ class PeerTrainer final : public Trainer {
     if (elastic_) {
       line.Add("view", final_view_).Add("view_changes", view_changes_).Add("rounds_aborted", rounds_aborted_);
       line.Add("state_syncs", state_syncs_).Add("missing_shard_steps", missing_shard_steps_total_);
+      if (fingerprints_ > 0) line.Add("fingerprints", fingerprints_).Add("fingerprint_s", fingerprint_s_);
     }
     if (train_s_ > 0) {
       line.Add("train_s", train_s_).Add("steps_per_s", static_cast<double>(step_ - first_step_) / train_s_);
@@ -905,6 +959,8 @@ class PeerTrainer final : public Trainer {
   std::vector<std::string> loaded_owners_;  // the plan our shard in parts_.data.train was cut for
   bool has_shard_ = true;                   // false: we hold no shard this epoch (a newcomer)
   uint64_t reconciled_view_ = 0;
+  int64_t fingerprints_ = 0;    // replica fingerprints published
+  double fingerprint_s_ = 0;    // time spent taking them
   bool awaiting_first_round_ = false;       // a view was reconciled; its first round has not succeeded yet
   double view_changed_at_ = 0;              // unix time of the last view change
   std::map<std::string, int64_t> missing_shard_steps_;  // this epoch: steps each absent owner's shard sat out

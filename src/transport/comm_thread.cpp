@@ -107,7 +107,7 @@ void Transport::Impl::Handle(ConnectCommand& cmd) {
     if (policy_) transport_internal::ApplyDealerCurve(dealer, security_.public_key, security_.secret_key, server_key);
     dealer.connect(cmd.endpoint);  // asynchronous: TCP comes up (and back) in the background
     if (it == links_.end()) {
-      links_.emplace(cmd.peer_id, PeerLink{cmd.endpoint, std::move(dealer), {}});
+      links_.emplace(cmd.peer_id, PeerLink{cmd.endpoint, std::move(dealer), {}, &CountersFor(cmd.peer_id)});
     } else {
       // The peer moved: swap the socket, keep its pending sends in order.
       it->second.dealer.close();
@@ -164,7 +164,7 @@ std::optional<Status> Transport::Impl::TrySend(PeerLink& link, SendRequest& req)
   } catch (const zmq::error_t& e) {
     return Status::Unavailable("send to " + link.endpoint + ": " + e.what());
   }
-  bytes_sent_.fetch_add(req.bytes, std::memory_order_relaxed);
+  link.counters->sent.fetch_add(req.bytes, std::memory_order_relaxed);
   msgs_sent_.fetch_add(1, std::memory_order_relaxed);
   return Status::OK();
 }
@@ -229,7 +229,9 @@ void Transport::Impl::ReadRouter() {
     msg.header = std::move(frames[0]);
     msg.has_payload = count == 2;
     if (msg.has_payload) msg.payload = Aligned(std::move(frames[1]));
-    bytes_recv_.fetch_add(msg.header.size() + msg.payload.size(), std::memory_order_relaxed);
+    auto counters = traffic_.find(msg.from);
+    (counters != traffic_.end() ? counters->second : unlinked_)
+        .recv.fetch_add(msg.header.size() + msg.payload.size(), std::memory_order_relaxed);
     msgs_recv_.fetch_add(1, std::memory_order_relaxed);
     incoming_.Push(std::move(msg));
   }
@@ -260,6 +262,11 @@ void Transport::Impl::DrainStray(zmq::socket_t& dealer) {
     }
   } catch (const zmq::error_t&) {
   }
+}
+
+Transport::Impl::LinkCounters& Transport::Impl::CountersFor(const std::string& peer_id) {
+  std::lock_guard<std::mutex> lock(traffic_mu_);
+  return traffic_.try_emplace(peer_id).first->second;
 }
 
 void Transport::Impl::CloseAll() {

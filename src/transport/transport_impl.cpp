@@ -268,8 +268,20 @@ Result<IncomingMessage> Transport::Impl::Receive(std::chrono::milliseconds timeo
 
 TransportStats Transport::Impl::stats() const {
   TransportStats s;
-  s.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
-  s.bytes_recv = bytes_recv_.load(std::memory_order_relaxed);
+  {
+    // The totals are the sums of the same loads, so a snapshot always adds up.
+    std::lock_guard<std::mutex> lock(traffic_mu_);
+    for (const auto& [id, counters] : traffic_) {
+      const LinkBytes link{counters.sent.load(std::memory_order_relaxed),
+                           counters.recv.load(std::memory_order_relaxed)};
+      s.bytes_by_peer.emplace(id, link);
+      s.bytes_sent += link.sent;
+      s.bytes_recv += link.recv;
+    }
+    const uint64_t unlinked = unlinked_.recv.load(std::memory_order_relaxed);
+    if (unlinked > 0) s.bytes_by_peer[kUnlinkedSender].recv += unlinked;
+    s.bytes_recv += unlinked;
+  }
   s.msgs_sent = msgs_sent_.load(std::memory_order_relaxed);
   s.msgs_recv = msgs_recv_.load(std::memory_order_relaxed);
   s.malformed = malformed_.load(std::memory_order_relaxed);

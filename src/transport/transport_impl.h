@@ -67,11 +67,17 @@ class Transport::Impl {
   };
   using Command = std::variant<ConnectCommand, DisconnectCommand, SendCommand>;
 
+  // Bytes to and from one peer id (TransportStats::bytes_by_peer).
+  struct LinkCounters {
+    std::atomic<uint64_t> sent{0}, recv{0};
+  };
+
   // Comm thread: our DEALER to one peer and the sends waiting for it, in order.
   struct PeerLink {
     std::string endpoint;
     zmq::socket_t dealer;
     std::deque<std::shared_ptr<SendRequest>> pending;
+    LinkCounters* counters = nullptr;  // in traffic_, which outlives the link
   };
 
   Impl(const TransportConfig& cfg, std::string self_id, const TransportSecurity& security);
@@ -105,6 +111,7 @@ class Transport::Impl {
   // counts and logs it if not.
   bool Admit(const std::string& from, const zmq::message_t& first_frame);
   void DrainStray(zmq::socket_t& dealer);
+  LinkCounters& CountersFor(const std::string& peer_id);
   void CloseAll();
 
   const TransportConfig cfg_;
@@ -131,9 +138,16 @@ class Transport::Impl {
   mutable std::mutex peers_mu_;
   std::map<std::string, std::string> peer_endpoints_;
 
+  // Only the comm thread adds entries (on Connect; none is ever removed, and
+  // map nodes do not move), under traffic_mu_, which stats() holds to walk
+  // them. So the comm thread looks ids up without the lock, and counting a
+  // message is one relaxed atomic add, as the totals were.
+  mutable std::mutex traffic_mu_;
+  std::map<std::string, LinkCounters, std::less<>> traffic_;
+  LinkCounters unlinked_;  // received from ids with no entry in traffic_
+
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> bytes_sent_{0}, bytes_recv_{0}, msgs_sent_{0}, msgs_recv_{0}, malformed_{0},
-      send_timeouts_{0}, auth_refused_{0};
+  std::atomic<uint64_t> msgs_sent_{0}, msgs_recv_{0}, malformed_{0}, send_timeouts_{0}, auth_refused_{0};
   std::thread thread_;
 };
 

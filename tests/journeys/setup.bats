@@ -3,7 +3,8 @@
 # architecture: after scripts/cross.sh has installed the arm64 libraries, the
 # native ones are still missing. The package database is a fake (dpkg and
 # dpkg-query on PATH, reading $T/dpkg.db), and SETUP_DRY_RUN=1 only says what
-# setup.sh would install, so nothing here touches apt.
+# setup.sh would install, so nothing here touches apt. --observability adds
+# the packages of the tools test_cli_observe drives.
 
 setup() {
   load helpers
@@ -106,5 +107,17 @@ assert_no_apt() { [ ! -s "$T/calls" ] || fail "setup.sh ran: $(cat "$T/calls")";
   run "$SCRIPTS/setup.sh" --dry-run
   assert_success
   assert_output "setup: would install (amd64): libzmq3-dev"
+  assert_no_apt
+}
+
+@test "--observability adds promtool's and headless Chromium's packages (what test.sh --full installs)" {
+  local pkg
+  : >"$T/dpkg.db"
+  for pkg in "${WANTED[@]}"; do
+    if arch_all "$pkg"; then echo "$pkg all"; else echo "$pkg amd64"; fi >>"$T/dpkg.db"
+  done
+  run "$SCRIPTS/setup.sh" --dry-run --observability
+  assert_success
+  assert_output "setup: would install (amd64): prometheus chromium-headless-shell"
   assert_no_apt
 }
