@@ -9,11 +9,13 @@
 #       --delay-ms D    one-way delay of every peer-to-peer path (default 50)
 #       --port P        the peers' port (default 7000): peer k is tcp://10.213.<k+1>.2:P
 #       --relay BIN     start the delay relay (tests/support/delay_relay) in the background
+#       --loss PCT      drop PCT% of the packets each peer sends and of those it receives (default 0)
 #       --owner PID     the lab belongs to PID: `reap` removes it once PID is gone (default: the caller)
 #   scripts/netlab.sh relay NAME BIN                run the relay in the foreground (for tests that reap it)
 #   scripts/netlab.sh peers NAME                    the [[cluster.peers]] TOML of the lab
 #   scripts/netlab.sh exec NAME K CMD...            run CMD as peer K (in its namespace)
 #   scripts/netlab.sh drop NAME SECONDS [K]         pull peer K's cable (every cable without K) for SECONDS
+#   scripts/netlab.sh loss NAME PCT [K]             set the packet loss of peer K (every peer without K) now
 #   scripts/netlab.sh down NAME                     stop the relay, delete the namespaces
 #   scripts/netlab.sh reap                          take down every lab whose owner process is gone
 #
@@ -31,7 +33,9 @@
 # interfaces; the addresses exist only inside these namespaces.
 #
 # State (relay pid, control pipe, relay log) is kept in $NETLAB_STATE/NAME
-# (default /run/meshtrain-netlab). netem is not used (this CI kernel lacks it).
+# (default /run/meshtrain-netlab). netem is not used (this CI kernel lacks it):
+# loss is an nftables rule in each peer's namespace, on its way out and in,
+# dropping a random share of packets (nft's numgen, per-mille steps).
 set -uo pipefail
 
 state_root="${NETLAB_STATE:-/run/meshtrain-netlab}"
@@ -81,12 +85,36 @@ down() {
   rm -rf "$dir"
 }
 
+# A loss percentage as per-mille ("2.5" -> 25), or exit 2 naming it.
+loss_permille() {
+  local pct="$1"
+  [[ "$pct" =~ ^([0-9]{1,3})(\.([0-9]))?$ ]] || bad_arg "loss '$pct' must be a percentage 0..100 with at most one decimal"
+  local permille=$((10#${BASH_REMATCH[1]} * 10 + 10#${BASH_REMATCH[3]:-0}))
+  [ "$permille" -le 1000 ] || bad_arg "loss '$pct' is above 100%"
+  echo "$permille"
+}
+
+# Replaces peer namespace NS's loss rules: PERMILLE of 1000 packets dropped each way.
+set_loss() {
+  local ns="$1" permille="$2"
+  command -v nft >/dev/null || die "no 'nft' command (nftables; scripts/setup.sh installs it)"
+  ip netns exec "$ns" nft delete table inet netlab 2>/dev/null || true  # none yet
+  [ "$permille" -gt 0 ] || return 0
+  ip netns exec "$ns" nft -f - <<EOF || die "cannot add the loss rules in $ns"
+table inet netlab {
+  chain out { type filter hook output priority 0; numgen random mod 1000 < $permille drop; }
+  chain in { type filter hook input priority 0; numgen random mod 1000 < $permille drop; }
+}
+EOF
+}
+
 up() {
   local name="$1" n="$2"; shift 2
-  local rate=10mbit delay=50 port=7000 relay="" owner="$PPID"
+  local rate=10mbit delay=50 port=7000 relay="" owner="$PPID" loss=0
   while [ $# -gt 0 ]; do
-    case "$1" in --rate | --delay-ms | --port | --relay | --owner) [ $# -ge 2 ] && [ -n "$2" ] || bad_arg "up: $1 needs a value" ;; esac
+    case "$1" in --rate | --delay-ms | --port | --relay | --owner | --loss) [ $# -ge 2 ] && [ -n "$2" ] || bad_arg "up: $1 needs a value" ;; esac
     case "$1" in
+      --loss) loss="$(loss_permille "$2")" || exit 2; shift 2 ;;
       --rate) rate="$2"; shift 2 ;;
       --delay-ms) delay="$2"; shift 2 ;;
       --port) port="$2"; shift 2 ;;
@@ -127,13 +155,14 @@ up() {
     ip -n "$hub" rule add iif "vh$k" lookup 100 priority 100
     tc -n "$ns" qdisc add dev eth0 root tbf rate "$rate" burst 16kb latency 200ms
     tc -n "$hub" qdisc add dev "vh$k" root tbf rate "$rate" burst 16kb latency 200ms
+    set_loss "$ns" "$loss"
   done
   trap - ERR
   set +E
   if [ -n "$relay" ]; then
     relay_background "$name" "$relay" || { down "$name"; exit 1; }
   fi
-  echo "netlab: lab '$name' is up: $n peer(s), links $rate, $delay ms one way, peers at tcp://10.213.<k+1>.2:$port"
+  echo "netlab: lab '$name' is up: $n peer(s), links $rate, $delay ms one way, loss $((loss / 10)).$((loss % 10))% each way, peers at tcp://10.213.<k+1>.2:$port"
 }
 
 relay_args() {
@@ -191,6 +220,20 @@ drop() {
   printf '%s\n' "$line" 1<>"$dir/control"
 }
 
+loss() {
+  local name="$1" permille k="${3:-}" dir n
+  permille="$(loss_permille "$2")" || exit 2
+  dir="$(state_of "$name")"
+  [ -f "$dir/peers" ] || die "no lab '$name' (no $dir/peers)"
+  n="$(cat "$dir/peers")"
+  if [ -n "$k" ]; then
+    [[ "$k" =~ ^[0-9]+$ ]] && [ "$k" -lt "$n" ] || bad_arg "loss: peer '$k' is not one of 0..$((n - 1))"
+    set_loss "$name-p$k" "$permille"
+  else
+    for ((k = 0; k < n; k++)); do set_loss "$name-p$k" "$permille"; done
+  fi
+}
+
 reap() {
   local dir owner
   [ -d "$state_root" ] || return 0
@@ -215,6 +258,7 @@ case "$cmd" in
   peers) [ $# -eq 1 ] || usage; valid_name "$1"; peers_toml "$1" ;;
   exec) [ $# -ge 3 ] || usage; valid_name "$1"; name="$1"; k="$2"; shift 2; exec ip netns exec "$name-p$k" "$@" ;;
   drop) [ $# -ge 2 ] || usage; valid_name "$1"; drop "$@" ;;
+  loss) [ $# -ge 2 ] && [ $# -le 3 ] || usage; valid_name "$1"; loss "$@" ;;
   reap) reap ;;
   *) usage ;;
 esac

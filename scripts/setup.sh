@@ -43,6 +43,7 @@ PACKAGES=(
   dataset-fashion-mnist
   gnuplot-nox
   iproute2      # ip and tc for the slow-link rig (scripts/netlab.sh)
+  nftables      # packet loss in the rig (netlab.sh --loss, netlab.sh loss)
   bats          # the journey tests (tests/journeys/)
   bats-assert
   bats-support

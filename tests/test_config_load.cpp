@@ -113,8 +113,7 @@ rcvhwm = 20
 reconnect_ivl_ms = 50
 reconnect_ivl_max_ms = 500
 max_msg_bytes = 1048576
-heartbeat_ivl_ms = 200
-heartbeat_timeout_ms = 600
+connect_timeout_ms = 600
 
 [membership]
 heartbeat_ms = 50
@@ -224,8 +223,7 @@ TEST_CASE("a file with every key parses with every value as written") {
   CHECK(c.transport.reconnect_ivl_ms == 50);
   CHECK(c.transport.reconnect_ivl_max_ms == 500);
   CHECK(c.transport.max_msg_bytes == 1048576);
-  CHECK(c.transport.heartbeat_ivl_ms == 200);
-  CHECK(c.transport.heartbeat_timeout_ms == 600);
+  CHECK(c.transport.connect_timeout_ms == 600);
 
   CHECK(c.membership.heartbeat_ms == 50);
   CHECK(c.membership.suspect_ms == 300);

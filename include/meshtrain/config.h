@@ -138,8 +138,9 @@ struct TransportConfig {
   int64_t reconnect_ivl_ms = 100;
   int64_t reconnect_ivl_max_ms = 1000;
   int64_t max_msg_bytes = 256LL << 20;  // ZMQ_MAXMSGSIZE
-  int64_t heartbeat_ivl_ms = 1000;      // ZMTP heartbeats
-  int64_t heartbeat_timeout_ms = 3000;
+  // A TCP connect that gets no answer is given up (and retried) after this;
+  // no ZMTP heartbeats (docs/transport.md, "Options we avoid").
+  int64_t connect_timeout_ms = 3000;
   int64_t io_threads = 2;  // ZeroMQ I/O threads: one can send while the other receives
 };
 

@@ -1,6 +1,7 @@
 // Transport: this peer's ZeroMQ sockets (docs/transport.md). One ROUTER bound
-// at our endpoint receives from everyone; one DEALER per peer we send to
-// (routing id = our peer id, so the ROUTER's first frame names the sender).
+// at our endpoint receives from everyone; two DEALERs per peer we send to, one
+// per Lane (routing id = our peer id, marked on the control lane, so the
+// ROUTER's first frame names the sender and the lane).
 // ZeroMQ sockets are not thread-safe, so a single communication thread owns
 // and polls every socket; callers talk to it through queues. Every call is
 // bounded by a timeout; nothing blocks forever. Thread-safe.
@@ -21,7 +22,16 @@
 
 namespace meshtrain {
 
+// Which of a peer's two connections carries a message (docs/transport.md,
+// "Two lanes"). Membership's heartbeats travel apart from bulk data so that a
+// heartbeat never waits behind megabytes of gradients queued on a slow link.
+enum class Lane : uint8_t {
+  kData,     // gradients, ring and gossip pieces, state transfers: everything big
+  kControl,  // the failure detector's small messages (heartbeats, goodbyes, state requests)
+};
+
 struct OutgoingMessage {
+  Lane lane = Lane::kData;
   std::string header;                     // frame 0, already-encoded wire header
   const void* payload = nullptr;          // frame 1 (optional, present iff non-null), sent zero-copy
   size_t payload_bytes = 0;
@@ -33,7 +43,8 @@ struct OutgoingMessage {
 inline constexpr size_t kPayloadAlignment = alignof(float);
 
 struct IncomingMessage {
-  std::string from;        // sender's routing id (peer id) as seen by our ROUTER
+  std::string from;        // sender's peer id (its routing id as seen by our ROUTER, lane marker removed)
+  Lane lane = Lane::kData;  // the connection it came on
   zmq::message_t header;   // frame 0
   zmq::message_t payload;  // frame 1, size 0 if absent; data() is kPayloadAlignment-aligned
   bool has_payload = false;
@@ -97,7 +108,8 @@ class Transport {
  public:
   // Binds `bind_endpoint` ("tcp://host:port"; "tcp://host:0" or ":*" picks a free
   // port, see bound_endpoint()) and starts the communication thread. `self_id`
-  // becomes our routing id on every DEALER (1..255 bytes, not starting with NUL).
+  // becomes our routing id on every DEALER (1..254 bytes, not starting with
+  // byte 0 or 1: 1 marks the control lane).
   // Errors (address in use, bad endpoint, bad id) name the endpoint or id.
   // `security.curve`: every socket speaks CurveZMQ and a ZAP handler admits only
   // the authorized keys; a DEALER to peer X needs a key bound to X (or to its

@@ -42,8 +42,6 @@ void CheckTimings(LoadState* state) {
                true);
   RequireOrder(state, "transport.reconnect_ivl_ms", c.transport.reconnect_ivl_ms, "transport.reconnect_ivl_max_ms",
                c.transport.reconnect_ivl_max_ms, false);
-  RequireOrder(state, "transport.heartbeat_ivl_ms", c.transport.heartbeat_ivl_ms, "transport.heartbeat_timeout_ms",
-               c.transport.heartbeat_timeout_ms, true);
 }
 
 void CheckDataAndModel(LoadState* state) {

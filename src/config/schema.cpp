@@ -142,8 +142,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(transport, reconnect_ivl_ms, ZmqInt(1)));
   f.push_back(MESHTRAIN_FIELD(transport, reconnect_ivl_max_ms, ZmqInt(1)));
   f.push_back(MESHTRAIN_FIELD(transport, max_msg_bytes, IntAtLeast(1024)));
-  f.push_back(MESHTRAIN_FIELD(transport, heartbeat_ivl_ms, ZmqInt(1)));
-  f.push_back(MESHTRAIN_FIELD(transport, heartbeat_timeout_ms, ZmqInt(1)));
+  f.push_back(MESHTRAIN_FIELD(transport, connect_timeout_ms, ZmqInt(100)));
   f.push_back(MESHTRAIN_FIELD(transport, io_threads, IntIn(1, 16)));
 
   f.push_back(MESHTRAIN_FIELD(membership, heartbeat_ms, IntAtLeast(1)));

@@ -83,8 +83,31 @@ std::string TopLevelKeyMessage(std::string_view key) {
   return message;
 }
 
+namespace {
+
+// Keys an older meshtrain accepted, and why they are gone: the user learns
+// what to do instead of being offered the nearest spelling of something else.
+struct RemovedKey {
+  std::string_view name, why;
+};
+constexpr RemovedKey kRemovedKeys[] = {
+    {"transport.heartbeat_ivl_ms",
+     "removed: ZMTP heartbeats can abort libzmq 4.3.4 on a lossy link, so meshtrain no longer uses them "
+     "(docs/transport.md, \"Options we avoid\"); membership.heartbeat_ms and membership.dead_ms detect dead peers. "
+     "Delete the line"},
+    {"transport.heartbeat_timeout_ms",
+     "removed: ZMTP heartbeats can abort libzmq 4.3.4 on a lossy link, so meshtrain no longer uses them "
+     "(docs/transport.md, \"Options we avoid\"); membership.dead_ms detects dead peers and "
+     "transport.connect_timeout_ms bounds a connect. Delete the line"},
+};
+
+}  // namespace
+
 std::string UnknownKeyMessage(std::string_view section, std::string_view key) {
   const std::string name = std::string(section) + "." + std::string(key);
+  for (const RemovedKey& removed : kRemovedKeys) {
+    if (removed.name == name) return name + ": " + std::string(removed.why);
+  }
   const auto keys = KeysOf(section);
   if (auto match = ClosestMatch(key, keys)) return name + ": unknown key; " + DidYouMean({std::string(*match)});
   // The right key in the wrong section: "[train] lr" -> optim.lr.

@@ -493,6 +493,7 @@ class Membership::Impl {
     }
     for (auto& [peer, header] : requests) {
       OutgoingMessage msg;
+      msg.lane = Lane::kControl;  // small; must not wait behind the pieces it asks for
       msg.header = std::move(header);
       transport_->Send(peer, std::move(msg), kRequestSendTimeout);
     }
@@ -877,6 +878,10 @@ class Membership::Impl {
     uint64_t sent = 0;
     for (const std::string& id : targets) {
       OutgoingMessage msg;
+      // Apart from bulk data (docs/transport.md, "Two lanes"): a heartbeat
+      // must not wait behind megabytes of gradients on a slow link. Goodbyes
+      // stay on the data lane, behind the last pieces they follow.
+      msg.lane = Lane::kControl;
       msg.header = header;
       if (transport_->Send(id, std::move(msg), kHeartbeatSendTimeout).ok()) ++sent;
     }

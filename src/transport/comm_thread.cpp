@@ -1,12 +1,14 @@
 // The communication thread: the only code that touches ZeroMQ sockets after
 // Create. One loop: run queued commands, push pending sends into DEALERs,
 // expire sends past their deadline, then zmq_poll the wakeup pipe, the ROUTER
-// and the DEALERs until something happens or the next deadline.
+// and the DEALERs (two a peer, one per lane) until something happens or the
+// next deadline.
 #include <algorithm>
 #include <array>
 #include <cstdint>
 
 #include "curve_keys.h"
+#include "lanes.h"
 #include "socket_options.h"
 #include "transport_impl.h"
 
@@ -36,15 +38,19 @@ zmq::message_t Aligned(zmq::message_t frame) {
 
 void Transport::Impl::Run() {
   std::vector<zmq_pollitem_t> items;
-  std::vector<PeerLink*> item_links;
+  std::vector<LaneSocket*> item_lanes;
   while (!stop_.load()) {
     RunCommands();
-    for (auto& [id, link] : links_) Flush(link);
+    // The control lane first: its messages are small and time-critical.
+    for (auto& [id, link] : links_) {
+      Flush(link, link.on(Lane::kControl));
+      Flush(link, link.on(Lane::kData));
+    }
     const Clock::time_point now = Clock::now();
     ExpireRequests(now);
 
     items.clear();
-    item_links.clear();
+    item_lanes.clear();
     items.push_back(zmq_pollitem_t{nullptr, wakeup_.read_fd(), ZMQ_POLLIN, 0});
     // A full incoming queue pauses reading: back-pressure through RCVHWM and TCP.
     items.push_back(zmq_pollitem_t{router_.handle(), 0, static_cast<short>(incoming_.full() ? 0 : ZMQ_POLLIN), 0});
@@ -55,9 +61,11 @@ void Transport::Impl::Run() {
       items.push_back(zmq_pollitem_t{monitor_->socket().handle(), 0, ZMQ_POLLIN, 0});
     }
     for (auto& [id, link] : links_) {
-      const short events = static_cast<short>(ZMQ_POLLIN | (link.pending.empty() ? 0 : ZMQ_POLLOUT));
-      items.push_back(zmq_pollitem_t{link.dealer.handle(), 0, events, 0});
-      item_links.push_back(&link);
+      for (LaneSocket& lane : link.lanes) {
+        const short events = static_cast<short>(ZMQ_POLLIN | (lane.pending.empty() ? 0 : ZMQ_POLLOUT));
+        items.push_back(zmq_pollitem_t{lane.dealer.handle(), 0, events, 0});
+        item_lanes.push_back(&lane);
+      }
     }
     if (zmq_poll(items.data(), static_cast<int>(items.size()), PollTimeoutMs(now)) < 0) {
       if (zmq_errno() == ETERM) break;
@@ -67,8 +75,8 @@ void Transport::Impl::Run() {
     if ((items[1].revents & ZMQ_POLLIN) != 0) ReadRouter();
     if (zap_ && (items[2].revents & ZMQ_POLLIN) != 0) zap_->ServePending();
     if (monitor_ && (items[3].revents & ZMQ_POLLIN) != 0) monitor_->DrainEvents();
-    for (size_t i = 0; i < item_links.size(); ++i) {
-      if ((items[i + first_link].revents & ZMQ_POLLIN) != 0) DrainStray(item_links[i]->dealer);
+    for (size_t i = 0; i < item_lanes.size(); ++i) {
+      if ((items[i + first_link].revents & ZMQ_POLLIN) != 0) DrainStray(item_lanes[i]->dealer);
       // POLLOUT is served by Flush at the top of the loop.
     }
   }
@@ -102,17 +110,23 @@ void Transport::Impl::Handle(ConnectCommand& cmd) {
     }
   }
   try {
-    zmq::socket_t dealer(context_, zmq::socket_type::dealer);
-    transport_internal::ApplyDealerOptions(dealer, cfg_, self_id_);
-    if (policy_) transport_internal::ApplyDealerCurve(dealer, security_.public_key, security_.secret_key, server_key);
-    dealer.connect(cmd.endpoint);  // asynchronous: TCP comes up (and back) in the background
+    zmq::socket_t data = OpenLane(Lane::kData, cmd.endpoint, server_key);
+    zmq::socket_t control = OpenLane(Lane::kControl, cmd.endpoint, server_key);
     if (it == links_.end()) {
-      links_.emplace(cmd.peer_id, PeerLink{cmd.endpoint, std::move(dealer), {}, &CountersFor(cmd.peer_id)});
+      PeerLink link;
+      link.endpoint = cmd.endpoint;
+      link.on(Lane::kData).dealer = std::move(data);
+      link.on(Lane::kControl).dealer = std::move(control);
+      link.counters = &CountersFor(cmd.peer_id);
+      links_.emplace(cmd.peer_id, std::move(link));
     } else {
-      // The peer moved: swap the socket, keep its pending sends in order.
-      it->second.dealer.close();
-      it->second.dealer = std::move(dealer);
-      it->second.endpoint = cmd.endpoint;
+      // The peer moved: swap the sockets, keep its pending sends in order.
+      PeerLink& link = it->second;
+      link.on(Lane::kData).dealer.close();
+      link.on(Lane::kData).dealer = std::move(data);
+      link.on(Lane::kControl).dealer.close();
+      link.on(Lane::kControl).dealer = std::move(control);
+      link.endpoint = cmd.endpoint;
     }
     cmd.completion->Finish(Status::OK());
   } catch (const zmq::error_t& e) {
@@ -121,13 +135,23 @@ void Transport::Impl::Handle(ConnectCommand& cmd) {
   }
 }
 
+zmq::socket_t Transport::Impl::OpenLane(Lane lane, const std::string& endpoint, const std::string& server_key) {
+  zmq::socket_t dealer(context_, zmq::socket_type::dealer);
+  transport_internal::ApplyDealerOptions(dealer, cfg_, transport_internal::RoutingIdFor(self_id_, lane));
+  if (policy_) transport_internal::ApplyDealerCurve(dealer, security_.public_key, security_.secret_key, server_key);
+  dealer.connect(endpoint);  // asynchronous: TCP comes up (and back) in the background
+  return dealer;
+}
+
 void Transport::Impl::Handle(DisconnectCommand& cmd) {
   auto it = links_.find(cmd.peer_id);
   if (it != links_.end()) {
-    for (auto& req : it->second.pending) {
-      req->completion.Finish(Status::Unavailable("peer '" + cmd.peer_id + "' was disconnected before the send"));
+    for (LaneSocket& lane : it->second.lanes) {
+      for (auto& req : lane.pending) {
+        req->completion.Finish(Status::Unavailable("peer '" + cmd.peer_id + "' was disconnected before the send"));
+      }
+      lane.dealer.close();  // linger lets messages already handed over drain
     }
-    it->second.dealer.close();  // linger lets messages already handed over drain
     links_.erase(it);
   }
   cmd.completion->Finish(Status::OK());
@@ -139,26 +163,26 @@ void Transport::Impl::Handle(SendCommand& cmd) {
     cmd.request->completion.Finish(Status::NotFound("send to peer '" + cmd.peer_id + "': not connected"));
     return;
   }
-  it->second.pending.push_back(std::move(cmd.request));
+  it->second.on(cmd.lane).pending.push_back(std::move(cmd.request));
 }
 
-void Transport::Impl::Flush(PeerLink& link) {
-  while (!link.pending.empty()) {
-    SendRequest& req = *link.pending.front();
-    if (!req.completion.TryFinish([&] { return TrySend(link, req); })) return;  // DEALER full or not connected
-    link.pending.pop_front();
+void Transport::Impl::Flush(PeerLink& link, LaneSocket& lane) {
+  while (!lane.pending.empty()) {
+    SendRequest& req = *lane.pending.front();
+    if (!req.completion.TryFinish([&] { return TrySend(link, lane, req); })) return;  // DEALER full or not connected
+    lane.pending.pop_front();
   }
 }
 
-std::optional<Status> Transport::Impl::TrySend(PeerLink& link, SendRequest& req) {
+std::optional<Status> Transport::Impl::TrySend(PeerLink& link, LaneSocket& lane, SendRequest& req) {
   try {
     const zmq::send_flags first =
         req.has_payload ? (zmq::send_flags::dontwait | zmq::send_flags::sndmore) : zmq::send_flags::dontwait;
     // ZMQ_IMMEDIATE: EAGAIN here means no live connection or the HWM is reached.
-    if (!link.dealer.send(req.header, first)) return std::nullopt;
+    if (!lane.dealer.send(req.header, first)) return std::nullopt;
     // Once the first frame is in, ZeroMQ takes the rest of the message unless
     // the connection died in between, in which case it drops the message.
-    if (req.has_payload && !link.dealer.send(req.payload, zmq::send_flags::dontwait)) {
+    if (req.has_payload && !lane.dealer.send(req.payload, zmq::send_flags::dontwait)) {
       return Status::Unavailable("connection to " + link.endpoint + " lost in the middle of a message");
     }
   } catch (const zmq::error_t& e) {
@@ -175,24 +199,28 @@ void Transport::Impl::ExpireRequests(Clock::time_point now) {
     // capture those in clang 14 (the fuzz and sanitizer builds use clang).
     const std::string& id = entry.first;
     const std::string& endpoint = entry.second.endpoint;
-    auto& pending = entry.second.pending;
-    pending.erase(std::remove_if(pending.begin(), pending.end(),
-                                 [&](const std::shared_ptr<SendRequest>& req) {
-                                   // The caller gives up at the same deadline; this just frees the
-                                   // message (and the caller's keepalive) promptly.
-                                   if (now >= req->deadline) {
-                                     req->completion.Finish(SendTimedOut(id, endpoint, req->timeout));
-                                   }
-                                   return req->completion.over();
-                                 }),
-                  pending.end());
+    for (LaneSocket& lane : entry.second.lanes) {
+      auto& pending = lane.pending;
+      pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                   [&](const std::shared_ptr<SendRequest>& req) {
+                                     // The caller gives up at the same deadline; this just frees the
+                                     // message (and the caller's keepalive) promptly.
+                                     if (now >= req->deadline) {
+                                       req->completion.Finish(SendTimedOut(id, endpoint, req->timeout));
+                                     }
+                                     return req->completion.over();
+                                   }),
+                    pending.end());
+    }
   }
 }
 
 long Transport::Impl::PollTimeoutMs(Clock::time_point now) const {
   Clock::time_point wake = now + std::chrono::milliseconds(kMaxPollMs);
   for (const auto& [id, link] : links_) {
-    for (const auto& req : link.pending) wake = std::min(wake, req->deadline);
+    for (const LaneSocket& lane : link.lanes) {
+      for (const auto& req : lane.pending) wake = std::min(wake, req->deadline);
+    }
   }
   if (wake <= now) return 0;
   // Round up so we wake after the deadline, not a hair before it.
@@ -224,7 +252,9 @@ void Transport::Impl::ReadRouter() {
       continue;
     }
     IncomingMessage msg;
-    msg.from = routing_id.to_string();
+    const std::string sender = routing_id.to_string();
+    msg.from = transport_internal::PeerIdOf(sender);
+    msg.lane = transport_internal::LaneOf(sender);
     if (policy_ && !Admit(msg.from, frames[0])) continue;
     msg.header = std::move(frames[0]);
     msg.has_payload = count == 2;
@@ -271,9 +301,11 @@ Transport::Impl::LinkCounters& Transport::Impl::CountersFor(const std::string& p
 
 void Transport::Impl::CloseAll() {
   for (auto& [id, link] : links_) {
-    for (auto& req : link.pending) req->completion.Finish(Status::Aborted("transport is shutting down"));
-    link.pending.clear();
-    link.dealer.close();
+    for (LaneSocket& lane : link.lanes) {
+      for (auto& req : lane.pending) req->completion.Finish(Status::Aborted("transport is shutting down"));
+      lane.pending.clear();
+      lane.dealer.close();
+    }
   }
   links_.clear();
   router_.close();

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "lanes.h"
+
 namespace meshtrain::transport_internal {
 
 Status CheckTcpEndpoint(const std::string& endpoint, bool for_bind) {
@@ -30,10 +32,14 @@ Status CheckTcpEndpoint(const std::string& endpoint, bool for_bind) {
 }
 
 Status CheckPeerId(const std::string& id) {
-  if (id.empty() || id.size() > 255) {
-    return Status::InvalidArgument("peer id '" + id + "' must be 1..255 bytes, got " + std::to_string(id.size()));
+  if (id.empty() || id.size() > kMaxPeerIdBytes) {
+    return Status::InvalidArgument("peer id '" + id + "' must be 1.." + std::to_string(kMaxPeerIdBytes) +
+                                   " bytes, got " + std::to_string(id.size()));
   }
   if (id[0] == '\0') return Status::InvalidArgument("peer id may not start with a zero byte");
+  if (id[0] == kControlLaneMark) {
+    return Status::InvalidArgument("peer id may not start with byte 1 (it marks the control lane)");
+  }
   return Status::OK();
 }
 

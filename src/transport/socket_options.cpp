@@ -9,24 +9,26 @@ namespace {
 
 int ClampInt(int64_t v, int64_t lo, int64_t hi) { return static_cast<int>(std::clamp(v, lo, hi)); }
 constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-
-// ZMTP heartbeats (RFC 37): PING every ivl; drop the connection if nothing
-// arrives for `timeout`; TTL asks the remote end to drop us after the same
-// silence (ZeroMQ keeps it in deciseconds, 100 ms .. 6553.5 s).
-void ApplyHeartbeats(zmq::socket_t& s, const TransportConfig& cfg) {
-  if (cfg.heartbeat_ivl_ms <= 0) return;  // 0 disables heartbeats
-  s.set(zmq::sockopt::heartbeat_ivl, ClampInt(cfg.heartbeat_ivl_ms, 1, kIntMax));
-  s.set(zmq::sockopt::heartbeat_timeout, ClampInt(cfg.heartbeat_timeout_ms, 1, kIntMax));
-  s.set(zmq::sockopt::heartbeat_ttl, ClampInt(cfg.heartbeat_timeout_ms, 100, 6553599));
-}
+// A connection silent for 10 s is probed every 5 s and closed after 3 probes
+// go unanswered: a pulled cable's connection is gone within about 25 s.
+constexpr int kKeepaliveIdleS = 10;
+constexpr int kKeepaliveIntervalS = 5;
+constexpr int kKeepaliveProbes = 3;
 
 void ApplyCommon(zmq::socket_t& s, const TransportConfig& cfg) {
   s.set(zmq::sockopt::linger, ClampInt(cfg.linger_ms, 0, kIntMax));
   s.set(zmq::sockopt::sndhwm, ClampInt(cfg.sndhwm, 0, kIntMax));
   s.set(zmq::sockopt::rcvhwm, ClampInt(cfg.rcvhwm, 0, kIntMax));
   s.set(zmq::sockopt::maxmsgsize, cfg.max_msg_bytes > 0 ? cfg.max_msg_bytes : int64_t{-1});
-  s.set(zmq::sockopt::tcp_keepalive, 0);  // ZMTP heartbeats do this job at our own intervals
-  ApplyHeartbeats(s, cfg);
+  // No ZMTP heartbeats (ZMQ_HEARTBEAT_*): in libzmq 4.3.4 a PING on a
+  // connection whose input is stopped at the high-water mark can hit the
+  // assertion !_io_error and abort the process (docs/transport.md, "Options
+  // we avoid"). Membership's own heartbeats judge liveness; the kernel's
+  // keepalive, which runs no libzmq code, closes a half-open connection.
+  s.set(zmq::sockopt::tcp_keepalive, 1);
+  s.set(zmq::sockopt::tcp_keepalive_idle, kKeepaliveIdleS);
+  s.set(zmq::sockopt::tcp_keepalive_intvl, kKeepaliveIntervalS);
+  s.set(zmq::sockopt::tcp_keepalive_cnt, kKeepaliveProbes);
 }
 
 }  // namespace
@@ -51,7 +53,7 @@ void ApplyDealerOptions(zmq::socket_t& dealer, const TransportConfig& cfg, const
   // as a different incarnation. This is the DEALER's ROUTER_MANDATORY.
   dealer.set(zmq::sockopt::immediate, 1);
   // A SYN into a black hole must not stall reconnects for the OS's ~2 minutes.
-  dealer.set(zmq::sockopt::connect_timeout, ClampInt(std::max<int64_t>(cfg.heartbeat_timeout_ms, 100), 1, kIntMax));
+  dealer.set(zmq::sockopt::connect_timeout, ClampInt(cfg.connect_timeout_ms, 1, kIntMax));
 }
 
 // The ZAP domain names our realm in ZAP requests; setting it also makes libzmq

@@ -219,9 +219,10 @@ Status Transport::Impl::AwaitSend(const std::string& peer_id, const std::string&
 
 Status Transport::Impl::Send(const std::string& peer_id, OutgoingMessage msg, std::chrono::milliseconds timeout) {
   std::string endpoint;
+  const Lane lane = msg.lane;
   Result<std::shared_ptr<SendRequest>> req = PrepareSend(peer_id, std::move(msg), timeout, &endpoint);
   if (!req.ok()) return req.status();
-  Post(SendCommand{peer_id, req.value()});
+  Post(SendCommand{peer_id, lane, req.value()});
   return AwaitSend(peer_id, endpoint, *req.value());
 }
 
@@ -232,6 +233,7 @@ std::vector<Status> Transport::Impl::SendAll(std::vector<Transport::Addressed> m
   std::vector<std::string> endpoints(msgs.size());
   std::vector<Command> commands;
   for (size_t i = 0; i < msgs.size(); ++i) {
+    const Lane lane = msgs[i].msg.lane;
     Result<std::shared_ptr<SendRequest>> req = PrepareSend(msgs[i].peer_id, std::move(msgs[i].msg), timeout,
                                                            &endpoints[i]);
     if (!req.ok()) {
@@ -239,7 +241,7 @@ std::vector<Status> Transport::Impl::SendAll(std::vector<Transport::Addressed> m
       continue;
     }
     requests[i] = req.value();
-    commands.push_back(SendCommand{msgs[i].peer_id, req.value()});
+    commands.push_back(SendCommand{msgs[i].peer_id, lane, req.value()});
   }
   PostAll(std::move(commands));
   for (size_t i = 0; i < msgs.size(); ++i) {

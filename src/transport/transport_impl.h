@@ -3,6 +3,7 @@
 // Only Run() and the functions it calls touch sockets (marked "comm thread").
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -63,6 +64,7 @@ class Transport::Impl {
   };
   struct SendCommand {
     std::string peer_id;
+    Lane lane = Lane::kData;
     std::shared_ptr<SendRequest> request;
   };
   using Command = std::variant<ConnectCommand, DisconnectCommand, SendCommand>;
@@ -72,12 +74,17 @@ class Transport::Impl {
     std::atomic<uint64_t> sent{0}, recv{0};
   };
 
-  // Comm thread: our DEALER to one peer and the sends waiting for it, in order.
-  struct PeerLink {
-    std::string endpoint;
+  // Comm thread: one DEALER to a peer and the sends waiting for it, in order.
+  struct LaneSocket {
     zmq::socket_t dealer;
     std::deque<std::shared_ptr<SendRequest>> pending;
+  };
+  // Comm thread: our two connections to one peer, indexed by Lane.
+  struct PeerLink {
+    std::string endpoint;
+    std::array<LaneSocket, 2> lanes;
     LinkCounters* counters = nullptr;  // in traffic_, which outlives the link
+    LaneSocket& on(Lane lane) { return lanes[static_cast<size_t>(lane)]; }
   };
 
   Impl(const TransportConfig& cfg, std::string self_id, const TransportSecurity& security);
@@ -102,8 +109,10 @@ class Transport::Impl {
   void Handle(ConnectCommand& cmd);
   void Handle(DisconnectCommand& cmd);
   void Handle(SendCommand& cmd);
-  void Flush(PeerLink& link);
-  std::optional<Status> TrySend(PeerLink& link, SendRequest& req);
+  // A DEALER for one lane to `endpoint` (may throw zmq::error_t).
+  zmq::socket_t OpenLane(Lane lane, const std::string& endpoint, const std::string& server_key);
+  void Flush(PeerLink& link, LaneSocket& lane);
+  std::optional<Status> TrySend(PeerLink& link, LaneSocket& lane, SendRequest& req);
   void ExpireRequests(transport_internal::Clock::time_point now);
   long PollTimeoutMs(transport_internal::Clock::time_point now) const;
   void ReadRouter();
