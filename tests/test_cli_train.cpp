@@ -66,6 +66,19 @@ TEST_CASE("softmax regression reaches 0.84 and the MLP 0.88 on Fashion-MNIST") {
   CHECK(mlp_acc >= 0.88);
 }
 
+// A run shorter than its warmup once trained at lr 0 and learnt nothing
+// (0.09), silently: it trains on the ramp now, and says so.
+TEST_CASE("a run shorter than its warmup learns, and the peer says its lr never reaches optim.lr") {
+  TempDir dir;
+  PeerRun run = StartPeer(dir, kFashionSoftmax, "p0", OnePeer({"--set", "train.max_steps=100"}));
+  REQUIRE_MESSAGE(FinishPeer(run, 120s) == 0, run.log());
+  const double acc = LastMetric(run.metrics(), "test_acc");
+  MESSAGE("100 steps with warmup_steps = 200: test_acc " << acc);
+  CHECK(acc > 0.7);
+  CHECK_MESSAGE(run.metrics().find("\"event\":\"warmup_exceeds_run\"") != std::string::npos, run.metrics());
+  CHECK_MESSAGE(run.metrics().find("lower optim.warmup_steps") != std::string::npos, run.metrics());
+}
+
 TEST_CASE("a peer killed with SIGKILL resumes from its checkpoint to the same parameters") {
   TempDir dir;
   const std::vector<std::string> small = OnePeer({"--set", "data.train_limit=3000", "--set", "data.test_limit=500",

@@ -79,6 +79,18 @@ TEST_CASE("cosine with linear warmup") {
   CHECK(ScheduledLearningRate(c, 110, 110) == doctest::Approx(0.1));
 }
 
+// A run no longer than its warmup used to train at lr 0 (cosine taken as
+// finished, times the ramp): it is all warmup instead, and learns.
+TEST_CASE("cosine: a run no longer than its warmup ramps up and never decays") {
+  OptimConfig c = Schedule("cosine");  // min_lr 0, as in the shipped configs
+  c.warmup_steps = 200;
+  CHECK(ScheduledLearningRate(c, 0, 100) == doctest::Approx(1.0 / 200));
+  CHECK(ScheduledLearningRate(c, 49, 100) == doctest::Approx(50.0 / 200));
+  CHECK(ScheduledLearningRate(c, 99, 100) == doctest::Approx(100.0 / 200));
+  CHECK(ScheduledLearningRate(c, 199, 200) == doctest::Approx(1.0));  // T == W: the ramp to the top
+  for (int64_t s = 0; s < 100; ++s) CHECK(ScheduledLearningRate(c, s, 100) > 0);
+}
+
 TEST_CASE("warmup applies to every schedule") {
   OptimConfig constant = Schedule("constant", 0.4);
   constant.warmup_steps = 4;

@@ -30,6 +30,13 @@ double SecondsSince(Clock::time_point start) {
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// 16 hex digits: a JSON number would lose the low bits of a 64-bit value.
+std::string FingerprintHex(uint64_t fingerprint) {
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(fingerprint));
+  return text;
+}
+
 struct Parts {
   ShardedData data;
   std::unique_ptr<Model> model;
@@ -153,6 +160,7 @@ class PeerTrainer final : public Trainer {
                       " params, shard " + std::to_string(parts_.data.train.rows) + " rows, " +
                       std::to_string(total_steps_) + " steps, sync " + cfg_.sync.mode + " over " +
                       std::to_string(view.size()) + " peer(s)");
+    WarnIfWarmupExceedsRun();
     const auto run_start = Clock::now();
     int64_t samples_since = 0;
     auto window_start = Clock::now();
@@ -813,6 +821,18 @@ class PeerTrainer final : public Trainer {
     return kinds.str();
   }
 
+  // docs/models.md, "Schedules": a run no longer than optim.warmup_steps never
+  // reaches optim.lr. It trains (the ramp), but the user should know.
+  void WarnIfWarmupExceedsRun() {
+    if (optim_.warmup_steps <= 0 || total_steps_ > optim_.warmup_steps) return;
+    const double peak = ScheduledLearningRate(optim_, total_steps_ - 1, total_steps_);
+    char lr[32];
+    std::snprintf(lr, sizeof(lr), "%.4g", peak);
+    Event("warmup_exceeds_run", "optim.warmup_steps = " + std::to_string(optim_.warmup_steps) + " is not shorter than the run (" +
+                                    std::to_string(total_steps_) + " steps): the learning rate only ramps up, to " + lr +
+                                    " at the last step, and the schedule's decay never starts; lower optim.warmup_steps");
+  }
+
   void Event(const char* name, const std::string& detail) {
     JsonLine line;
     line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", name).Add("detail", detail);
@@ -845,6 +865,9 @@ class PeerTrainer final : public Trainer {
     AddBytesByPeer(rs.bytes_by_peer, &line);
     line.Add("comm_s", comm_s_).Add("compute_s", compute_s_).Add("wall_s", wall_s);
     line.Add("skipped_steps", skipped_steps_).Add("rejected_msgs", rs.rejected);
+    // The final replica's fingerprint (docs/agreement.md): equal on two peers'
+    // done lines means the same parameters and optimizer state, bit for bit.
+    line.Add("state_fingerprint", FingerprintHex(StateFingerprint(parts_.model->params(), parts_.optimizer->state())));
     if (!rs.dropped_by_kind.empty()) {  // by kind (docs/training.md); local peers and clusters of one have none
       line.AddRaw("rejected", DropCountsJson(rs.dropped_by_kind));
     }
