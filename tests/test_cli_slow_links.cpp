@@ -325,41 +325,44 @@ farewell_ms = 0
   for (int i : {0, 1, 2}) REQUIRE_MESSAGE(FinishPeer(peers[i], 120s) == 0, peers[i].id << ":\n" << peers[i].log());
 
   const std::string cut_off = peers[3].metrics();
-  INFO("p3 metrics:\n" << cut_off);
-  const std::vector<EventLine> waits = Events(cut_off, "minority_wait");
-  const std::vector<EventLine> alone = Events(cut_off, "minority_training");
-  const std::vector<EventLine> end_wait = Events(cut_off, "minority_end_wait");
-  const std::vector<EventLine> finish = Events(cut_off, "minority_finish");
-  REQUIRE(waits.size() == 1);
-  REQUIRE(alone.size() == 1);
-  REQUIRE(end_wait.size() == 1);
-  REQUIRE(finish.size() == 1);
-  CHECK(waits.front().t >= dropped_at);
-  CHECK(alone.front().t >= waits.front().t + 0.9);  // the grace, 1 s, with no step
-  CHECK(alone.front().step == waits.front().step);
-  CHECK(end_wait.front().step == 30);
-  CHECK(finish.front().t >= end_wait.front().t + 0.9);
-  CHECK(finish.front().step == 30);
-  CHECK(JsonNumber(finish.front().line, "last_shared_step") == waits.front().step);
-  CHECK(JsonString(finish.front().line, "detail").find("a minority's model") != std::string::npos);
-  const std::vector<EventLine> done = Events(cut_off, "done");
-  REQUIRE(done.size() == 1);
-  CHECK(done.front().line.find("\"minority\":true") != std::string::npos);
-  CHECK(JsonStrings(done.front().line, "view") == std::vector<std::string>({"p3"}));
-  CHECK(FinalState(peers[3]).header.step == 30);  // its final checkpoint is still written
-  CHECK(peers[3].log().find("finished the run (step 30) in a minority") != std::string::npos);
-  CHECK(peers[3].log().find("peers 1  ETA") != std::string::npos);  // not "peers 4"
-  for (int i : {0, 1, 2}) {
-    const std::string metrics = peers[i].metrics();
-    INFO(peers[i].id << " metrics:\n" << metrics);
-    CHECK(HasEvent(metrics, "peer_dead", "p3"));
-    CHECK_FALSE(HasEvent(metrics, "minority_wait"));
-    CHECK_FALSE(HasEvent(metrics, "minority_finish"));
+  std::ostringstream figures;
+  {  // INFO scoped to the checks
+    INFO("p3 metrics:\n" << cut_off);
+    const std::vector<EventLine> waits = Events(cut_off, "minority_wait");
+    const std::vector<EventLine> alone = Events(cut_off, "minority_training");
+    const std::vector<EventLine> end_wait = Events(cut_off, "minority_end_wait");
+    const std::vector<EventLine> finish = Events(cut_off, "minority_finish");
+    REQUIRE(waits.size() == 1);
+    REQUIRE(alone.size() == 1);
+    REQUIRE(end_wait.size() == 1);
+    REQUIRE(finish.size() == 1);
+    CHECK(waits.front().t >= dropped_at);
+    CHECK(alone.front().t >= waits.front().t + 0.9);  // the grace, 1 s, with no step
+    CHECK(alone.front().step == waits.front().step);
+    CHECK(end_wait.front().step == 30);
+    CHECK(finish.front().t >= end_wait.front().t + 0.9);
+    CHECK(finish.front().step == 30);
+    CHECK(JsonNumber(finish.front().line, "last_shared_step") == waits.front().step);
+    CHECK(JsonString(finish.front().line, "detail").find("a minority's model") != std::string::npos);
+    const std::vector<EventLine> done = Events(cut_off, "done");
+    REQUIRE(done.size() == 1);
+    CHECK(done.front().line.find("\"minority\":true") != std::string::npos);
+    CHECK(JsonStrings(done.front().line, "view") == std::vector<std::string>({"p3"}));
+    CHECK(FinalState(peers[3]).header.step == 30);  // its final checkpoint is still written
+    CHECK(peers[3].log().find("finished the run (step 30) in a minority") != std::string::npos);
+    CHECK(peers[3].log().find("peers 1  ETA") != std::string::npos);  // not "peers 4"
+    for (int i : {0, 1, 2}) {
+      const std::string metrics = peers[i].metrics();
+      INFO(peers[i].id << " metrics:\n" << metrics);
+      CHECK(HasEvent(metrics, "peer_dead", "p3"));
+      CHECK_FALSE(HasEvent(metrics, "minority_wait"));
+      CHECK_FALSE(HasEvent(metrics, "minority_finish"));
+    }
+    figures << "p3 waited " << alone.front().t - waits.front().t << " s at step " << waits.front().step
+            << ", trained alone to step 30, ended " << finish.front().t - dropped_at << " s after the drop with exit 3";
   }
   CheckAllEqual({&peers[0], &peers[1], &peers[2]});
-  MESSAGE("p3 waited " << alone.front().t - waits.front().t << " s at step " << waits.front().step
-                       << ", trained alone to step 30, ended " << finish.front().t - dropped_at
-                       << " s after the drop with exit 3");
+  MESSAGE(figures.str());
 }
 
 TEST_CASE("with membership.quorum = majority, a peer cut off alone takes no step until it is back") {
