@@ -593,6 +593,9 @@ class PeerTrainer final : public Trainer {
           static_cast<void>(CheckMinority());  // logs minority_rejoined; no wait in a primary view
           return EndWait::kRejoined;
         }
+        // Others came back, still a minority together, and behind: train on
+        // with them (and wait again at the end).
+        if (step_ < total_steps_) return EndWait::kRejoined;
       }
       if (Clock::now() >= deadline) return EndWait::kAlone;
       replicas_->WaitForViewChange(view.id, std::chrono::milliseconds(200));
@@ -735,6 +738,9 @@ class PeerTrainer final : public Trainer {
                 optimizer_state.begin());
     }
     step_ = static_cast<int64_t>(state.step);
+    // Another model now: the last evaluation and checkpoint were of ours.
+    evaluated_ = false;
+    last_saved_step_ = -1;
     plan_ = std::move(*plan);
     MESHTRAIN_RETURN_IF_ERROR(EnsureShard());
     ScaleLearningRate();
