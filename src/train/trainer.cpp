@@ -168,18 +168,26 @@ class PeerTrainer final : public Trainer {
     double samples_per_s = 0;
     bool full_window_seen = false;
 
-    // The outer loop: a peer whose state went through a minority view does not
-    // call the run done at its last step; it waits for the others, and if they
-    // come back behind it, trains on with them (docs/faults.md, "A cut-off minority waits").
     for (;;) {
-    while (step_ < total_steps_) {
+      if (step_ >= total_steps_) {
+        // The last step. A peer whose state went through a minority view does
+        // not call the run done here: it waits for the others, and if they come
+        // back behind it, trains on with them (docs/faults.md, "A cut-off minority waits").
+        if (!replicas_->elastic() || !in_minority_) break;
+        Status ended;
+        const EndWait wait = AwaitOthersAtEnd(stop, run_start, &ended);
+        if (wait == EndWait::kRejoined) continue;  // back with the majority: on to the end with it
+        if (wait == EndWait::kReturn) return ended;
+        minority_finish_ = true;  // nobody came back: end with this minority's model, and say so
+        break;
+      }
       if (stop && stop->load()) return StopBySignal();
       if (replicas_->elastic()) {  // docs/membership.md: follow the view, reconcile after a change
         if (std::optional<ClusterEnd> end = ClusterEndedAhead()) return EndWithCluster(*end, stop, run_start);
         Status st = FollowMembership(stop);
         if (st.code() == Status::Code::kAborted) continue;  // the view moved on again: reconcile anew
         if (!st.ok()) return minority_stopped_ ? st : Fail(st);
-        if (step_ >= total_steps_) break;  // took over the state of peers that had finished
+        if (step_ >= total_steps_) continue;  // took over the state of peers that had finished
       }
       if (step_ >= plan_.end_step()) {
         Status st = StartNextEpoch();
@@ -283,14 +291,6 @@ class PeerTrainer final : public Trainer {
                          static_cast<double>(total_steps_ - step_);
       progress_.Update({step_, total_steps_, CurrentEpoch(), loss, outcome_.test_acc_or(-1), samples_per_s,
                         eta, static_cast<int>(replicas_->view().size())});
-    }
-    if (!replicas_->elastic() || !in_minority_) break;
-    Status ended;
-    const EndWait wait = AwaitOthersAtEnd(stop, run_start, &ended);
-    if (wait == EndWait::kRejoined) continue;  // back with the majority: train on to the end with it
-    if (wait == EndWait::kReturn) return ended;
-    minority_finish_ = true;  // nobody came back: end with this minority's model, and say so
-    break;
     }
     // Resumed at (or past) the last step, or handed the end by the others: no
     // step ran here, so the model this run ends with is evaluated now.
