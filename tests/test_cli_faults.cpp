@@ -128,3 +128,52 @@ TEST_CASE("8 ring peers: two killed at once; the six others finish together") {
   MESSAGE("accuracy after two kills: " << FinalAccuracy(peers[0]));
   CHECK(FinalAccuracy(peers[0]) > 0.8);
 }
+
+// The last peer standing (docs/faults.md, "A cut-off minority waits"): 1 of
+// 2 is no majority, and a peer cannot tell its partner's crash from its own
+// cut cable. It waits membership.minority_grace_ms, then, with minority =
+// "train" (the default), trains on alone and ends with exit 3 and
+// minority_finish; with "stop" it stops after the grace with exit 1.
+TEST_CASE("the last peer standing of two waits the grace, then trains alone to exit 3, or stops with exit 1") {
+  TempDir dir;
+  const std::string config = WriteClusterConfig(dir, 2, kFaultBody);
+  for (const std::string policy : {"train", "stop"}) {
+    INFO("membership.minority = " << policy);
+    std::vector<PeerRun> peers =
+        StartPeers(dir, config, {0, 1},
+                   {"--set", "train.max_steps=60", "--set", "membership.minority_grace_ms=700", "--set",
+                    "membership.minority_end_wait_ms=300", "--set", "membership.minority=" + policy},
+                   policy);
+    AwaitOrFail(120s, "p0 to reach step 10", [&] { return StepOf(peers[0]) >= 10; });
+    peers[1].process->Signal(SIGKILL);
+    CHECK(peers[1].process->Wait(10s).value_or(-1) == 128 + SIGKILL);
+    const int code = FinishPeer(peers[0], 60s);
+    const std::string metrics = peers[0].metrics();
+    INFO("p0 metrics:\n" << metrics << "\np0 log:\n" << peers[0].log());
+    const std::vector<EventLine> waits = Events(metrics, "minority_wait");
+    REQUIRE(waits.size() == 1);
+    CHECK(HasEvent(metrics, "peer_dead", "p1"));
+    if (policy == "train") {
+      CHECK(code == 3);
+      const std::vector<EventLine> alone = Events(metrics, "minority_training");
+      REQUIRE(alone.size() == 1);
+      CHECK(alone.front().t >= waits.front().t + 0.6);  // no step during the grace
+      CHECK(alone.front().step == waits.front().step);
+      const std::vector<EventLine> finish = Events(metrics, "minority_finish");
+      REQUIRE(finish.size() == 1);
+      CHECK(finish.front().step == 60);
+      CHECK(JsonNumber(finish.front().line, "last_shared_step") == waits.front().step);
+      CHECK(FinalState(peers[0]).header.step == 60);
+      CHECK(peers[0].log().find("in a minority") != std::string::npos);
+    } else {
+      CHECK(code == 1);
+      CHECK_FALSE(HasEvent(metrics, "minority_training"));
+      const std::vector<EventLine> stopped = Events(metrics, "minority_stopped");
+      REQUIRE(stopped.size() == 1);
+      CHECK(stopped.front().step == waits.front().step);
+      CHECK(Events(metrics, "done").empty());
+      CHECK_FALSE(HasEvent(metrics, "sync_failed"));
+      CHECK(peers[0].log().find("membership.minority = \"stop\"") != std::string::npos);
+    }
+  }
+}

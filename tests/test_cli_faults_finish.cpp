@@ -99,11 +99,10 @@ TEST_CASE("a peer paused past the others' farewell stops without training on and
   TempDir dir;
   const std::string config = WriteClusterConfig(dir, 3, kFaultBody);
   // No farewell: p0 and p2 say goodbye and exit at once. Their goodbye waits
-  // in p1's socket, which stays connected while p1 is stopped as long as the
-  // connection's own heartbeats do not give up on it (transport.md): long here.
+  // in p1's socket, which stays connected while p1 is stopped (no ZMTP
+  // heartbeats give up on it: transport.md, "Options we avoid").
   const std::vector<std::string> extra = {"--set", "train.max_steps=" + std::to_string(kLastStep), "--set",
-                                          "train.log_every=1", "--set", "membership.farewell_ms=0", "--set",
-                                          "transport.heartbeat_timeout_ms=60000"};
+                                          "train.log_every=1", "--set", "membership.farewell_ms=0"};
   std::vector<PeerRun> peers = StartPeers(dir, config, {0, 1, 2}, extra);
   AwaitOrFail(120s, "p1 to reach step 100", [&] { return StepOf(peers[1]) >= 100; });
   peers[1].process->Signal(SIGSTOP);

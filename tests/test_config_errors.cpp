@@ -306,3 +306,24 @@ TEST_CASE("suggestions come from edit distance, ignoring case") {
   CHECK(ClosestMatch("size", keys) == std::optional<std::string_view>("batch_size"));
   CHECK_FALSE(ClosestMatch("momentum", keys).has_value());
 }
+
+TEST_CASE("membership.minority_grace_ms and minority_end_wait_ms take \"auto\" or milliseconds, quoted or not") {
+  TempDir dir;
+  const std::string path = dir.Write("cfg.toml", "[membership]\nminority_grace_ms = 20000\nminority_end_wait_ms = \"0\"\n"
+                                                 "minority = \"stop\"\n" + std::string(kTwoPeers));
+  auto cfg = LoadConfig(path, "p0", {});
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().message());
+  CHECK(cfg->membership.minority_grace_ms == "20000");
+  CHECK(cfg->membership.minority_end_wait_ms == "0");
+  CHECK(cfg->membership.minority == "stop");
+  auto defaults = LoadConfig(dir.Write("plain.toml", kTwoPeers), "p0", {"membership.minority_grace_ms=1500"});
+  REQUIRE_MESSAGE(defaults.ok(), defaults.status().message());
+  CHECK(defaults->membership.minority_grace_ms == "1500");
+  CHECK(defaults->membership.minority_end_wait_ms == "auto");
+  CHECK(defaults->membership.minority == "train");
+  CHECK_CONTAINS(ErrorFor("[membership]\nminority_grace_ms = \"soon\"\n"),
+                 "membership.minority_grace_ms: must be \"auto\" or a number of milliseconds (0 = none)");
+  CHECK_CONTAINS(ErrorFor("[membership]\nminority_grace_ms = -5\n"), "membership.minority_grace_ms: expects a string");
+  CHECK_CONTAINS(ErrorFor("[membership]\nminority = \"wait\"\n"), "membership.minority");
+  CHECK_CONTAINS(ErrorFor("[membership]\nminority_grace = 5000\n"), "minority_grace_ms");  // did you mean
+}

@@ -521,6 +521,51 @@ TEST_CASE("membership.quorum as a count") {
   }
 }
 
+TEST_CASE("a cut-off minority waits the grace, then trains alone or stops; a primary view trains at once") {
+  // The views the issue's cut produces (docs/faults.md, "A cut-off minority
+  // waits"): p3 alone is no majority of view 1's four; p0..p2 are.
+  std::map<std::string, ReplicaReport> alone = {{"p3", Report(2, 14, 0xC, Lineage{1, kAllFour, false})}};
+  const bool p3_primary = PlanReconcile(alone, "p3").primary;
+  CHECK_FALSE(p3_primary);
+  std::map<std::string, ReplicaReport> three;
+  for (const char* id : {"p0", "p1", "p2"}) three[id] = Report(2, 12, 0xA, Lineage{1, kAllFour, false});
+  CHECK(PlanReconcile(three, "p0").primary);
+  // Crashes one at a time keep the survivors primary (3 of 4, then 2 of 3) ...
+  std::map<std::string, ReplicaReport> two = {{"p0", Report(3, 20, 0xA, Lineage{2, {"p0", "p1", "p2"}, false})},
+                                              {"p1", Report(3, 20, 0xA, Lineage{2, {"p0", "p1", "p2"}, false})}};
+  const ReconcilePlan pair = PlanReconcile(two, "p0");
+  CHECK(pair.primary);
+  // ... but the last peer standing (1 of 2) is a minority: it cannot tell its
+  // partner's crash from its own cable, so it waits like a cut-off peer.
+  std::map<std::string, ReplicaReport> last = {{"p0", Report(4, 25, 0xA, pair.lineage)}};
+  CHECK_FALSE(PlanReconcile(last, "p0").primary);
+
+  const int64_t grace = 10000;
+  CHECK(DecideMinority(true, 0, grace, true) == MinorityAction::kTrain);
+  CHECK(DecideMinority(true, 50000, grace, false) == MinorityAction::kTrain);
+  CHECK(DecideMinority(p3_primary, 0, grace, true) == MinorityAction::kWait);
+  CHECK(DecideMinority(p3_primary, 9999, grace, true) == MinorityAction::kWait);
+  CHECK(DecideMinority(p3_primary, 10000, grace, true) == MinorityAction::kTrainAlone);
+  CHECK(DecideMinority(p3_primary, 10000, grace, false) == MinorityAction::kStop);
+  // A grace of 0: the old rule, the minority trains on (or stops) at once.
+  CHECK(DecideMinority(p3_primary, 0, 0, true) == MinorityAction::kTrainAlone);
+  CHECK(DecideMinority(p3_primary, 0, 0, false) == MinorityAction::kStop);
+}
+
+TEST_CASE("membership.minority_grace_ms: auto follows the failure detector, a number is itself") {
+  CHECK(AutoMinorityGraceMs(1000) == 10000);   // the defaults: rides out a 2 s cable pull with room to spare
+  CHECK(AutoMinorityGraceMs(5000) == 25000);   // docs/edge.md's timers for busy boards
+  CHECK(AutoMinorityGraceMs(100) == 10000);
+  CHECK(MinorityMillis("membership.minority_grace_ms", "auto", 10000).value() == 10000);
+  CHECK(MinorityMillis("membership.minority_grace_ms", "0", 10000).value() == 0);
+  CHECK(MinorityMillis("membership.minority_grace_ms", "2500", 10000).value() == 2500);
+  for (const char* bad : {"", "soon", "-1", "10 s", "1.5"}) {
+    auto ms = MinorityMillis("membership.minority_end_wait_ms", bad, 10000);
+    REQUIRE_FALSE(ms.ok());
+    CHECK(ms.status().message().find("membership.minority_end_wait_ms") != std::string::npos);
+  }
+}
+
 TEST_CASE("a striped state transfer assembles, checks every piece, and verifies the checksum") {
   std::vector<float> truth(1000);
   for (size_t i = 0; i < truth.size(); ++i) truth[i] = static_cast<float>(i) * 0.5f;

@@ -160,6 +160,16 @@ struct MembershipConfig {
   // that the run is over and hand them the final state (docs/membership.md,
   // "The end of a run"); only when some peer was away. 0 = leave at once.
   int64_t farewell_ms = 5000;
+  // A cut-off minority (docs/faults.md, "A cut-off minority waits"): a peer
+  // whose reconciled view holds no strict majority of its last primary view
+  // takes no step for this long ("auto" = max(10 s, 5 x dead_ms); a number of
+  // ms; "0" = no grace), then does what `minority` says: "train" on alone
+  // (event minority_training) or "stop" (exit 1). At the last step, a peer
+  // whose state went through a minority view waits `minority_end_wait_ms`
+  // ("auto" = the grace) for the others before it ends with exit 3.
+  std::string minority_grace_ms = "auto";
+  std::string minority = "train";
+  std::string minority_end_wait_ms = "auto";
 };
 
 struct CheckpointConfig {

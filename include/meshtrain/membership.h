@@ -112,6 +112,27 @@ ReconcilePlan PlanReconcile(const std::map<std::string, ReplicaReport>& reports,
 // InvalidArgument naming the key for anything else.
 Result<size_t> QuorumSize(std::string_view setting, size_t cluster_peers);
 
+// membership.minority_grace_ms / minority_end_wait_ms (docs/faults.md, "A
+// cut-off minority waits") in milliseconds: "auto" is `automatic`, a number
+// is itself. InvalidArgument naming `key` for anything else.
+Result<int64_t> MinorityMillis(std::string_view key, std::string_view setting, int64_t automatic);
+// "auto" for membership.minority_grace_ms: long enough to ride out a link
+// glitch, measured in failure-detector periods: max(10 s, 5 x dead_ms).
+int64_t AutoMinorityGraceMs(int64_t dead_ms);
+
+// What a peer does before its next step, given the view it reconciled last
+// (docs/faults.md, "A cut-off minority waits").
+enum class MinorityAction {
+  kTrain,       // a primary view: train as usual
+  kWait,        // a minority view, within the grace: no step; heartbeat, wait for the others
+  kTrainAlone,  // a minority view, the grace is over, membership.minority = "train"
+  kStop,        // a minority view, the grace is over, membership.minority = "stop"
+};
+// `primary`: the reconciled view holds a strict majority of the last primary
+// view (ReconcilePlan::primary); `waited_ms`: how long this peer has been in
+// minority views since it left the last primary one.
+MinorityAction DecideMinority(bool primary, int64_t waited_ms, int64_t grace_ms, bool train_after_grace);
+
 // 64-bit hash of the state a peer would hand out: its float values (bit
 // patterns) and its metadata bytes.
 uint64_t StateChecksum(std::span<const float> values, std::string_view meta);
@@ -137,6 +158,10 @@ struct ClusterEnd {
   uint64_t step = 0;                  // the run's last step
   uint64_t view_id = 0;               // the view the final state was last reconciled in (names the transfer)
   uint64_t checksum = 0;              // StateChecksum of the final state
+  // This peer's state went through a minority view and the finishers' did
+  // not: their end wins even at a step not beyond ours (docs/faults.md, "A
+  // cut-off minority waits").
+  bool supersedes = false;
   std::vector<std::string> finished;  // peers that said they finished with exactly that state, sorted
   std::vector<std::string> serving;   // of those, the ones still heard from (saying goodbye), sorted
 };

@@ -17,6 +17,10 @@ struct TrainOutcome {
   int64_t steps = 0;
   double test_acc = 0;
   double test_loss = 0;
+  // The run ended in a minority view: its model is a minority's (exit 3,
+  // docs/faults.md "How a peer's run ends"); the detail says why.
+  bool minority = false;
+  std::string minority_detail;
 };
 
 class Trainer {

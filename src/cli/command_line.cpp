@@ -49,6 +49,9 @@ constexpr const char* kExitCodes =
     "  2         a user mistake, named in the message: a bad config or argument, keys\n"
     "            that differ from the cluster's, a file that is not a checkpoint (or a\n"
     "            directory), a checkpoint of another config\n"
+    "  3         run: finished in a minority view (cut off from the others, or the\n"
+    "            last peer standing): its final checkpoint is a minority's model\n"
+    "            (event minority_finish, docs/faults.md)\n"
     "  130, 143  stopped by SIGINT or SIGTERM (128 + the signal), after a checkpoint of\n"
     "            what it had trained\n";
 

@@ -20,6 +20,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitMinority = 3;  // finished in a minority view (docs/faults.md, "How a peer's run ends")
 
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_stop_signal{0};
@@ -142,5 +143,8 @@ int main(int argc, char** argv) {
   }
   // A config the cluster refused (keys that differ, docs/agreement.md) is a config error too.
   if (!st.ok()) return Fail(ExitCodeFor(st), "peer " + cfg->self_id + ": " + st.message());
+  if (const meshtrain::TrainOutcome out = trainer.value()->outcome(); out.minority) {
+    return Fail(kExitMinority, "peer " + cfg->self_id + ": " + out.minority_detail);
+  }
   return kExitOk;
 }

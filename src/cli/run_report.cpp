@@ -54,7 +54,9 @@ namespace {
 // Events marked on the status page's charts.
 bool IsMarkedEvent(const std::string& name) {
   static const char* const kMarked[] = {"peer_dead", "peer_left", "peer_joined", "view_change", "state_sync",
-                                        "quorum_lost", "quorum_regained", "sync_failed", "stopped", "resumed"};
+                                        "quorum_lost", "quorum_regained", "minority_wait", "minority_training",
+                                        "minority_rejoined", "minority_end_wait", "minority_stopped",
+                                        "minority_finish", "sync_failed", "stopped", "resumed"};
   for (const char* m : kMarked) {
     if (name == m) return true;
   }
@@ -159,6 +161,7 @@ void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   auto event = fields->find("event");
   if (event == fields->end()) return;
   if (event->second != "checkpoint") peer->last_event = event->second;
+  if (event->second == "minority_finish") peer->minority = true;
   if (event->second == "done") {
     peer->done = true;
     auto waits = fields->find("wait_s_by_peer");
@@ -214,7 +217,8 @@ std::string FormatRunReport(const std::vector<PeerRunState>& peers) {
     std::snprintf(buf, sizeof(buf), "%-8s %-9s %8lld %10s %10s %8.1fs %8.1fs %5.0f%%  %s\n", p.id.c_str(),
                   Accuracy(p.test_acc).c_str(), static_cast<long long>(p.step), HumanBytes(p.bytes_sent).c_str(),
                   HumanBytes(p.bytes_recv).c_str(), p.compute_s, p.comm_s, total > 0 ? 100 * p.comm_s / total : 0.0,
-                  p.done ? "done" : (p.last_event.empty() ? "running/stopped" : p.last_event.c_str()));
+                  p.done ? (p.minority ? "done:minority" : "done")
+                         : (p.last_event.empty() ? "running/stopped" : p.last_event.c_str()));
     out += buf;
     for (const auto& [id, s] : p.wait_s_by_peer) waited_for[id] += s;
   }
@@ -249,7 +253,7 @@ std::string FormatLiveView(const std::vector<PeerRunState>& peers) {
     std::snprintf(buf, sizeof(buf), "%-6s step %7lld  epoch %3lld  loss %.4f  test_acc %-7s %7.0f samples/s  comm %3.0f%%  %s\n",
                   p.id.c_str(), static_cast<long long>(p.step), static_cast<long long>(p.epoch), p.loss,
                   Accuracy(p.test_acc).c_str(), p.samples_per_s, total > 0 ? 100 * p.comm_s / total : 0.0,
-                  p.done ? "done" : p.last_event.c_str());
+                  p.done ? (p.minority ? "done:minority" : "done") : p.last_event.c_str());
     out += buf;
   }
   return out;

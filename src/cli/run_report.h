@@ -46,6 +46,7 @@ struct PeerRunState {
   double comm_s = 0;
   double compute_s = 0;
   bool done = false;
+  bool minority = false;    // it ended in a minority view (minority_finish, exit 3): its model is a minority's
   std::string last_event;
   std::map<std::string, double> wait_s_by_peer;
   // For the status page (watch --http): where the peer stands and its history,

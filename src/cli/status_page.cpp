@@ -72,9 +72,12 @@ const PeerRunState* ViewSource(const std::vector<PeerRunState>& peers) {
 }  // namespace
 
 std::string PeerState(const PeerRunState& peer, const std::vector<PeerRunState>& all, double now_unix) {
-  if (peer.done) return "done";
+  if (peer.done) return peer.minority ? "minority" : "done";  // a minority's model (minority_finish, exit 3)
   if (peer.last_event == "stopped") return "stopped";
-  if (peer.last_event == "sync_failed" || peer.last_event == "start_failed") return "failed";
+  if (peer.last_event == "sync_failed" || peer.last_event == "start_failed" ||
+      peer.last_event == "minority_stopped") {
+    return "failed";
+  }
   // Declared dead (or gone) by another peer after its own last line, and not back since.
   double dead_at = -1;
   for (const auto& other : all) {
@@ -87,7 +90,11 @@ std::string PeerState(const PeerRunState& peer, const std::vector<PeerRunState>&
   }
   if (dead_at >= 0 && dead_at >= peer.last_t) return "dead";
   if (peer.last_t > 0 && now_unix - peer.last_t > kSilentAfterS) return "silent";
-  if (peer.last_event == "quorum_lost") return "waiting";
+  // No step until a quorum, or the majority, is back (docs/faults.md).
+  if (peer.last_event == "quorum_lost" || peer.last_event == "minority_wait" ||
+      peer.last_event == "minority_end_wait") {
+    return "waiting";
+  }
   return "training";
 }
 

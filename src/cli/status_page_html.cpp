@@ -22,7 +22,7 @@ const std::string& StatusPageHtml() {
   th { background: #eee; }
   td.id, td.state, td.event, th.left { text-align: left; }
   .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
-  .state-training { color: #070; } .state-done { color: #05a; } .state-dead, .state-failed { color: #b00; font-weight: bold; }
+  .state-training { color: #070; } .state-done { color: #05a; } .state-dead, .state-failed, .state-minority { color: #b00; font-weight: bold; }
   .state-silent, .state-waiting, .state-stopped { color: #a60; }
   .charts { display: flex; flex-wrap: wrap; gap: 16px; margin-top: 16px; }
   .chart-box { background: #fff; border: 1px solid #ddd; padding: 6px; }

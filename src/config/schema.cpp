@@ -23,6 +23,16 @@ Rule FloatAbove0UpTo1() { return Rule{.float_min = 0.0, .float_max = 1.0, .float
 Rule OneOf(std::vector<std::string_view> values) { return Rule{.one_of = std::move(values)}; }
 Rule Text(std::string (*check)(std::string_view)) { return Rule{.text_check = check}; }
 Rule Any() { return Rule{}; }
+// "auto" or a whole number of milliseconds (membership.minority_grace_ms); a
+// TOML integer is taken as its digits (toml_reader.cpp).
+Rule MillisOrAuto() {
+  Rule r = Text([](std::string_view s) {
+    const bool number = !s.empty() && s.size() <= 10 && s.find_first_not_of("0123456789") == std::string_view::npos;
+    return std::string(number || s == "auto" ? "" : "must be \"auto\" or a number of milliseconds (0 = none)");
+  });
+  r.integer_as_text = true;
+  return r;
+}
 
 // ---- field binding ----------------------------------------------------------
 
@@ -158,6 +168,9 @@ std::vector<FieldSpec> BuildFields() {
                               })));
   f.push_back(MESHTRAIN_FIELD(membership, quorum_timeout_ms, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(membership, farewell_ms, IntAtLeast(0)));
+  f.push_back(MESHTRAIN_FIELD(membership, minority_grace_ms, MillisOrAuto()));
+  f.push_back(MESHTRAIN_FIELD(membership, minority, OneOf({"train", "stop"})));
+  f.push_back(MESHTRAIN_FIELD(membership, minority_end_wait_ms, MillisOrAuto()));
 
   f.push_back(MESHTRAIN_FIELD(checkpoint, dir, Any()));
   f.push_back(MESHTRAIN_FIELD(checkpoint, every_steps, IntAtLeast(0)));

@@ -31,6 +31,8 @@ struct Rule {
   std::vector<std::string_view> one_of{};                 // allowed strings
   // Checks one string (or string-list item); returns what is wrong, "" if fine.
   std::string (*text_check)(std::string_view) = nullptr;
+  // A string key that also takes a non-negative TOML integer, read as its digits ("auto" or 5000).
+  bool integer_as_text = false;
 
   // "must be >= 1", "must be in [0, 1)", "must be one of 'a', 'b'"; "" when the rule is empty.
   std::string Describe() const;

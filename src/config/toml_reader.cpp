@@ -112,7 +112,12 @@ std::optional<FieldValue> ReadValue(const FieldSpec& spec, const toml::node& nod
       return ReadList<int64_t>(spec.kind, FieldKind::kInt, node, spec.name(), at, diagnostics);
     case FieldKind::kStringList:
       return ReadList<std::string>(spec.kind, FieldKind::kString, node, spec.name(), at, diagnostics);
-    default: return ReadScalar(spec.kind, node, spec.name(), at, diagnostics);
+    default:
+      if (spec.kind == FieldKind::kString && spec.rule.integer_as_text && node.is_integer() &&
+          node.as_integer()->get() >= 0) {
+        return FieldValue(std::to_string(node.as_integer()->get()));
+      }
+      return ReadScalar(spec.kind, node, spec.name(), at, diagnostics);
   }
 }
 

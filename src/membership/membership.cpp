@@ -303,15 +303,29 @@ class Membership::Impl {
     const auto rank = [](const ReplicaReport& r) {
       return std::make_tuple(r.lineage.primary, !r.lineage.off_primary, r.step);
     };
+    // A state that went through a minority view since its last primary one
+    // (a peer cut off, or the last one standing) yields to an end that did
+    // not, even at the same step: the minority's own "final" model is not the run's.
+    const auto supersedes = [this](const ReplicaReport& r) {
+      return lineage_.off_primary && std::make_tuple(r.lineage.primary, !r.lineage.off_primary) >
+                                         std::make_tuple(lineage_.primary, !lineage_.off_primary);
+    };
     const ReplicaReport* best = nullptr;
     for (const auto& [id, rec] : table_.all()) {
       if (!rec.finished) continue;
       const ReplicaReport& r = rec.finished_report;
-      if (r.step <= step_ || r.lineage.primary < lineage_.primary) continue;
+      // An end whose lineage ranks below ours (fewer primary views, or a
+      // minority's at the same count) is not the run's end.
+      if (std::make_tuple(r.lineage.primary, !r.lineage.off_primary) <
+          std::make_tuple(lineage_.primary, !lineage_.off_primary)) {
+        continue;
+      }
+      if (r.step <= step_ && !supersedes(r)) continue;
       if (best == nullptr || rank(r) > rank(*best)) best = &r;
     }
     if (best == nullptr) return std::nullopt;
     ClusterEnd end;
+    end.supersedes = supersedes(*best);
     end.step = best->step;
     end.view_id = best->view_id;
     end.checksum = best->checksum;

@@ -139,6 +139,15 @@ class PeerTrainer final : public Trainer {
     // state of its own there: the minority is behind, and refuses the state it
     // fetched, naming the keys (AdoptState).
     plan_.compat = EncodeSettings(cfg_.AgreementKeys());
+    // A cut-off minority (docs/faults.md, "A cut-off minority waits").
+    auto grace = MinorityMillis("membership.minority_grace_ms", cfg_.membership.minority_grace_ms,
+                                AutoMinorityGraceMs(cfg_.membership.dead_ms));
+    if (!grace.ok()) return grace.status();
+    minority_grace_ms_ = grace.value();
+    auto end_wait = MinorityMillis("membership.minority_end_wait_ms", cfg_.membership.minority_end_wait_ms,
+                                   minority_grace_ms_);
+    if (!end_wait.ok()) return end_wait.status();
+    minority_end_wait_ms_ = end_wait.value();
     return Status::OK();
   }
 
@@ -167,22 +176,26 @@ class PeerTrainer final : public Trainer {
     double samples_per_s = 0;
     bool full_window_seen = false;
 
-    while (step_ < total_steps_) {
-      if (stop && stop->load()) {
-        // A step not yet in a checkpoint is saved; one that is (or step 0) is not
-        // written again, so the newest checkpoint stays the one that matters.
-        const bool save = step_ > 0 && step_ != last_saved_step_;
-        Event("stopped", "signal received at step " + std::to_string(step_) + (save ? "; checkpointing" : ""));
-        if (save) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
-        replicas_->Shutdown();
-        return Status::Aborted("stopped by signal at step " + std::to_string(step_));
+    for (;;) {
+      if (step_ >= total_steps_) {
+        // The last step. A peer whose state went through a minority view does
+        // not call the run done here: it waits for the others, and if they come
+        // back behind it, trains on with them (docs/faults.md, "A cut-off minority waits").
+        if (!replicas_->elastic() || !in_minority_) break;
+        Status ended;
+        const EndWait wait = AwaitOthersAtEnd(stop, run_start, &ended);
+        if (wait == EndWait::kRejoined) continue;  // back with the majority: on to the end with it
+        if (wait == EndWait::kReturn) return ended;
+        minority_finish_ = true;  // nobody came back: end with this minority's model, and say so
+        break;
       }
+      if (stop && stop->load()) return StopBySignal();
       if (replicas_->elastic()) {  // docs/membership.md: follow the view, reconcile after a change
         if (std::optional<ClusterEnd> end = ClusterEndedAhead()) return EndWithCluster(*end, stop, run_start);
         Status st = FollowMembership(stop);
         if (st.code() == Status::Code::kAborted) continue;  // the view moved on again: reconcile anew
-        if (!st.ok()) return Fail(st);
-        if (step_ >= total_steps_) break;  // took over the state of peers that had finished
+        if (!st.ok()) return minority_stopped_ ? st : Fail(st);
+        if (step_ >= total_steps_) continue;  // took over the state of peers that had finished
       }
       if (step_ >= plan_.end_step()) {
         Status st = StartNextEpoch();
@@ -293,16 +306,30 @@ class PeerTrainer final : public Trainer {
     if (last_saved_step_ != step_) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
     elastic_ = replicas_->elastic();
     final_view_ = replicas_->view();
-    replicas_->Finish(step_, stop);  // leave only once the others are done too
-    SayFarewell(stop, /*linger=*/true);
+    if (minority_finish_) {
+      MinorityFinish();
+      SayFarewell(stop, /*linger=*/false);  // its goodbye ranks below the majority's: nobody takes it as the end
+    } else {
+      replicas_->Finish(step_, stop);  // leave only once the others are done too
+      SayFarewell(stop, /*linger=*/true);
+    }
     replicas_->Shutdown();
     WriteSummary(SecondsSince(run_start));
+    // The view it ended in (after Shutdown, the group knows only the static list).
     progress_.Finish({step_, total_steps_, CurrentEpoch(), last_loss_, outcome_.test_acc, samples_per_s, 0,
-                      static_cast<int>(replicas_->view().size())});
+                      static_cast<int>(final_view_.size())});
     return Status::OK();
   }
 
-  TrainOutcome outcome() const override { return {step_, outcome_.test_acc, outcome_.test_loss}; }
+  TrainOutcome outcome() const override {
+    TrainOutcome out;
+    out.steps = step_;
+    out.test_acc = outcome_.test_acc;
+    out.test_loss = outcome_.test_loss;
+    out.minority = minority_finish_;
+    out.minority_detail = minority_detail_;
+    return out;
+  }
 
   void ObserveMetrics(MetricsObserver observer) { metrics_.SetObserver(std::move(observer)); }
 
@@ -361,7 +388,7 @@ class PeerTrainer final : public Trainer {
   // paused, cut off or restarted): training on would make a replica of its own.
   std::optional<ClusterEnd> ClusterEndedAhead() const {
     std::optional<ClusterEnd> end = replicas_->ClusterFinished();
-    if (!end || static_cast<int64_t>(end->step) <= step_) return std::nullopt;
+    if (!end || (static_cast<int64_t>(end->step) <= step_ && !end->supersedes)) return std::nullopt;
     return end;
   }
 
@@ -442,7 +469,161 @@ class PeerTrainer final : public Trainer {
     if (std::string why = replicas_->ReplicaDisagreement(); !why.empty()) return ReplicasDisagree(why);
     const View view = replicas_->current_view();
     if (view.id != reconciled_view_) MESHTRAIN_RETURN_IF_ERROR(ReconcileView(view, stop));
-    return CheckQuorum();
+    MESHTRAIN_RETURN_IF_ERROR(CheckQuorum());
+    return CheckMinority();
+  }
+
+  // A signal: the step in hand is done; checkpoint it, say goodbye, leave.
+  Status StopBySignal() {
+    // A step not yet in a checkpoint is saved; one that is (or step 0) is not
+    // written again, so the newest checkpoint stays the one that matters.
+    const bool save = step_ > 0 && step_ != last_saved_step_;
+    Event("stopped", "signal received at step " + std::to_string(step_) + (save ? "; checkpointing" : ""));
+    if (save) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+    replicas_->Shutdown();
+    return Status::Aborted("stopped by signal at step " + std::to_string(step_));
+  }
+
+  // ---- a cut-off minority (docs/faults.md, "A cut-off minority waits") ----
+
+  // After every reconciliation: is the view this peer trains in a primary one
+  // (a strict majority of the last primary view), or a minority's?
+  void NoteLineage(const ReconcilePlan& plan) {
+    last_primary_members_ = plan.lineage.members;
+    if (plan.primary) {
+      in_minority_ = false;
+      return;
+    }
+    if (!in_minority_) {
+      in_minority_ = true;
+      minority_since_ = Clock::now();
+      last_shared_step_ = static_cast<int64_t>(plan.target_step);  // the state it left the majority with
+    }
+  }
+
+  std::string MinorityText(const View& view) const {
+    return "view " + ViewText(view) + " holds no majority of the last primary view [" +
+           JoinIds(last_primary_members_) + "]";
+  }
+
+  // A peer in a minority view takes no step for membership.minority_grace_ms
+  // (it may be the side of a cut that will heal in a moment: it heartbeats,
+  // and when the others are back it copies their state), then trains on alone
+  // or stops, as membership.minority says. Aborted while it waits, so that the
+  // loop looks at signals and views again.
+  Status CheckMinority() {
+    if (!in_minority_) {
+      if (minority_waiting_ || minority_alone_) {
+        Event("minority_rejoined", "view " + ViewText(replicas_->active_view()) + " holds a majority of [" +
+                                       JoinIds(last_primary_members_) + "] again after " +
+                                       std::to_string(SecondsSince(minority_since_)) + " s in minority views (" +
+                                       (minority_alone_ ? "trained alone" : "took no step") + ")");
+      }
+      minority_waiting_ = minority_alone_ = false;
+      return Status::OK();
+    }
+    if (minority_alone_) return Status::OK();
+    const View view = replicas_->active_view();
+    const int64_t waited_ms = static_cast<int64_t>(SecondsSince(minority_since_) * 1000);
+    const bool train = cfg_.membership.minority == "train";
+    switch (DecideMinority(false, waited_ms, minority_grace_ms_, train)) {
+      case MinorityAction::kTrain:
+        return Status::OK();
+      case MinorityAction::kWait:
+        if (!minority_waiting_) {
+          minority_waiting_ = true;
+          Event("minority_wait", MinorityText(view) + " (at step " + std::to_string(step_) +
+                                     "): no steps for up to membership.minority_grace_ms = " +
+                                     std::to_string(minority_grace_ms_) + " ms while the others may come back");
+        }
+        replicas_->WaitForViewChange(view.id, std::chrono::milliseconds(200));
+        return Status::Aborted("waiting for the majority");
+      case MinorityAction::kTrainAlone:
+        minority_waiting_ = false;
+        minority_alone_ = true;
+        Event("minority_training",
+              MinorityText(view) + "; nobody came back within membership.minority_grace_ms = " +
+                  std::to_string(minority_grace_ms_) + " ms, so it trains on in this view from step " +
+                  std::to_string(step_) + " (membership.minority = \"train\"); if the others come back, their "
+                  "state wins and these steps are dropped");
+        return Status::OK();
+      case MinorityAction::kStop: {
+        minority_stopped_ = true;
+        const std::string detail =
+            MinorityText(view) + " and nobody came back within membership.minority_grace_ms = " +
+            std::to_string(minority_grace_ms_) + " ms; membership.minority = \"stop\": stopping at step " +
+            std::to_string(step_) + " rather than train on alone (its checkpoint is the state it shared with the "
+            "others at step " + std::to_string(last_shared_step_) + ", not the run's model)";
+        Event("minority_stopped", detail);
+        if (step_ > 0 && step_ != last_saved_step_) MESHTRAIN_RETURN_IF_ERROR(SaveNow());
+        replicas_->Shutdown();
+        return Status::Unavailable(detail);
+      }
+    }
+    return Status::OK();
+  }
+
+  enum class EndWait { kRejoined, kAlone, kReturn };
+
+  // The last step, reached in a minority view (or after one, without a
+  // primary view since): the others may still be training, cut off from this
+  // peer. Wait up to membership.minority_end_wait_ms for them; back in a
+  // primary view, this peer takes the majority's state and trains on with it
+  // (kRejoined); a majority that finished meanwhile hands it its final state
+  // (kReturn, through EndWithCluster); nobody: kAlone.
+  EndWait AwaitOthersAtEnd(const std::atomic<bool>* stop, Clock::time_point run_start, Status* out) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(minority_end_wait_ms_);
+    Event("minority_end_wait", MinorityText(replicas_->active_view()) + ": reached the last step " +
+                                   std::to_string(step_) + " without it (last step shared with it: " +
+                                   std::to_string(last_shared_step_) + "); waiting up to " +
+                                   "membership.minority_end_wait_ms = " + std::to_string(minority_end_wait_ms_) +
+                                   " ms for the others before ending with a minority's model");
+    for (;;) {
+      if (stop && stop->load()) {
+        *out = StopBySignal();
+        return EndWait::kReturn;
+      }
+      if (std::optional<ClusterEnd> end = ClusterEndedAhead()) {
+        *out = EndWithCluster(*end, stop, run_start);
+        return EndWait::kReturn;
+      }
+      replicas_->SetProgress(step_);
+      WriteMembershipEvents();
+      const View view = replicas_->current_view();
+      if (view.id != reconciled_view_) {
+        Status st = ReconcileView(view, stop);
+        if (st.code() == Status::Code::kAborted) continue;
+        if (!st.ok()) {
+          *out = Fail(st);
+          return EndWait::kReturn;
+        }
+        if (!in_minority_) {
+          static_cast<void>(CheckMinority());  // logs minority_rejoined; no wait in a primary view
+          return EndWait::kRejoined;
+        }
+        // Others came back, still a minority together, and behind: train on
+        // with them (and wait again at the end).
+        if (step_ < total_steps_) return EndWait::kRejoined;
+      }
+      if (Clock::now() >= deadline) return EndWait::kAlone;
+      replicas_->WaitForViewChange(view.id, std::chrono::milliseconds(200));
+    }
+  }
+
+  // The run ends in a minority: the final checkpoint is written (it is the
+  // model this peer has), but the event and exit code 3 say whose it is.
+  void MinorityFinish() {
+    minority_detail_ = "finished the run (step " + std::to_string(step_) + ") in a minority: " +
+                       MinorityText(replicas_->active_view()) + ", and the others did not come back within " +
+                       "membership.minority_end_wait_ms = " + std::to_string(minority_end_wait_ms_) +
+                       " ms; the last step it shared with them is " + std::to_string(last_shared_step_) +
+                       ", so its final checkpoint is a minority's model, not necessarily the run's";
+    JsonLine line;
+    line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "minority_finish");
+    line.Add("last_shared_step", last_shared_step_).Add("last_primary_view", last_primary_members_);
+    line.Add("detail", minority_detail_);
+    metrics_.Write(line);
+    progress_.Message("peer " + cfg_.self_id + ": minority_finish: " + minority_detail_);
   }
 
   // membership.quorum (docs/membership.md, "Quorum"): in a view with too few
@@ -517,6 +698,7 @@ class PeerTrainer final : public Trainer {
     if (!agreed.ok()) return agreed.status();
     reconciled_view_ = view.id;
     awaiting_first_round_ = true;
+    NoteLineage(agreed.value());
     if (!agreed->behind) return Status::OK();
     MESHTRAIN_RETURN_IF_ERROR(AdoptState(fetched, agreed.value()));
     ++state_syncs_;
@@ -564,6 +746,9 @@ class PeerTrainer final : public Trainer {
                 optimizer_state.begin());
     }
     step_ = static_cast<int64_t>(state.step);
+    // Another model now: the last evaluation and checkpoint were of ours.
+    evaluated_ = false;
+    last_saved_step_ = -1;
     plan_ = std::move(*plan);
     MESHTRAIN_RETURN_IF_ERROR(EnsureShard());
     ScaleLearningRate();
@@ -874,6 +1059,7 @@ class PeerTrainer final : public Trainer {
     if (elastic_) {
       line.Add("view", final_view_).Add("view_changes", view_changes_).Add("rounds_aborted", rounds_aborted_);
       line.Add("state_syncs", state_syncs_).Add("missing_shard_steps", missing_shard_steps_total_);
+      if (minority_finish_) line.Add("minority", true).Add("last_shared_step", last_shared_step_);
       if (fingerprints_ > 0) line.Add("fingerprints", fingerprints_).Add("fingerprint_s", fingerprint_s_);
     }
     if (train_s_ > 0) {
@@ -992,6 +1178,18 @@ class PeerTrainer final : public Trainer {
   int64_t rounds_aborted_ = 0;
   int64_t state_syncs_ = 0;
   bool quorum_lost_ = false;             // membership.quorum: waiting for a view big enough
+  // A cut-off minority (docs/faults.md, "A cut-off minority waits").
+  int64_t minority_grace_ms_ = 0;        // membership.minority_grace_ms, resolved
+  int64_t minority_end_wait_ms_ = 0;     // membership.minority_end_wait_ms, resolved
+  bool in_minority_ = false;             // the last reconciled view holds no majority of the last primary view
+  std::vector<std::string> last_primary_members_;  // that last primary view (the lineage's members)
+  Clock::time_point minority_since_{};   // when this peer left the primary view
+  int64_t last_shared_step_ = 0;         // the step of the state it left the primary view with
+  bool minority_waiting_ = false;        // within the grace: no steps
+  bool minority_alone_ = false;          // the grace is over: training alone (membership.minority = "train")
+  bool minority_stopped_ = false;        // the grace is over: stopped (membership.minority = "stop")
+  bool minority_finish_ = false;         // the run ended in a minority view (exit 3)
+  std::string minority_detail_;
   Clock::time_point quorum_lost_at_{};
   bool elastic_ = false;                 // for the summary, written after the group is shut down
   std::vector<std::string> final_view_;
@@ -1029,7 +1227,11 @@ Result<TrainOutcome> EvaluateCheckpoint(const Config& cfg, const std::string& ch
   std::copy(c->params.begin(), c->params.end(), params.begin());
   Result<EvalTotals> totals = EvaluateOn(*parts->model, parts->data.test, cfg.train.batch_size);
   if (!totals.ok()) return totals.status();
-  return TrainOutcome{c->header.step, totals->accuracy(), totals->loss()};
+  TrainOutcome out;
+  out.steps = c->header.step;
+  out.test_acc = totals->accuracy();
+  out.test_loss = totals->loss();
+  return out;
 }
 
 }  // namespace meshtrain
