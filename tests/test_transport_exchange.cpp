@@ -147,6 +147,54 @@ TEST_CASE("messages to one peer keep their order") {
   for (int i = 0; i < 500; ++i) CHECK(HeaderOf(MustReceive(*b)) == std::to_string(i));
 }
 
+// docs/transport.md, "Two lanes": a heartbeat must not wait behind gradients.
+TEST_CASE("the control lane is not held behind a full data lane") {
+  TransportConfig small;
+  small.sndhwm = 4;
+  small.rcvhwm = 4;
+  auto a = Make("a", small);
+  auto b = Make("b", small);  // reads nothing until the end: its input stops
+  Link(*a, *b);
+  Link(*b, *a);  // so that b counts what a sends under "a"
+  const auto block = std::make_shared<std::vector<float>>(16 << 10, 1.0f);  // 64 KiB
+  int queued = 0;
+  Status refused = Status::OK();
+  for (; queued < 100000; ++queued) {
+    refused = a->Send("b", WithPayload("data", block), 200ms);
+    if (!refused.ok()) break;
+  }
+  REQUIRE_MESSAGE(refused.code() == Status::Code::kUnavailable, "the data lane never filled up: " << refused.ToString());
+  // Sockets, kernel buffers and our queue hold far more than what comes ahead of a heartbeat.
+  REQUIRE(queued > 4 * small.rcvhwm);
+
+  OutgoingMessage beat = Text("heartbeat");
+  beat.lane = Lane::kControl;
+  Status sent = a->Send("b", std::move(beat), kWait);
+  CHECK_MESSAGE(sent.ok(), "the control lane waited behind the data lane: " << sent.ToString());
+
+  // Only what b had already read into its own queue (rcvhwm messages) and
+  // the ROUTER's turn between the two connections come before it; on one
+  // connection it would have come after all `queued` data messages.
+  int heartbeat_at = -1;
+  for (int i = 0; i <= queued; ++i) {
+    const IncomingMessage m = MustReceive(*b);
+    CHECK(m.from == "a");  // the lane's mark is not part of the id
+    if (HeaderOf(m) == "heartbeat") {
+      CHECK(m.lane == Lane::kControl);
+      heartbeat_at = i;
+    } else {
+      CHECK(m.lane == Lane::kData);
+    }
+  }
+  MESSAGE("heartbeat received as message " << heartbeat_at << " of " << queued + 1);
+  CHECK(heartbeat_at >= 0);
+  CHECK(heartbeat_at <= 2 * small.rcvhwm);
+  // Both lanes count as one neighbour.
+  const TransportStats stats = b->stats();
+  CHECK(stats.bytes_by_peer.count("a") == 1);
+  CHECK(stats.bytes_by_peer.size() == 1);
+}
+
 TEST_CASE("three peers, everyone to everyone, the ROUTER names each sender") {
   std::vector<std::unique_ptr<Transport>> peers;
   for (const char* id : {"p0", "p1", "p2"}) peers.push_back(Make(id));
