@@ -584,6 +584,14 @@ class Membership::Impl {
     }
     switch (header->type) {
       case MessageType::kHeartbeat:
+        if (msg.lane == Lane::kData && !IsGoodbye(header.value())) {
+          // The data lane's copy of a periodic heartbeat (SendHeartbeats) may
+          // arrive after newer ones on the control lane: it proves the sender
+          // alive, and its contents are left to the control lane's, in order.
+          std::lock_guard<std::mutex> lock(mu_);
+          table_.OnTraffic(msg.from, Clock::now());
+          return;
+        }
         HandleHeartbeat(header.value(), msg);
         return;
       case MessageType::kStateRequest:
@@ -628,6 +636,12 @@ class Membership::Impl {
     it->second = now;
     std::fprintf(stderr, "meshtrain[%s]: membership: dropped a message from %s: %s\n", opt_.self_id.c_str(),
                  from.c_str(), why.c_str());
+  }
+
+  // A goodbye is a heartbeat that says the sender leaves (SendGoodbyes).
+  static bool IsGoodbye(const Header& h) {
+    std::optional<Heartbeat> hb = membership_internal::DecodeHeartbeat(h.extra);
+    return hb && hb->leaving;
   }
 
   void HandleHeartbeat(const Header& h, const IncomingMessage& msg) {
@@ -889,16 +903,24 @@ class Membership::Impl {
       }
       if (periodic) targets.insert(targets.end(), bootstrap_ids_.begin(), bootstrap_ids_.end());
     }
-    uint64_t sent = 0;
+    // On the control lane (docs/transport.md, "Two lanes"): a heartbeat must
+    // not wait behind megabytes of gradients on a slow link. Goodbyes stay on
+    // the data lane, behind the last pieces they follow. A copy goes on the
+    // data lane too, if it takes it at once: on a lossy link, a small segment
+    // behind the last one of a piece lets TCP see that one lost and resend it
+    // at once, instead of after its retransmission timeout (200 ms or more).
+    std::vector<Transport::Addressed> msgs;
     for (const std::string& id : targets) {
-      OutgoingMessage msg;
-      // Apart from bulk data (docs/transport.md, "Two lanes"): a heartbeat
-      // must not wait behind megabytes of gradients on a slow link. Goodbyes
-      // stay on the data lane, behind the last pieces they follow.
-      msg.lane = Lane::kControl;
-      msg.header = header;
-      if (transport_->Send(id, std::move(msg), kHeartbeatSendTimeout).ok()) ++sent;
+      for (Lane lane : {Lane::kControl, Lane::kData}) {
+        OutgoingMessage msg;
+        msg.lane = lane;
+        msg.header = header;
+        msgs.push_back({id, std::move(msg)});
+      }
     }
+    const std::vector<Status> results = transport_->SendAll(std::move(msgs), kHeartbeatSendTimeout);
+    uint64_t sent = 0;
+    for (size_t i = 0; i < results.size(); i += 2) sent += results[i].ok() ? 1 : 0;
     std::lock_guard<std::mutex> lock(mu_);
     stats_.heartbeats_sent += sent;
   }
