@@ -32,8 +32,9 @@ class IncomingQueue {
     cv_.notify_one();
   }
 
-  // The oldest control message, else the oldest data message, or nullopt at `deadline`. *made_room is true if this
-  // pop took the queue from full to not full (the comm thread should resume reading).
+  // The oldest control message, else the oldest data message, or nullopt at
+  // `deadline`. *made_room is true if this pop took the queue from full to not
+  // full (the comm thread should resume reading).
   std::optional<IncomingMessage> Pop(std::chrono::steady_clock::time_point deadline, bool* made_room) {
     std::unique_lock<std::mutex> lock(mu_);
     *made_room = false;
