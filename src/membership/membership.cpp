@@ -584,13 +584,15 @@ class Membership::Impl {
     }
     switch (header->type) {
       case MessageType::kHeartbeat:
-        if (msg.lane == Lane::kData && !IsGoodbye(header.value())) {
-          // The data lane's copy of a periodic heartbeat (SendHeartbeats) may
-          // arrive after newer ones on the control lane: it proves the sender
+        if (msg.lane == Lane::kData && IsPeriodicHeartbeat(header.value(), msg)) {
+          // The data lane's copy of a member's periodic heartbeat (SendHeartbeats)
+          // may arrive after newer ones on the control lane: it proves the sender
           // alive, and its contents are left to the control lane's, in order.
           std::lock_guard<std::mutex> lock(mu_);
-          table_.OnTraffic(msg.from, Clock::now());
-          return;
+          if (table_.Find(msg.from) != nullptr) {
+            table_.OnTraffic(msg.from, Clock::now());
+            return;
+          }
         }
         HandleHeartbeat(header.value(), msg);
         return;
@@ -638,10 +640,13 @@ class Membership::Impl {
                  from.c_str(), why.c_str());
   }
 
-  // A goodbye is a heartbeat that says the sender leaves (SendGoodbyes).
-  static bool IsGoodbye(const Header& h) {
+  // A well-formed heartbeat that is not a goodbye (a goodbye says the sender
+  // leaves: SendGoodbyes). Anything else goes to HandleHeartbeat, which reads
+  // a goodbye and rejects (and counts) a malformed one.
+  static bool IsPeriodicHeartbeat(const Header& h, const IncomingMessage& msg) {
+    if (msg.has_payload && msg.payload.size() > 0) return false;
     std::optional<Heartbeat> hb = membership_internal::DecodeHeartbeat(h.extra);
-    return hb && hb->leaving;
+    return hb && !hb->leaving;
   }
 
   void HandleHeartbeat(const Header& h, const IncomingMessage& msg) {
