@@ -122,7 +122,8 @@ for loss in $losses; do
     read -r rc rd re ra rf rw ri rlo rhi < <(one_run "$out/loss$loss/run$r")
     c=$((c + rc)) d=$((d + rd)) e=$((e + re)) a=$((a + ra)) f=$((f + rf))
     longest=$(awk -v x="$longest" -v y="$rw" 'BEGIN{print (y>x)?y:x}')
-    [ "$ri" = yes ] || same=no
+    [ "$ri" = no ] && same=no  # "-": nobody finished that run, nothing to compare
+    [ "$ri" = - ] && [ "$r" = "$runs" ] && [ "$f" = 0 ] && same=-
     for v in $rlo $rhi; do
       [ "$v" = - ] && continue
       lo=$(awk -v x="$lo" -v y="$v" 'BEGIN{print (x==""||y<x)?y:x}')
