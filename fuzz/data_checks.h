@@ -12,8 +12,13 @@ namespace meshtrain::fuzz {
 inline void CheckDataset(const Dataset& d, bool pixels) {
   MESHTRAIN_FUZZ_CHECK(d.rows >= 1 && d.dim >= 1);
   const auto cells = static_cast<size_t>(d.rows * d.dim);
-  MESHTRAIN_FUZZ_CHECK(pixels ? d.bytes.size() == cells && d.values.empty()
-                              : d.values.size() == cells && d.bytes.empty());
+  if (d.streamed) {
+    // An IDX test set stays in its file (docs/data.md, "Memory"): nothing held.
+    MESHTRAIN_FUZZ_CHECK(pixels && d.bytes.empty() && d.values.empty());
+  } else {
+    MESHTRAIN_FUZZ_CHECK(pixels ? d.bytes.size() == cells && d.values.empty()
+                                : d.values.size() == cells && d.bytes.empty());
+  }
   MESHTRAIN_FUZZ_CHECK(d.offset.size() == static_cast<size_t>(d.dim));
   MESHTRAIN_FUZZ_CHECK(d.scale.size() == static_cast<size_t>(d.dim));
   for (size_t j = 0; j < d.scale.size(); ++j)
@@ -37,6 +42,7 @@ inline void CheckShardedData(const ShardedData& data, int num_peers, int peer_in
   MESHTRAIN_FUZZ_CHECK(data.train.rows == data.shard_sizes[static_cast<size_t>(peer_index)]);
   CheckDataset(data.train, pixels);
   CheckDataset(data.test, pixels);
+  MESHTRAIN_FUZZ_CHECK(!data.train.streamed);
   MESHTRAIN_FUZZ_CHECK(data.test.dim == data.train.dim);
   MESHTRAIN_FUZZ_CHECK(data.test.num_classes == data.train.num_classes);
 
@@ -47,9 +53,19 @@ inline void CheckShardedData(const ShardedData& data, int num_peers, int peer_in
     MESHTRAIN_FUZZ_CHECK(b.rows == train.batch_rows() && b.dim == data.train.dim);
     for (int64_t i = 0; i < b.rows * b.dim; ++i) MESHTRAIN_FUZZ_CHECK(std::isfinite(b.x[i]));
   }
-  BatchSampler test(data.test, 4, 1);
-  const Batch b = test.Sequential(data.test.rows - 1, 4);
-  MESHTRAIN_FUZZ_CHECK(b.rows == 1);
+  // The test set as an evaluation reads it: window by window (from its file
+  // when streamed), every window a set in memory of the same shape.
+  int64_t seen = 0;
+  const Status read = ForEachWindow(data.test, 3, [&](const Dataset& window) {
+    CheckDataset(window, pixels);
+    MESHTRAIN_FUZZ_CHECK(!window.streamed && window.dim == data.test.dim && window.rows <= 3);
+    BatchSampler test(window, 4, 1);
+    const Batch b = test.Sequential(window.rows - 1, 4);
+    MESHTRAIN_FUZZ_CHECK(b.rows == 1);
+    for (int64_t i = 0; i < b.rows * b.dim; ++i) MESHTRAIN_FUZZ_CHECK(std::isfinite(b.x[i]));
+    seen += window.rows;
+  });
+  MESHTRAIN_FUZZ_CHECK(read.ok() && seen == data.test.rows);
 }
 
 }  // namespace meshtrain::fuzz
