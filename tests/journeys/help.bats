@@ -54,6 +54,7 @@ assert_help() {
 @test "bench.sh --help and -h" { assert_help bench.sh --help; assert_help bench.sh -h; }
 @test "bench_slowlink.sh --help and -h" { assert_help bench_slowlink.sh --help; assert_help bench_slowlink.sh -h; }
 @test "bench_lossy.sh --help and -h" { assert_help bench_lossy.sh --help; assert_help bench_lossy.sh -h; }
+@test "check_layers.sh --help and -h" { assert_help check_layers.sh --help; assert_help check_layers.sh -h; }
 @test "chaos.sh --help and -h" { assert_help chaos.sh --help; assert_help chaos.sh -h; }
 @test "cross.sh --help and -h" { assert_help cross.sh --help; assert_help cross.sh -h; }
 @test "demo.sh --help and -h" { assert_help demo.sh --help; assert_help demo.sh -h; }
