@@ -66,6 +66,7 @@ assert_help() {
 @test "plot.sh --help and -h" { assert_help plot.sh --help; assert_help plot.sh -h; }
 @test "sanitize.sh --help and -h" { assert_help sanitize.sh --help; assert_help sanitize.sh -h; }
 @test "setup.sh --help and -h" { assert_help setup.sh --help; assert_help setup.sh -h; }
+@test "soak.sh --help and -h" { assert_help soak.sh --help; assert_help soak.sh -h; }
 @test "test.sh --help and -h" { assert_help test.sh --help; assert_help test.sh -h; }
 @test "test_failures.sh --help and -h" { assert_help test_failures.sh --help; assert_help test_failures.sh -h; }
 
@@ -87,6 +88,7 @@ assert_needs_value() {
 @test "bench_slowlink.sh --steps without a value" { assert_needs_value bench_slowlink.sh --codecs fp16 --steps; }
 @test "netlab.sh up --rate without a value" { assert_needs_value netlab.sh up lab 2 --rate; }
 @test "package.sh --out without a value" { assert_needs_value package.sh --arch amd64 --out; }
+@test "soak.sh --minutes without a value" { assert_needs_value soak.sh --minutes; }
 @test "chaos.sh --kill without a value" { assert_needs_value chaos.sh "$ROOT/configs/fashion_mlp.toml" --kill; }
 
 @test "meshtrain COMMAND --help prints that command's usage and exits 0 (needs the binary's --help)" {
