@@ -47,7 +47,7 @@ double ThreadCpuSeconds() {
 }
 
 Figures Measure(const Shape& shape, int64_t dim, int64_t batch, double seconds) {
-  const auto input = shape.config.type == "layers" ? meshtrain::SampleShape::Image(1, 28, 28)
+  const auto input = shape.config.type == ModelType::kLayers ? meshtrain::SampleShape::Image(1, 28, 28)
                                                    : meshtrain::SampleShape::Flat(dim);
   auto model = meshtrain::CreateModel(shape.config, input, shape.num_classes, batch);
   if (!model.ok()) {
@@ -110,9 +110,9 @@ int main(int argc, char** argv) {
   const int64_t dim = 784;
 
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = ModelType::kLinear;
   ModelConfig softmax;
-  softmax.type = "softmax";
+  softmax.type = ModelType::kSoftmax;
   ModelConfig mlp128;
   mlp128.hidden = {128};
   ModelConfig mlp256;

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ScratchDir& dir = ScratchDir::Get();
 
   meshtrain::DataConfig cfg;
-  cfg.format = "csv";
+  cfg.format = DataFormat::kCsv;
   cfg.train_csv = dir.Write("train.csv", text.substr(0, nul));
   cfg.test_csv = nul == std::string_view::npos ? cfg.train_csv : dir.Write("test.csv", text.substr(nul + 1));
   static const char* const kLabelColumns[] = {"label", "0", "1", "y"};

@@ -70,7 +70,7 @@ void FuzzLoader(uint8_t knobs, std::string_view rest) {
   dir.Write("labels.idx", rest.substr(images_bytes));
 
   meshtrain::DataConfig cfg;
-  cfg.format = "idx";
+  cfg.format = DataFormat::kIdx;
   cfg.dir = dir.File("");
   cfg.train_images = cfg.test_images = "images.idx";
   cfg.train_labels = cfg.test_labels = "labels.idx";

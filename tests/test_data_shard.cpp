@@ -189,11 +189,11 @@ TEST_CASE("loaded CSV and synthetic shards cover their train set") {
   std::string csv = "id,label\n";
   for (int i = 0; i < 30; ++i) csv += std::to_string(i) + "," + std::to_string(i % 3) + "\n";
   DataConfig cfg;
-  cfg.format = "csv";
+  cfg.format = DataFormat::kCsv;
   cfg.train_csv = dir.Write("train.csv", csv);
   cfg.test_csv = dir.Write("test.csv", "id,label\n1,0\n");
-  cfg.scaling = "none";
-  cfg.shard = "dirichlet";
+  cfg.scaling = ScalingMode::kNone;
+  cfg.shard = ShardMode::kDirichlet;
   std::set<float> ids;
   for (int p = 0; p < 4; ++p) {
     auto data = LoadShardedData(cfg, 4, p);
@@ -209,7 +209,7 @@ TEST_CASE("loaded CSV and synthetic shards cover their train set") {
   DataConfig syn;
   syn.format = "synthetic";
   syn.synthetic_train = 100;
-  syn.shard = "strided";
+  syn.shard = ShardMode::kStrided;
   auto whole = LoadShardedData(syn, 1, 0);
   REQUIRE(whole.ok());
   std::multiset<float> all(whole->train.targets.begin(), whole->train.targets.end()), union_of;
@@ -223,7 +223,7 @@ TEST_CASE("loaded CSV and synthetic shards cover their train set") {
     union_of.insert(data->train.targets.begin(), data->train.targets.end());
   }
   CHECK(union_of == all);
-  syn.shard = "dirichlet";
+  syn.shard = ShardMode::kDirichlet;
   auto regression = LoadShardedData(syn, 3, 0);
   REQUIRE_FALSE(regression.ok());
   CHECK(regression.status().code() == Status::Code::kInvalidArgument);

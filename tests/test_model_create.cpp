@@ -39,7 +39,7 @@ TEST_CASE("describe and parameter counts") {
 
   ModelConfig mlp;
   mlp.hidden = {256, 128};
-  mlp.activation = "tanh";
+  mlp.activation = HiddenActivation::kTanh;
   auto deep = CreateModel(mlp, 784, 10, 64);
   REQUIRE(deep.ok());
   CHECK((*deep)->Describe() == "mlp 784-256-128-10 tanh");
@@ -101,7 +101,7 @@ TEST_CASE("InitParams is seeded, bounded by the init scheme, and zeroes biases")
   for (size_t i = 3552; i < 3562; ++i) CHECK(p[i] == 0.0f);
 
   ModelConfig xavier = config;
-  xavier.init = "xavier";
+  xavier.init = InitScheme::kXavier;
   auto c = CreateModel(xavier, 100, 10, 4);
   REQUIRE(c.ok());
   (*c)->InitParams(42);

@@ -79,19 +79,19 @@ struct Case {
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = ModelType::kLinear;
   cases.push_back({"linear", linear, {5, 1}, 0});
   ModelConfig softmax;
-  softmax.type = "softmax";
-  softmax.init = "xavier";
+  softmax.type = ModelType::kSoftmax;
+  softmax.init = InitScheme::kXavier;
   cases.push_back({"softmax", softmax, {5, 3}, 3});
   ModelConfig relu;
   relu.hidden = {4, 6};
   cases.push_back({"mlp relu", relu, {5, 4, 6, 3}, 3});
   ModelConfig tanh_mlp;
   tanh_mlp.hidden = {7};
-  tanh_mlp.activation = "tanh";
-  tanh_mlp.init = "xavier";
+  tanh_mlp.activation = HiddenActivation::kTanh;
+  tanh_mlp.init = InitScheme::kXavier;
   cases.push_back({"mlp tanh", tanh_mlp, {5, 7, 4}, 4});
   return cases;
 }
@@ -147,7 +147,7 @@ TEST_CASE("gradients match central differences of a double-precision reference")
 TEST_CASE("float central differences on the model itself agree with its gradient") {
   ModelConfig config;
   config.hidden = {6};
-  config.activation = "tanh";
+  config.activation = HiddenActivation::kTanh;
   const Problem problem = MakeProblem(4, 3, 8, 21);
   auto created = CreateModel(config, 4, 3, 8);
   REQUIRE(created.ok());
@@ -175,7 +175,7 @@ TEST_CASE("float central differences on the model itself agree with its gradient
 
 TEST_CASE("softmax cross-entropy stays finite for huge logits") {
   ModelConfig config;
-  config.type = "softmax";
+  config.type = ModelType::kSoftmax;
   auto created = CreateModel(config, 2, 3, 4);
   REQUIRE(created.ok());
   Model& model = **created;

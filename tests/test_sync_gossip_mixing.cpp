@@ -52,7 +52,7 @@ double Distance(const std::vector<std::vector<float>>& xs, const std::vector<dou
 
 Config GossipConfig(const LocalCluster& c, size_t rank, const std::string& topology, bool async) {
   Config cfg = TestPeerConfig(c.ports, rank, /*timeout_ms=*/20000);
-  cfg.sync.mode = "gossip";
+  cfg.sync.mode = SyncMode::kGossip;
   cfg.sync.topology = topology;
   cfg.sync.async = async;
   cfg.sync.gossip_seed = 11;
@@ -266,7 +266,7 @@ TEST_CASE("late and out-of-order gossip messages are counted and handled, never 
   std::vector<double> weights = {1.0, 1.0};
   statuses = OnEachPeer(AllRanks(2), [&](size_t rank) -> Status {
     Config cfg = TestPeerConfig(c.ports, rank);
-    cfg.sync.mode = "gossip";
+    cfg.sync.mode = SyncMode::kGossip;
     auto gossip = Gossip::Create(cfg, c.groups[rank]->gossip_links(), 4);
     if (!gossip.ok()) return gossip.status();
     return (*gossip)->Mix(x[rank], 0);
