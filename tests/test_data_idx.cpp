@@ -262,8 +262,6 @@ TEST_CASE("IDX errors name the file and the position") {
   SUBCASE("bad requests") {
     auto bad = LoadShardedData(cfg, 2, 2);
     CheckError(bad.status(), Status::Code::kInvalidArgument, {"peer index 2"});
-    cfg.scaling = "minmax";
-    CheckError(LoadStatus(cfg), Status::Code::kInvalidArgument, {"data.scaling", "minmax"});
   }
 }
 

@@ -76,7 +76,7 @@ TEST_CASE("ForwardBackward and Evaluate allocate nothing after construction") {
 
 LayerConfig Layer(const char* kind, int64_t size = 0, int64_t kernel = 0, int64_t padding = 0) {
   LayerConfig l;
-  l.kind = kind;
+  l.kind = ParseEnum<LayerKind>(kind).value();
   l.filters = size;
   l.units = size;
   l.kernel = kernel;

@@ -20,7 +20,7 @@ namespace {
 
 LayerConfig L(const std::string& kind, int64_t a = 0, int64_t b = 0, int64_t stride = 0, int64_t padding = 0) {
   LayerConfig l;
-  l.kind = kind;
+  l.kind = ParseEnum<LayerKind>(kind).value();
   if (kind == "conv2d") {
     l.filters = a;
     l.kernel = b;

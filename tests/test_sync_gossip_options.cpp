@@ -84,7 +84,7 @@ TEST_CASE("compressed gossip rounds keep the exact average and reach it") {
     CAPTURE(codec);
     std::vector<GossipStats> stats;
     const auto xs = RunRounds(80, [&](size_t, Config* cfg) {
-      cfg->sync.compression = codec;
+      cfg->sync.compression = *ParseEnum<Compression>(codec);
       cfg->sync.topk_ratio = 0.25;
       cfg->sync.consensus_step = codec == "topk" ? 0.2 : 0.0;  // pure averaging wants a smaller step than training
     }, &stats);
@@ -103,7 +103,7 @@ TEST_CASE("one peer sending +-1e6: trimmed mean and clipping keep the honest pee
     CAPTURE(rule);
     std::vector<GossipStats> stats;
     const auto xs = RunRounds(30, [&](size_t rank, Config* cfg) {
-      cfg->sync.robust = rule;
+      cfg->sync.robust = *ParseEnum<RobustKind>(rule);
       if (rank == 3) cfg->debug.byzantine = ByzantineKind::kHuge;
     }, &stats);
     double largest = 0;
