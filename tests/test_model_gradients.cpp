@@ -39,7 +39,7 @@ Problem MakeProblem(int64_t dim, int num_classes, int64_t rows, uint32_t seed) {
 
 // The textbook forward pass in double, on the documented flat layout
 // (per layer: W out x in column-major, then b).
-double ReferenceLoss(const std::vector<double>& params, const std::vector<int64_t>& widths, const std::string& act,
+double ReferenceLoss(const std::vector<double>& params, const std::vector<int64_t>& widths, HiddenActivation act,
                      const Problem& p, int64_t rows) {
   double total = 0;
   for (int64_t j = 0; j < rows; ++j) {
@@ -52,7 +52,7 @@ double ReferenceLoss(const std::vector<double>& params, const std::vector<int64_
         double s = params[offset + static_cast<size_t>(out * in + o)];
         for (int64_t i = 0; i < in; ++i) s += params[offset + static_cast<size_t>(o + i * out)] * a[static_cast<size_t>(i)];
         const bool hidden = l + 1 < widths.size();
-        z[static_cast<size_t>(o)] = !hidden ? s : act == "tanh" ? std::tanh(s) : std::max(s, 0.0);
+        z[static_cast<size_t>(o)] = !hidden ? s : act == HiddenActivation::kTanh ? std::tanh(s) : std::max(s, 0.0);
       }
       offset += static_cast<size_t>(out * in + out);
       a = z;
