@@ -62,11 +62,11 @@ int main(int argc, char** argv) {
   if (argc > 1) cfg.dir = argv[1];
   std::printf("RSS at start: %.1f MB\n", RssMb());
   bool ok = Report("quarter (4 peers, contiguous)", cfg, 4, 0);
-  cfg.shard = "dirichlet";
+  cfg.shard = ShardMode::kDirichlet;
   ok = Report("quarter (4 peers, dirichlet)", cfg, 4, 0) && ok;
-  cfg.shard = "contiguous";
+  cfg.shard = ShardMode::kContiguous;
   ok = Report("whole set (1 peer)", cfg, 1, 0) && ok;
-  cfg.scaling = "standardize";
+  cfg.scaling = ScalingMode::kStandardize;
   ok = Report("whole set, standardize", cfg, 1, 0) && ok;
   return ok ? 0 : 1;
 }

@@ -47,7 +47,7 @@ double ThreadCpuSeconds() {
 }
 
 Figures Measure(const Shape& shape, int64_t dim, int64_t batch, double seconds) {
-  const auto input = shape.config.type == "layers" ? meshtrain::SampleShape::Image(1, 28, 28)
+  const auto input = shape.config.type == meshtrain::ModelType::kLayers ? meshtrain::SampleShape::Image(1, 28, 28)
                                                    : meshtrain::SampleShape::Flat(dim);
   auto model = meshtrain::CreateModel(shape.config, input, shape.num_classes, batch);
   if (!model.ok()) {
@@ -110,18 +110,18 @@ int main(int argc, char** argv) {
   const int64_t dim = 784;
 
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = meshtrain::ModelType::kLinear;
   ModelConfig softmax;
-  softmax.type = "softmax";
+  softmax.type = meshtrain::ModelType::kSoftmax;
   ModelConfig mlp128;
   mlp128.hidden = {128};
   ModelConfig mlp256;
   mlp256.hidden = {256, 128};
   ModelConfig cnn;
-  cnn.type = "layers";
+  cnn.type = meshtrain::ModelType::kLayers;
   auto layer = [&cnn](const char* kind, int64_t filters = 0, int64_t kernel = 0, int64_t padding = 0) {
     meshtrain::LayerConfig l;
-    l.kind = kind;
+    l.kind = meshtrain::ParseEnum<meshtrain::LayerKind>(kind).value();
     l.filters = filters;
     l.kernel = kernel;
     l.padding = padding;

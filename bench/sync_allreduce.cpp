@@ -83,14 +83,14 @@ int RunWorker(const WorkerArgs& a) {
   }
   cfg.self_id = "p" + std::to_string(a.rank);
   cfg.self_index = static_cast<size_t>(a.rank);
-  cfg.sync.mode = "ring";
+  cfg.sync.mode = SyncMode::kRing;
   cfg.sync.chunk_bytes = a.chunk_bytes;
   cfg.sync.direct_max_bytes = a.direct_max_bytes;
   cfg.sync.pair_direct_max_bytes = a.pair_direct_max_bytes;
   cfg.sync.timeout_ms = 60000;
   if (!a.key_dir.empty()) {
     const std::filesystem::path keys = a.key_dir;
-    cfg.security.mode = "curve";
+    cfg.security.mode = SecurityMode::kCurve;
     cfg.security.secret_key_file = (keys / (cfg.self_id + ".key")).string();
     cfg.security.public_key_file = (keys / (cfg.self_id + ".pub")).string();
     cfg.security.authorized_keys = {(keys / "cluster.pub").string()};

@@ -90,8 +90,9 @@ int RunWorker(size_t rank, const std::vector<int64_t>& ports, const Algorithm& a
   }
   cfg.self_id = PeerName(rank);
   cfg.self_index = rank;
-  cfg.sync.mode = algo.mode;
-  cfg.sync.topology = algo.topology.empty() ? "ring" : algo.topology;
+  // The same texts go to --set in part 2.
+  cfg.sync.mode = ParseEnum<SyncMode>(algo.mode).value();
+  cfg.sync.topology = algo.topology.empty() ? TopologyKind::kRing : ParseEnum<TopologyKind>(algo.topology).value();
   cfg.sync.async = algo.async;
   cfg.sync.timeout_ms = 60000;
   // Push-sum never waits, so a fast peer would say Bye while a slow one is still
@@ -104,7 +105,7 @@ int RunWorker(size_t rank, const std::vector<int64_t>& ports, const Algorithm& a
   }
   PeerGroup& g = *group.value();
   std::unique_ptr<Gossip> gossip;
-  if (algo.mode == "gossip") {  // before the barrier: a fast peer's first message may come during it
+  if (cfg.sync.mode == SyncMode::kGossip) {  // before the barrier: a fast peer's first message may come during it
     auto created = Gossip::Create(cfg, g.gossip_links(), elems);
     if (!created.ok()) {
       std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), created.status().ToString().c_str());

@@ -27,12 +27,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ScratchDir& dir = ScratchDir::Get();
 
   meshtrain::DataConfig cfg;
-  cfg.format = "csv";
+  cfg.format = meshtrain::DataFormat::kCsv;
   cfg.train_csv = dir.Write("train.csv", text.substr(0, nul));
   cfg.test_csv = nul == std::string_view::npos ? cfg.train_csv : dir.Write("test.csv", text.substr(nul + 1));
   static const char* const kLabelColumns[] = {"label", "0", "1", "y"};
-  static const char* const kScalings[] = {"unit", "none", "standardize", "unit"};
-  static const char* const kShards[] = {"contiguous", "strided", "dirichlet", "dirichlet"};
+  using meshtrain::ScalingMode;
+  static constexpr ScalingMode kScalings[] = {ScalingMode::kUnit, ScalingMode::kNone, ScalingMode::kStandardize,
+                                              ScalingMode::kUnit};
+  using meshtrain::ShardMode;
+  static constexpr ShardMode kShards[] = {ShardMode::kContiguous, ShardMode::kStrided, ShardMode::kDirichlet,
+                                          ShardMode::kDirichlet};
   cfg.label_column = kLabelColumns[knobs & 3];
   cfg.scaling = kScalings[(knobs >> 2) & 3];
   cfg.shard = kShards[(knobs >> 4) & 3];

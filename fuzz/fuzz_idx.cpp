@@ -70,12 +70,16 @@ void FuzzLoader(uint8_t knobs, std::string_view rest) {
   dir.Write("labels.idx", rest.substr(images_bytes));
 
   meshtrain::DataConfig cfg;
-  cfg.format = "idx";
+  cfg.format = meshtrain::DataFormat::kIdx;
   cfg.dir = dir.File("");
   cfg.train_images = cfg.test_images = "images.idx";
   cfg.train_labels = cfg.test_labels = "labels.idx";
-  static const char* const kShards[] = {"contiguous", "strided", "dirichlet", "dirichlet"};
-  static const char* const kScalings[] = {"unit", "none", "standardize", "unit"};
+  using meshtrain::ShardMode;
+  static constexpr ShardMode kShards[] = {ShardMode::kContiguous, ShardMode::kStrided, ShardMode::kDirichlet,
+                                          ShardMode::kDirichlet};
+  using meshtrain::ScalingMode;
+  static constexpr ScalingMode kScalings[] = {ScalingMode::kUnit, ScalingMode::kNone, ScalingMode::kStandardize,
+                                              ScalingMode::kUnit};
   cfg.shard = kShards[knobs & 3];
   cfg.scaling = kScalings[(knobs >> 2) & 3];
   cfg.alpha = 0.3;

@@ -315,12 +315,12 @@ TEST_CASE("membership.minority_grace_ms and minority_end_wait_ms take \"auto\" o
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().message());
   CHECK(cfg->membership.minority_grace_ms == "20000");
   CHECK(cfg->membership.minority_end_wait_ms == "0");
-  CHECK(cfg->membership.minority == "stop");
+  CHECK(cfg->membership.minority == meshtrain::MinorityPolicy::kStop);
   auto defaults = LoadConfig(dir.Write("plain.toml", kTwoPeers), "p0", {"membership.minority_grace_ms=1500"});
   REQUIRE_MESSAGE(defaults.ok(), defaults.status().message());
   CHECK(defaults->membership.minority_grace_ms == "1500");
   CHECK(defaults->membership.minority_end_wait_ms == "auto");
-  CHECK(defaults->membership.minority == "train");
+  CHECK(defaults->membership.minority == meshtrain::MinorityPolicy::kTrain);
   CHECK_CONTAINS(ErrorFor("[membership]\nminority_grace_ms = \"soon\"\n"),
                  "membership.minority_grace_ms: must be \"auto\" or a number of milliseconds (0 = none)");
   CHECK_CONTAINS(ErrorFor("[membership]\nminority_grace_ms = -5\n"), "membership.minority_grace_ms: expects a string");

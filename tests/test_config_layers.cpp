@@ -68,15 +68,15 @@ TEST_CASE("a layer list is read in order, with each entry's position, and makes 
   auto cfg = Load(kLenet, &dir);
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
   const auto& layers = cfg->model.layers;
-  CHECK(cfg->model.type == "layers");
+  CHECK(cfg->model.type == meshtrain::ModelType::kLayers);
   REQUIRE(layers.size() == 6);
-  CHECK(layers[0].kind == "conv2d");
+  CHECK(layers[0].kind == meshtrain::LayerKind::kConv2d);
   CHECK(layers[0].filters == 16);
   CHECK(layers[0].kernel == 5);
   CHECK(layers[0].padding == 2);
   CHECK(layers[0].stride == 0);  // unset: the kind's default
   CHECK(layers[0].where == dir.path() + "/cfg.toml:3:1");
-  CHECK(layers[2].kind == "maxpool2d");
+  CHECK(layers[2].kind == meshtrain::LayerKind::kMaxPool2d);
   CHECK(layers[3].rate == 0.25);
   CHECK(layers[5].units == 10);
   CHECK(layers[5].where == dir.path() + "/cfg.toml:18:1");

@@ -160,7 +160,7 @@ TEST_CASE("a file with every key parses with every value as written") {
   CHECK(c.cluster.size == 2);
   CHECK(c.cluster.bootstrap == std::vector<std::string>{"tcp://10.0.0.1:9000", "tcp://[::1]:9001"});
 
-  CHECK(c.data.format == "csv");
+  CHECK(c.data.format == meshtrain::DataFormat::kCsv);
   CHECK(c.data.dir == "/data");
   CHECK(c.data.train_images == "ti");
   CHECK(c.data.train_labels == "tl");
@@ -174,19 +174,19 @@ TEST_CASE("a file with every key parses with every value as written") {
   CHECK(c.data.synthetic_features == 3);
   CHECK(c.data.synthetic_noise == 0.5);
   CHECK(c.data.synthetic_seed == 9);
-  CHECK(c.data.scaling == "standardize");
-  CHECK(c.data.shard == "dirichlet");
+  CHECK(c.data.scaling == meshtrain::ScalingMode::kStandardize);
+  CHECK(c.data.shard == meshtrain::ShardMode::kDirichlet);
   CHECK(c.data.alpha == 0.25);
   CHECK(c.data.shard_seed == 77);
   CHECK(c.data.train_limit == 1000);
   CHECK(c.data.test_limit == 200);
 
-  CHECK(c.model.type == "mlp");
+  CHECK(c.model.type == meshtrain::ModelType::kMlp);
   CHECK(c.model.hidden == std::vector<int64_t>{64, 32, 16});
-  CHECK(c.model.activation == "tanh");
-  CHECK(c.model.init == "xavier");
+  CHECK(c.model.activation == meshtrain::HiddenActivation::kTanh);
+  CHECK(c.model.init == meshtrain::InitScheme::kXavier);
 
-  CHECK(c.optim.type == "adam");
+  CHECK(c.optim.type == meshtrain::OptimizerType::kAdam);
   CHECK(c.optim.lr == 0.003);
   CHECK(c.optim.momentum == 0.5);
   CHECK(c.optim.nesterov);
@@ -194,7 +194,7 @@ TEST_CASE("a file with every key parses with every value as written") {
   CHECK(c.optim.beta1 == 0.8);
   CHECK(c.optim.beta2 == 0.99);
   CHECK(c.optim.eps == 1e-6);
-  CHECK(c.optim.schedule == "step");
+  CHECK(c.optim.schedule == meshtrain::LrSchedule::kStep);
   CHECK(c.optim.warmup_steps == 10);
   CHECK(c.optim.step_size == 500);
   CHECK(c.optim.gamma == 0.5);
@@ -208,11 +208,11 @@ TEST_CASE("a file with every key parses with every value as written") {
   CHECK(c.train.log_every == 10);
   CHECK(c.train.max_steps == 999);
 
-  CHECK(c.sync.mode == "gossip");
+  CHECK(c.sync.mode == meshtrain::SyncMode::kGossip);
   CHECK(c.sync.every == 4);
-  CHECK(c.sync.topology == "exponential");
+  CHECK(c.sync.topology == meshtrain::TopologyKind::kExponential);
   CHECK(c.sync.async);
-  CHECK(c.sync.compression == "int8");
+  CHECK(c.sync.compression == meshtrain::Compression::kInt8);
   CHECK(c.sync.timeout_ms == 2000);
   CHECK(c.sync.chunk_bytes == 65536);
   CHECK(c.sync.start_timeout_ms == 5000);
@@ -234,11 +234,11 @@ TEST_CASE("a file with every key parses with every value as written") {
   CHECK(c.checkpoint.every_steps == 250);
   CHECK(c.checkpoint.keep == 5);
   CHECK(c.log.metrics == "out/b.jsonl");
-  CHECK(c.log.progress == "line");
+  CHECK(c.log.progress == meshtrain::ProgressMode::kLine);
   CHECK(c.MetricsPath() == "out/b.jsonl");
   CHECK(c.CheckpointDir() == "ckpt/b");
 
-  CHECK(c.security.mode == "curve");
+  CHECK(c.security.mode == meshtrain::SecurityMode::kCurve);
   CHECK(c.security.secret_key_file == "keys/b.secret");
   CHECK(c.security.public_key_file == "keys/b.public");
   REQUIRE(c.security.authorized_keys.size() == 2);
@@ -258,24 +258,24 @@ TEST_CASE("keys absent from the file keep the documented defaults") {
   CHECK(c.data.format == d.data.format);
   CHECK(c.data.dir == d.data.dir);
   CHECK(c.data.train_images == d.data.train_images);
-  CHECK(c.data.shard == "contiguous");
+  CHECK(c.data.shard == meshtrain::ShardMode::kContiguous);
   CHECK(c.data.alpha == d.data.alpha);
-  CHECK(c.model.type == "mlp");
+  CHECK(c.model.type == meshtrain::ModelType::kMlp);
   CHECK(c.model.hidden == std::vector<int64_t>{128});
-  CHECK(c.optim.type == "sgd");
+  CHECK(c.optim.type == meshtrain::OptimizerType::kSgd);
   CHECK(c.optim.lr == d.optim.lr);
   CHECK(c.optim.momentum == d.optim.momentum);
   CHECK(c.optim.eps == d.optim.eps);
   CHECK(c.train.epochs == d.train.epochs);
   CHECK(c.train.batch_size == d.train.batch_size);
   CHECK(c.train.seed == d.train.seed);
-  CHECK(c.sync.mode == "local");
+  CHECK(c.sync.mode == meshtrain::SyncMode::kLocal);
   CHECK(c.sync.chunk_bytes == d.sync.chunk_bytes);
   CHECK(c.transport.max_msg_bytes == d.transport.max_msg_bytes);
   CHECK(c.membership.dead_ms == d.membership.dead_ms);
   CHECK(c.checkpoint.keep == d.checkpoint.keep);
-  CHECK(c.log.progress == "auto");
-  CHECK(c.security.mode == "none");
+  CHECK(c.log.progress == meshtrain::ProgressMode::kAuto);
+  CHECK(c.security.mode == meshtrain::SecurityMode::kNone);
   CHECK(c.debug.slowdown == 1.0);
   // Derived paths: runs/<id>/..., relative to the current directory.
   CHECK(c.MetricsPath() == "runs/solo/metrics.jsonl");
@@ -320,7 +320,7 @@ model = { type = "softmax" }
 )"));
   CHECK(c.self_id == "x");
   CHECK(c.optim.lr == 0.5);
-  CHECK(c.model.type == "softmax");
+  CHECK(c.model.type == meshtrain::ModelType::kSoftmax);
 }
 
 TEST_CASE("the shipped configs load for every peer") {

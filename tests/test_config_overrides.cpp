@@ -61,13 +61,13 @@ TEST_CASE("overrides of every type") {
   CHECK(c.optim.clip_norm == 5.0);  // an integer for a float
   CHECK(c.optim.nesterov);
   CHECK_FALSE(c.sync.async);
-  CHECK(c.sync.mode == "ring");
+  CHECK(c.sync.mode == meshtrain::SyncMode::kRing);
   CHECK(c.log.metrics == "/tmp/m p.jsonl");
   CHECK(c.checkpoint.dir == "ck");
   CHECK(c.model.hidden == std::vector<int64_t>{256, 128});
   CHECK(c.train.seed == 18446744073709551615ULL);
   CHECK(c.cluster.bootstrap == std::vector<std::string>{"tcp://a:1", "tcp://b:2"});
-  CHECK(c.data.shard == "strided");
+  CHECK(c.data.shard == meshtrain::ShardMode::kStrided);
   CHECK(c.train.batch_size == 32);
   CHECK(c.optim.weight_decay == 1e-4);
 }
@@ -131,7 +131,7 @@ TEST_CASE("the keys scripts set with --set all exist") {
                            "data.shard=dirichlet", "data.alpha=0.1", "checkpoint.dir=/tmp/ck",
                            "checkpoint.every_steps=10", "log.metrics=/tmp/m.jsonl", "membership.suspect_ms=200",
                            "membership.dead_ms=600", "security.mode=none"});
-  CHECK(c.sync.topology == "torus");
+  CHECK(c.sync.topology == meshtrain::TopologyKind::kTorus);
   CHECK(c.data.alpha == 0.1);
   CHECK(c.membership.dead_ms == 600);
 }

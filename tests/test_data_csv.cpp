@@ -23,10 +23,10 @@ void CheckError(const Status& st, Status::Code code, const std::vector<std::stri
 
 DataConfig CsvConfig(const TempDir& dir, const std::string& train, const std::string& test) {
   DataConfig cfg;
-  cfg.format = "csv";
+  cfg.format = DataFormat::kCsv;
   cfg.train_csv = dir.Write("train.csv", train);
   cfg.test_csv = dir.Write("test.csv", test);
-  cfg.scaling = "none";
+  cfg.scaling = ScalingMode::kNone;
   return cfg;
 }
 
@@ -204,9 +204,9 @@ TEST_CASE("CSV errors name the file, line and field") {
 TEST_CASE("CSV scaling uses statistics of the whole train file, for every peer and the test set") {
   TempDir dir;
   DataConfig cfg = CsvConfig(dir, kTrain, kTest);
-  cfg.shard = "strided";
+  cfg.shard = ShardMode::kStrided;
 
-  cfg.scaling = "unit";  // min-max: a in [-3, 40], b in [10, 40]
+  cfg.scaling = ScalingMode::kUnit;  // min-max: a in [-3, 40], b in [10, 40]
   for (int peer = 0; peer < 2; ++peer) {
     auto data = LoadShardedData(cfg, 2, peer);
     REQUIRE(data.ok());
@@ -225,7 +225,7 @@ TEST_CASE("CSV scaling uses statistics of the whole train file, for every peer a
   data->test.FillRow(1, row);  // test values can fall outside [0, 1]: b = 50
   CHECK(row[1] == doctest::Approx(40.0 / 30));
 
-  cfg.scaling = "standardize";
+  cfg.scaling = ScalingMode::kStandardize;
   data = LoadShardedData(cfg, 1, 0);
   REQUIRE(data.ok());
   const double mean_a = (1.5 + 2.5 - 3 + 40) / 4;
@@ -246,7 +246,7 @@ TEST_CASE("CSV scaling uses statistics of the whole train file, for every peer a
   data = LoadShardedData(cfg, 1, 0);
   REQUIRE(data.ok());
   CHECK(data->train.scale[0] == 1.0f);
-  cfg.scaling = "unit";
+  cfg.scaling = ScalingMode::kUnit;
   data = LoadShardedData(cfg, 1, 0);
   REQUIRE(data.ok());
   data->train.FillRow(1, row);

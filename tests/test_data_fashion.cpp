@@ -13,7 +13,7 @@ namespace {
 
 DataConfig Fashion() {
   DataConfig cfg;  // the defaults point at /usr/share/datasets/fashion-mnist
-  cfg.scaling = "unit";
+  cfg.scaling = ScalingMode::kUnit;
   return cfg;
 }
 
@@ -49,7 +49,7 @@ TEST_CASE("Fashion-MNIST: the whole set, then a 4-way shard of it") {
   CHECK(hi > 0.5f);
 
   DataConfig quarter_cfg = cfg;
-  quarter_cfg.shard = "contiguous";
+  quarter_cfg.shard = ShardMode::kContiguous;
   auto quarter = LoadShardedData(quarter_cfg, 4, 1);
   REQUIRE_MESSAGE(quarter.ok(), quarter.status().ToString());
   CHECK(quarter->shard_sizes == std::vector<int64_t>(4, 15000));
@@ -65,7 +65,7 @@ TEST_CASE("Fashion-MNIST: the whole set, then a 4-way shard of it") {
 
 TEST_CASE("Fashion-MNIST: a dirichlet shard agrees with the plan every peer computes") {
   DataConfig cfg = Fashion();
-  cfg.shard = "dirichlet";
+  cfg.shard = ShardMode::kDirichlet;
   cfg.alpha = 0.1;
   cfg.test_limit = 100;
   auto peer = LoadShardedData(cfg, 4, 2);

@@ -70,13 +70,13 @@ inline DataConfig WriteIdxSet(const TempDir& dir, uint32_t train_rows, uint32_t 
   auto maybe_gzip = [&](const std::string& raw) { return gzip ? Gzip(raw) : raw; };
   const std::string ext = gzip ? ".gz" : "";
   DataConfig cfg;
-  cfg.format = "idx";
+  cfg.format = DataFormat::kIdx;
   cfg.dir = dir.path();
   cfg.train_images = "train-images" + ext;
   cfg.train_labels = "train-labels" + ext;
   cfg.test_images = "test-images" + ext;
   cfg.test_labels = "test-labels" + ext;
-  cfg.scaling = "none";
+  cfg.scaling = ScalingMode::kNone;
   dir.Write(cfg.train_images, maybe_gzip(IdxImages(train_rows, height, width, IdPixel)));
   dir.Write(cfg.train_labels, maybe_gzip(IdxLabels(CyclicLabels(train_rows, classes))));
   dir.Write(cfg.test_images, maybe_gzip(IdxImages(test_rows, height, width, IdPixel)));

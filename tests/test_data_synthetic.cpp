@@ -13,13 +13,13 @@ namespace {
 
 DataConfig Synthetic() {
   DataConfig cfg;
-  cfg.format = "synthetic";
+  cfg.format = DataFormat::kSynthetic;
   cfg.synthetic_train = 200;
   cfg.synthetic_test = 50;
   cfg.synthetic_features = 5;
   cfg.synthetic_noise = 0;
   cfg.synthetic_seed = 3;
-  cfg.scaling = "none";
+  cfg.scaling = ScalingMode::kNone;
   return cfg;
 }
 
@@ -105,7 +105,7 @@ TEST_CASE("same seed, same data; another seed, other data; test rows do not depe
 
 TEST_CASE("standardize: train features get mean 0 and std 1; test uses the train statistics") {
   DataConfig cfg = Synthetic();
-  cfg.scaling = "standardize";
+  cfg.scaling = ScalingMode::kStandardize;
   auto data = LoadShardedData(cfg, 1, 0);
   REQUIRE(data.ok());
   std::vector<double> sum(5), sum_sq(5);

@@ -616,11 +616,11 @@ TEST_CASE("a striped state transfer assembles, checks every piece, and verifies 
 TEST_CASE("the next epoch's shards follow the view, or stay put") {
   EpochPlan plan;
   plan.shard_owners = {"p0", "p1", "p2", "p3"};
-  CHECK(NextShardOwners(plan, {"p0", "p1", "p3"}, "epoch") == std::vector<std::string>{"p0", "p1", "p3"});
-  CHECK(NextShardOwners(plan, {"p0", "p1", "p3"}, "none") == plan.shard_owners);
+  CHECK(NextShardOwners(plan, {"p0", "p1", "p3"}, ReshardPolicy::kEpoch) == std::vector<std::string>{"p0", "p1", "p3"});
+  CHECK(NextShardOwners(plan, {"p0", "p1", "p3"}, ReshardPolicy::kNone) == plan.shard_owners);
   // The same set keeps the current order: a fault-free run never re-cuts.
   plan.shard_owners = {"p3", "p0", "p2", "p1"};
-  CHECK(NextShardOwners(plan, {"p0", "p1", "p2", "p3"}, "epoch") == plan.shard_owners);
+  CHECK(NextShardOwners(plan, {"p0", "p1", "p2", "p3"}, ReshardPolicy::kEpoch) == plan.shard_owners);
 }
 
 TEST_CASE("the state checksum sees every bit and the metadata") {

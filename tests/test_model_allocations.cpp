@@ -23,14 +23,14 @@ struct Shape {
 
 std::vector<Shape> Shapes() {
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = ModelType::kLinear;
   ModelConfig softmax;
-  softmax.type = "softmax";
+  softmax.type = ModelType::kSoftmax;
   ModelConfig mlp;
   mlp.hidden = {128};
   ModelConfig deep;
   deep.hidden = {256, 128};
-  deep.activation = "tanh";
+  deep.activation = HiddenActivation::kTanh;
   return {{linear, 784, 0}, {softmax, 784, 10}, {mlp, 784, 10}, {deep, 784, 10}};
 }
 
@@ -76,7 +76,7 @@ TEST_CASE("ForwardBackward and Evaluate allocate nothing after construction") {
 
 LayerConfig Layer(const char* kind, int64_t size = 0, int64_t kernel = 0, int64_t padding = 0) {
   LayerConfig l;
-  l.kind = kind;
+  l.kind = ParseEnum<LayerKind>(kind).value();
   l.filters = size;
   l.units = size;
   l.kernel = kernel;
@@ -87,7 +87,7 @@ LayerConfig Layer(const char* kind, int64_t size = 0, int64_t kernel = 0, int64_
 
 TEST_CASE("a CNN step allocates nothing after construction, every layer kind included") {
   ModelConfig config;
-  config.type = "layers";
+  config.type = ModelType::kLayers;
   // The reference network of configs/fashion_cnn.toml, then one of each other kind.
   config.layers = {Layer("conv2d", 16, 5, 2), Layer("relu"),         Layer("maxpool2d", 0, 2),
                    Layer("conv2d", 32, 5, 2), Layer("relu"),         Layer("maxpool2d", 0, 2),

@@ -64,7 +64,7 @@ TEST_CASE("Evaluate adds loss sums, correct counts and rows without touching gra
 
 TEST_CASE("accuracy counts argmax == label") {
   ModelConfig config;
-  config.type = "softmax";
+  config.type = ModelType::kSoftmax;
   auto created = CreateModel(config, 2, 2, 4);
   REQUIRE(created.ok());
   Model& model = **created;
@@ -119,7 +119,7 @@ TEST_CASE("an empty batch is a zero gradient; a batch that does not fit is NaN")
   CHECK(totals.count == 4);
 
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = ModelType::kLinear;
   auto regression = CreateModel(linear, 6, 0, 4);
   REQUIRE(regression.ok());
   CHECK(std::isnan((*regression)->ForwardBackward(Batch{d.x.data(), 4, 6, d.labels.data(), nullptr})));  // no targets
@@ -128,7 +128,7 @@ TEST_CASE("an empty batch is a zero gradient; a batch that does not fit is NaN")
 
 TEST_CASE("linear regression reports the mean of 0.5 * (y_hat - y)^2") {
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = ModelType::kLinear;
   auto created = CreateModel(linear, 2, 0, 4);
   REQUIRE(created.ok());
   Model& model = **created;

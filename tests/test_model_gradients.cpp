@@ -39,7 +39,7 @@ Problem MakeProblem(int64_t dim, int num_classes, int64_t rows, uint32_t seed) {
 
 // The textbook forward pass in double, on the documented flat layout
 // (per layer: W out x in column-major, then b).
-double ReferenceLoss(const std::vector<double>& params, const std::vector<int64_t>& widths, const std::string& act,
+double ReferenceLoss(const std::vector<double>& params, const std::vector<int64_t>& widths, HiddenActivation act,
                      const Problem& p, int64_t rows) {
   double total = 0;
   for (int64_t j = 0; j < rows; ++j) {
@@ -52,7 +52,7 @@ double ReferenceLoss(const std::vector<double>& params, const std::vector<int64_
         double s = params[offset + static_cast<size_t>(out * in + o)];
         for (int64_t i = 0; i < in; ++i) s += params[offset + static_cast<size_t>(o + i * out)] * a[static_cast<size_t>(i)];
         const bool hidden = l + 1 < widths.size();
-        z[static_cast<size_t>(o)] = !hidden ? s : act == "tanh" ? std::tanh(s) : std::max(s, 0.0);
+        z[static_cast<size_t>(o)] = !hidden ? s : act == HiddenActivation::kTanh ? std::tanh(s) : std::max(s, 0.0);
       }
       offset += static_cast<size_t>(out * in + out);
       a = z;
@@ -79,19 +79,19 @@ struct Case {
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   ModelConfig linear;
-  linear.type = "linear";
+  linear.type = ModelType::kLinear;
   cases.push_back({"linear", linear, {5, 1}, 0});
   ModelConfig softmax;
-  softmax.type = "softmax";
-  softmax.init = "xavier";
+  softmax.type = ModelType::kSoftmax;
+  softmax.init = InitScheme::kXavier;
   cases.push_back({"softmax", softmax, {5, 3}, 3});
   ModelConfig relu;
   relu.hidden = {4, 6};
   cases.push_back({"mlp relu", relu, {5, 4, 6, 3}, 3});
   ModelConfig tanh_mlp;
   tanh_mlp.hidden = {7};
-  tanh_mlp.activation = "tanh";
-  tanh_mlp.init = "xavier";
+  tanh_mlp.activation = HiddenActivation::kTanh;
+  tanh_mlp.init = InitScheme::kXavier;
   cases.push_back({"mlp tanh", tanh_mlp, {5, 7, 4}, 4});
   return cases;
 }
@@ -147,7 +147,7 @@ TEST_CASE("gradients match central differences of a double-precision reference")
 TEST_CASE("float central differences on the model itself agree with its gradient") {
   ModelConfig config;
   config.hidden = {6};
-  config.activation = "tanh";
+  config.activation = HiddenActivation::kTanh;
   const Problem problem = MakeProblem(4, 3, 8, 21);
   auto created = CreateModel(config, 4, 3, 8);
   REQUIRE(created.ok());
@@ -175,7 +175,7 @@ TEST_CASE("float central differences on the model itself agree with its gradient
 
 TEST_CASE("softmax cross-entropy stays finite for huge logits") {
   ModelConfig config;
-  config.type = "softmax";
+  config.type = ModelType::kSoftmax;
   auto created = CreateModel(config, 2, 3, 4);
   REQUIRE(created.ok());
   Model& model = **created;

@@ -20,7 +20,7 @@ namespace {
 
 LayerConfig L(const std::string& kind, int64_t a = 0, int64_t b = 0, int64_t stride = 0, int64_t padding = 0) {
   LayerConfig l;
-  l.kind = kind;
+  l.kind = ParseEnum<LayerKind>(kind).value();
   if (kind == "conv2d") {
     l.filters = a;
     l.kernel = b;
@@ -36,7 +36,7 @@ LayerConfig L(const std::string& kind, int64_t a = 0, int64_t b = 0, int64_t str
 
 LayerConfig Dropout(double rate) {
   LayerConfig l;
-  l.kind = "dropout";
+  l.kind = LayerKind::kDropout;
   l.rate = rate;
   return l;
 }
@@ -53,7 +53,7 @@ std::vector<double> RefLayer(const LayerConfig& l, size_t index, Shape* shape, c
   const Shape in = *shape;
   std::vector<double> y;
   *used = 0;
-  if (l.kind == "conv2d") {
+  if (l.kind == LayerKind::kConv2d) {
     const int64_t k = l.kernel, s = l.stride > 0 ? l.stride : 1, pad = l.padding, f = l.filters;
     const int64_t oh = (in.h + 2 * pad - k) / s + 1, ow = (in.w + 2 * pad - k) / s + 1;
     const int64_t patch = k * k * in.c;
@@ -73,7 +73,7 @@ std::vector<double> RefLayer(const LayerConfig& l, size_t index, Shape* shape, c
         }
     *used = static_cast<size_t>(f * patch + f);
     *shape = {f, oh, ow, true};
-  } else if (l.kind == "maxpool2d" || l.kind == "avgpool2d") {
+  } else if (l.kind == LayerKind::kMaxPool2d || l.kind == LayerKind::kAvgPool2d) {
     const int64_t k = l.kernel, s = l.stride > 0 ? l.stride : k;
     const int64_t oh = (in.h - k) / s + 1, ow = (in.w - k) / s + 1;
     for (int64_t oy = 0; oy < oh; ++oy)
@@ -86,10 +86,10 @@ std::vector<double> RefLayer(const LayerConfig& l, size_t index, Shape* shape, c
               best = std::max(best, v);
               sum += v;
             }
-          y.push_back(l.kind == "maxpool2d" ? best : sum / static_cast<double>(k * k));
+          y.push_back(l.kind == LayerKind::kMaxPool2d ? best : sum / static_cast<double>(k * k));
         }
     *shape = {in.c, oh, ow, true};
-  } else if (l.kind == "dense") {
+  } else if (l.kind == LayerKind::kDense) {
     const int64_t n = in.size(), u = l.units;
     for (int64_t o = 0; o < u; ++o) {
       double sum = p[u * n + o];
@@ -98,21 +98,21 @@ std::vector<double> RefLayer(const LayerConfig& l, size_t index, Shape* shape, c
     }
     *used = static_cast<size_t>(u * n + u);
     *shape = {u, 1, 1, false};
-  } else if (l.kind == "flatten") {
+  } else if (l.kind == LayerKind::kFlatten) {
     y = x;
     *shape = {in.size(), 1, 1, false};
-  } else if (l.kind == "relu" || l.kind == "tanh" || l.kind == "gelu") {
+  } else if (l.kind == LayerKind::kRelu || l.kind == LayerKind::kTanh || l.kind == LayerKind::kGelu) {
     for (double v : x) {
-      y.push_back(l.kind == "relu" ? std::max(v, 0.0)
-                  : l.kind == "tanh" ? std::tanh(v)
+      y.push_back(l.kind == LayerKind::kRelu ? std::max(v, 0.0)
+                  : l.kind == LayerKind::kTanh ? std::tanh(v)
                                      : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
     }
-  } else if (l.kind == "dropout") {
+  } else if (l.kind == LayerKind::kDropout) {
     for (size_t e = 0; e < x.size(); ++e) {
       const bool keep = DropoutKeeps(key, static_cast<int64_t>(index), row, static_cast<int64_t>(e), l.rate);
       y.push_back(keep ? x[e] / (1.0 - l.rate) : 0.0);
     }
-  } else if (l.kind == "layernorm") {
+  } else if (l.kind == LayerKind::kLayerNorm) {
     double mean = 0, var = 0;
     for (double v : x) mean += v;
     mean /= static_cast<double>(x.size());
@@ -183,7 +183,7 @@ double ReferenceLoss(const Net& net, const std::vector<double>& params, const Da
 
 Result<std::unique_ptr<Model>> Build(const Net& net, int64_t max_batch) {
   ModelConfig config;
-  config.type = "layers";
+  config.type = ModelType::kLayers;
   config.layers = net.layers;
   const SampleShape input =
       net.input.image ? SampleShape::Image(net.input.c, net.input.h, net.input.w) : SampleShape::Flat(net.input.c);

@@ -85,7 +85,7 @@ TEST_CASE("softmax regression separates Gaussian blobs") {
   const Data train = Blobs(2000, 10, 5, /*centre_seed=*/1, /*sample_seed=*/2);
   const Data test = Blobs(500, 10, 5, /*centre_seed=*/1, /*sample_seed=*/3);
   ModelConfig config;
-  config.type = "softmax";
+  config.type = ModelType::kSoftmax;
   auto created = CreateModel(config, 10, 5, 32);
   REQUIRE(created.ok());
   Model& model = **created;
@@ -109,8 +109,8 @@ TEST_CASE("an MLP learns XOR, which softmax regression cannot") {
   CHECK(EvaluateAll(**created, test).accuracy() > 0.9);
 
   ModelConfig tanh_mlp = mlp;
-  tanh_mlp.activation = "tanh";
-  tanh_mlp.init = "xavier";
+  tanh_mlp.activation = HiddenActivation::kTanh;
+  tanh_mlp.init = InitScheme::kXavier;
   auto tanh_model = CreateModel(tanh_mlp, 2, 2, 32);
   REQUIRE(tanh_model.ok());
   (*tanh_model)->InitParams(3);
@@ -118,7 +118,7 @@ TEST_CASE("an MLP learns XOR, which softmax regression cannot") {
   CHECK(EvaluateAll(**tanh_model, test).accuracy() > 0.9);
 
   ModelConfig softmax;
-  softmax.type = "softmax";
+  softmax.type = ModelType::kSoftmax;
   auto linear = CreateModel(softmax, 2, 2, 32);
   REQUIRE(linear.ok());
   (*linear)->InitParams(3);
@@ -145,7 +145,7 @@ TEST_CASE("linear regression recovers the weights of y = w.x + b") {
     d.labels.push_back(0);
   }
   ModelConfig config;
-  config.type = "linear";
+  config.type = ModelType::kLinear;
   auto created = CreateModel(config, 4, 0, 64);
   REQUIRE(created.ok());
   Model& model = **created;

@@ -24,7 +24,7 @@ TEST_CASE("optimizer steps and gradient checks allocate nothing") {
   OptimConfig plain;
   plain.momentum = 0;
   OptimConfig adam;
-  adam.type = "adam";
+  adam.type = OptimizerType::kAdam;
   adam.weight_decay = 1e-4;
   for (const OptimConfig& config : {sgd, nesterov, plain, adam}) {
     auto optimizer = CreateOptimizer(config, n);

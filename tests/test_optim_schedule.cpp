@@ -16,7 +16,7 @@ namespace {
 OptimConfig Schedule(const std::string& name, double lr = 1.0) {
   OptimConfig c;
   c.lr = lr;
-  c.schedule = name;
+  c.schedule = ParseEnum<LrSchedule>(name).value();
   return c;
 }
 

@@ -34,7 +34,7 @@ inline Config TestPeerConfig(const std::vector<int>& ports, size_t self, int64_t
   }
   cfg.self_id = PeerId(self);
   cfg.self_index = self;
-  cfg.sync.mode = "ring";
+  cfg.sync.mode = SyncMode::kRing;
   cfg.sync.timeout_ms = timeout_ms;
   cfg.sync.chunk_bytes = chunk_bytes;
   cfg.sync.direct_max_bytes = direct_max_bytes;

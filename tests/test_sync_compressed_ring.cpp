@@ -148,7 +148,7 @@ CodecSpec Spec(Compression c, Rounding r = Rounding::kNearest, double ratio = 0.
   return spec;
 }
 
-const char* Name(const CodecSpec& c) {
+std::string_view Name(const CodecSpec& c) {
   if (c.compression == Compression::kInt8 && c.rounding == Rounding::kStochastic) return "int8 stochastic";
   return ToString(c.compression);
 }

@@ -52,8 +52,8 @@ double Distance(const std::vector<std::vector<float>>& xs, const std::vector<dou
 
 Config GossipConfig(const LocalCluster& c, size_t rank, const std::string& topology, bool async) {
   Config cfg = TestPeerConfig(c.ports, rank, /*timeout_ms=*/20000);
-  cfg.sync.mode = "gossip";
-  cfg.sync.topology = topology;
+  cfg.sync.mode = SyncMode::kGossip;
+  cfg.sync.topology = *ParseEnum<TopologyKind>(topology);
   cfg.sync.async = async;
   cfg.sync.gossip_seed = 11;
   return cfg;
@@ -96,7 +96,7 @@ TEST_CASE("synchronous gossip reaches the exact average at the rate of |lambda_2
   std::map<std::string, int> rounds_to_1e4;
   for (const std::string topology : {"exponential", "torus", "random", "ring"}) {
     CAPTURE(topology);
-    auto t = Topology::Create(ParseTopologyKind(topology).value(), kPeers, 11);
+    auto t = Topology::Create(*ParseEnum<TopologyKind>(topology), kPeers, 11);
     REQUIRE(t.ok());
     const double lambda = t->ContractionPerRound();
     const int rounds = 60;
@@ -161,7 +161,7 @@ TEST_CASE("push-sum reaches the average within 1e-4 and loses no mass") {
     // Enough mixes that even a peer starved of CPU (2 cores, 8 peers) absorbs plenty of shares.
     const int mixes = topology == "ring" ? 500 : 300;
     LocalCluster c = StartCluster(kPeers, kPeers);
-    auto t = Topology::Create(ParseTopologyKind(topology).value(), kPeers, 11);
+    auto t = Topology::Create(*ParseEnum<TopologyKind>(topology), kPeers, 11);
     REQUIRE(t.ok());
     const std::vector<std::string> ids = c.ids();
     std::vector<std::vector<float>> z(kPeers);
@@ -266,7 +266,7 @@ TEST_CASE("late and out-of-order gossip messages are counted and handled, never 
   std::vector<double> weights = {1.0, 1.0};
   statuses = OnEachPeer(AllRanks(2), [&](size_t rank) -> Status {
     Config cfg = TestPeerConfig(c.ports, rank);
-    cfg.sync.mode = "gossip";
+    cfg.sync.mode = SyncMode::kGossip;
     auto gossip = Gossip::Create(cfg, c.groups[rank]->gossip_links(), 4);
     if (!gossip.ok()) return gossip.status();
     return (*gossip)->Mix(x[rank], 0);

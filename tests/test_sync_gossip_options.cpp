@@ -39,8 +39,8 @@ std::vector<std::vector<float>> RunRounds(int rounds, const std::function<void(s
   stats->assign(kPeers, GossipStats{});
   auto statuses = OnEachPeer(AllRanks(kPeers), [&](size_t rank) -> Status {
     Config cfg = TestPeerConfig(c.ports, rank, /*timeout_ms=*/20000);
-    cfg.sync.mode = "gossip";
-    cfg.sync.topology = "exponential";
+    cfg.sync.mode = SyncMode::kGossip;
+    cfg.sync.topology = TopologyKind::kExponential;
     tweak(rank, &cfg);
     auto gossip = Gossip::Create(cfg, c.groups[rank]->gossip_links(), kLen);
     if (!gossip.ok()) return gossip.status();
@@ -84,7 +84,7 @@ TEST_CASE("compressed gossip rounds keep the exact average and reach it") {
     CAPTURE(codec);
     std::vector<GossipStats> stats;
     const auto xs = RunRounds(80, [&](size_t, Config* cfg) {
-      cfg->sync.compression = codec;
+      cfg->sync.compression = *ParseEnum<Compression>(codec);
       cfg->sync.topk_ratio = 0.25;
       cfg->sync.consensus_step = codec == "topk" ? 0.2 : 0.0;  // pure averaging wants a smaller step than training
     }, &stats);
@@ -103,8 +103,8 @@ TEST_CASE("one peer sending +-1e6: trimmed mean and clipping keep the honest pee
     CAPTURE(rule);
     std::vector<GossipStats> stats;
     const auto xs = RunRounds(30, [&](size_t rank, Config* cfg) {
-      cfg->sync.robust = rule;
-      if (rank == 3) cfg->debug.byzantine = "huge";
+      cfg->sync.robust = *ParseEnum<RobustKind>(rule);
+      if (rank == 3) cfg->debug.byzantine = ByzantineKind::kHuge;
     }, &stats);
     double largest = 0;
     for (size_t p : honest) {
@@ -123,7 +123,7 @@ TEST_CASE("one peer sending +-1e6: trimmed mean and clipping keep the honest pee
 
 TEST_CASE("the graph over a view: an explicit path cut by an absent peer is healed; the others are rebuilt") {
   Config cfg;
-  cfg.sync.topology = "explicit";
+  cfg.sync.topology = TopologyKind::kExplicit;
   // p0 - p1 - p2 - p3; without p1 the path falls into {p0} and {p2, p3}.
   cfg.cluster.peers = {{"p0", "tcp://a:1", {"p1"}}, {"p1", "tcp://a:2", {"p2"}}, {"p2", "tcp://a:3", {"p3"}},
                        {"p3", "tcp://a:4", {}}};
@@ -136,7 +136,7 @@ TEST_CASE("the graph over a view: an explicit path cut by an absent peer is heal
   const std::vector<double> w = healed->Matrix(0);
   for (size_t j = 0; j < 3; ++j) CHECK(w[0 * 3 + j] + w[1 * 3 + j] + w[2 * 3 + j] == doctest::Approx(1.0));
 
-  cfg.sync.topology = "exponential";
+  cfg.sync.topology = TopologyKind::kExponential;
   auto seven = Topology::ForMembers(cfg, {"p0", "p1", "p2", "p4", "p5", "p6", "p7"});
   REQUIRE(seven.ok());
   CHECK(seven->size() == 7);

@@ -322,7 +322,7 @@ TEST_CASE("LoadTransportSecurity reads the files, and refuses a secret key other
   WriteFile(dir.File("p0.pub"), k0.public_key + " p0\n", 0644);
   WriteFile(dir.File("cluster.pub"), k0.public_key + " p0\n" + k1.public_key + " p1\n", 0644);
   SecurityConfig cfg;
-  cfg.mode = "curve";
+  cfg.mode = SecurityMode::kCurve;
   cfg.secret_key_file = dir.File("p0.key");
   cfg.public_key_file = dir.File("p0.pub");
   cfg.authorized_keys = {dir.File("cluster.pub"), NewKeys().public_key};
@@ -338,7 +338,7 @@ TEST_CASE("LoadTransportSecurity reads the files, and refuses a secret key other
   CHECK(s->authorized[2].names.empty());
 
   SUBCASE("mode none reads nothing") {
-    cfg.mode = "none";
+    cfg.mode = SecurityMode::kNone;
     cfg.secret_key_file = dir.File("missing.key");
     auto none = LoadTransportSecurity(cfg, {"p0"});
     REQUIRE(none.ok());

@@ -29,13 +29,14 @@
 #include <string_view>
 #include <vector>
 
+#include "meshtrain/config.h"
 #include "meshtrain/status.h"
 #include "meshtrain/wire.h"
 
 namespace meshtrain {
 
-enum class Compression : uint8_t { kNone = 0, kFP16, kBF16, kInt8, kTopK };
-enum class Rounding : uint8_t { kNearest = 0, kStochastic };
+// Compression and Rounding are the config's enums (config.h): their names
+// are the values of sync.compression and sync.int8_rounding (ToString, ParseEnum).
 
 // Everything an encoder needs to know (sync.compression, sync.int8_rounding,
 // sync.topk_ratio).
@@ -45,12 +46,6 @@ struct CodecSpec {
   double topk_ratio = 0.01;                // topk only: fraction of entries kept, in (0, 1]
 };
 
-// "none" | "fp16" | "bf16" | "int8" | "topk": the values of sync.compression.
-Result<Compression> ParseCompression(std::string_view name);
-// "nearest" | "stochastic": the values of sync.int8_rounding.
-Result<Rounding> ParseRounding(std::string_view name);
-const char* ToString(Compression compression);
-const char* ToString(Rounding rounding);
 // The dtype of a codec's payloads (kF32 for kNone).
 DType WireDType(Compression compression);
 // Entries topk keeps of n: ceil(ratio * n), at least 1 when n > 0, at most n.

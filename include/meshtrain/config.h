@@ -5,13 +5,110 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "meshtrain/status.h"
 
 namespace meshtrain {
+
+// ---- fixed-value keys (docs/architecture.md, "Decisions") ----
+// Every key with a fixed set of values is an enum, parsed once by the schema
+// (src/config): no code outside src/config compares a config value to a
+// string. EnumTexts<E>::kTexts is the one map between an enum and its config
+// text, in enum order; ToString gives the text back for the config hash,
+// AgreementKeys and every message, so they read exactly as the file does.
+// The codec, topology and gossip layers use these enums as their own (each
+// layer above config may read config.h).
+
+enum class DataFormat : uint8_t { kIdx, kCsv, kSynthetic };
+enum class ScalingMode : uint8_t { kNone, kUnit, kStandardize };
+enum class ShardMode : uint8_t { kContiguous, kStrided, kDirichlet };
+enum class ModelType : uint8_t { kLinear, kSoftmax, kMlp, kLayers };
+enum class HiddenActivation : uint8_t { kRelu, kTanh };  // model.activation of an mlp
+enum class InitScheme : uint8_t { kHe, kXavier };
+enum class LayerKind : uint8_t {
+  kConv2d, kMaxPool2d, kAvgPool2d, kFlatten, kDense, kRelu, kTanh, kGelu, kDropout, kLayerNorm,
+};
+enum class OptimizerType : uint8_t { kSgd, kAdam };
+enum class LrSchedule : uint8_t { kConstant, kStep, kCosine };
+enum class LrScaling : uint8_t { kNone, kLinear };
+enum class SyncMode : uint8_t { kLocal, kRing, kGossip };
+enum class TopologyKind : uint8_t {
+  kRing,         // i -- i+1 (mod N)
+  kTorus,        // a rows x cols grid with wrap-around, rows the largest divisor of N <= sqrt(N)
+  kExponential,  // i -- i +- 2^k (mod N) for every 2^k < N
+  kRandom,       // a fresh seeded random pairing each round (an odd one out sits it out)
+  kExplicit,     // edges from cluster.peers[].neighbors
+};
+enum class Compression : uint8_t { kNone = 0, kFP16, kBF16, kInt8, kTopK };  // docs/compression.md
+enum class Rounding : uint8_t { kNearest = 0, kStochastic };                 // int8 only
+enum class RobustKind : uint8_t { kNone, kClip, kTrimmedMean };             // synchronous gossip
+enum class ReshardPolicy : uint8_t { kEpoch, kNone };
+enum class MinorityPolicy : uint8_t { kTrain, kStop };
+enum class ProgressMode : uint8_t { kAuto, kLine, kNone };
+enum class SecurityMode : uint8_t { kNone, kCurve };
+enum class ByzantineKind : uint8_t { kNone, kHuge, kNoise };  // what a deliberately faulty peer sends
+
+template <typename E>
+struct EnumTexts;
+
+#define MESHTRAIN_ENUM_TEXTS(E, ...) \
+  template <>                        \
+  struct EnumTexts<E> {              \
+    static constexpr std::string_view kTexts[] = {__VA_ARGS__}; \
+  }
+MESHTRAIN_ENUM_TEXTS(DataFormat, "idx", "csv", "synthetic");
+MESHTRAIN_ENUM_TEXTS(ScalingMode, "none", "unit", "standardize");
+MESHTRAIN_ENUM_TEXTS(ShardMode, "contiguous", "strided", "dirichlet");
+MESHTRAIN_ENUM_TEXTS(ModelType, "linear", "softmax", "mlp", "layers");
+MESHTRAIN_ENUM_TEXTS(HiddenActivation, "relu", "tanh");
+MESHTRAIN_ENUM_TEXTS(InitScheme, "he", "xavier");
+MESHTRAIN_ENUM_TEXTS(LayerKind, "conv2d", "maxpool2d", "avgpool2d", "flatten", "dense", "relu", "tanh", "gelu",
+                     "dropout", "layernorm");
+MESHTRAIN_ENUM_TEXTS(OptimizerType, "sgd", "adam");
+MESHTRAIN_ENUM_TEXTS(LrSchedule, "constant", "step", "cosine");
+MESHTRAIN_ENUM_TEXTS(LrScaling, "none", "linear");
+MESHTRAIN_ENUM_TEXTS(SyncMode, "local", "ring", "gossip");
+MESHTRAIN_ENUM_TEXTS(TopologyKind, "ring", "torus", "exponential", "random", "explicit");
+MESHTRAIN_ENUM_TEXTS(Compression, "none", "fp16", "bf16", "int8", "topk");
+MESHTRAIN_ENUM_TEXTS(Rounding, "nearest", "stochastic");
+MESHTRAIN_ENUM_TEXTS(RobustKind, "none", "clip", "trimmed_mean");
+MESHTRAIN_ENUM_TEXTS(ReshardPolicy, "epoch", "none");
+MESHTRAIN_ENUM_TEXTS(MinorityPolicy, "train", "stop");
+MESHTRAIN_ENUM_TEXTS(ProgressMode, "auto", "line", "none");
+MESHTRAIN_ENUM_TEXTS(SecurityMode, "none", "curve");
+MESHTRAIN_ENUM_TEXTS(ByzantineKind, "none", "huge", "noise");
+#undef MESHTRAIN_ENUM_TEXTS
+
+template <typename E>
+concept ConfigEnum = std::is_enum_v<E> && requires { EnumTexts<E>::kTexts; };
+
+// Every value's text, in enum order: the allowed values of the key.
+template <ConfigEnum E>
+constexpr std::span<const std::string_view> AllTexts() {
+  return EnumTexts<E>::kTexts;
+}
+
+template <ConfigEnum E>
+constexpr std::string_view ToString(E value) {
+  const auto texts = AllTexts<E>();
+  const auto i = static_cast<size_t>(value);
+  return i < texts.size() ? texts[i] : std::string_view("?");
+}
+
+// The value whose text is `text` (exact, case-sensitive), or nullopt.
+template <ConfigEnum E>
+constexpr std::optional<E> ParseEnum(std::string_view text) {
+  const auto texts = AllTexts<E>();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i] == text) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
 
 struct PeerEntry {
   std::string id;        // unique, [A-Za-z0-9_.-]+
@@ -28,7 +125,7 @@ struct ClusterConfig {
 };
 
 struct DataConfig {
-  std::string format = "idx";  // idx | csv | synthetic
+  DataFormat format = DataFormat::kIdx;
   // idx: four files; relative names resolve against `dir`.
   std::string dir = "/usr/share/datasets/fashion-mnist";
   std::string train_images = "train-images-idx3-ubyte.gz";
@@ -45,8 +142,8 @@ struct DataConfig {
   int64_t synthetic_features = 8;
   double synthetic_noise = 0.01;
   uint64_t synthetic_seed = 7;
-  std::string scaling = "unit";  // none | unit ([0,1], pixels /255) | standardize (train mean/std)
-  std::string shard = "contiguous";  // contiguous | strided | dirichlet
+  ScalingMode scaling = ScalingMode::kUnit;  // unit: [0,1], pixels /255; standardize: train mean/std
+  ShardMode shard = ShardMode::kContiguous;
   double alpha = 0.5;                // dirichlet concentration, > 0
   uint64_t shard_seed = 1234;
   int64_t train_limit = 0;  // 0 = all rows; otherwise the first N rows of the file
@@ -56,7 +153,7 @@ struct DataConfig {
 // One [[model.layers]] entry (docs/models.md, "Layers"). Which fields a kind
 // takes is checked when the config is read; shapes when the model is built.
 struct LayerConfig {
-  std::string kind;      // conv2d | maxpool2d | avgpool2d | flatten | dense | relu | tanh | gelu | dropout | layernorm
+  LayerKind kind = LayerKind::kDense;
   int64_t filters = 0;   // conv2d: output channels
   int64_t kernel = 0;    // conv2d, pools: square window side
   int64_t stride = 0;    // conv2d (default 1), pools (default kernel)
@@ -67,15 +164,15 @@ struct LayerConfig {
 };
 
 struct ModelConfig {
-  std::string type = "mlp";          // linear | softmax | mlp | layers
+  ModelType type = ModelType::kMlp;
   std::vector<LayerConfig> layers;   // type layers: the network, input to output
   std::vector<int64_t> hidden = {128};  // mlp hidden layer sizes
-  std::string activation = "relu";   // relu | tanh
-  std::string init = "he";           // he | xavier
+  HiddenActivation activation = HiddenActivation::kRelu;
+  InitScheme init = InitScheme::kHe;
 };
 
 struct OptimConfig {
-  std::string type = "sgd";  // sgd | adam
+  OptimizerType type = OptimizerType::kSgd;
   double lr = 0.1;
   double momentum = 0.9;
   bool nesterov = false;
@@ -83,7 +180,7 @@ struct OptimConfig {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  std::string schedule = "constant";  // constant | step | cosine
+  LrSchedule schedule = LrSchedule::kConstant;
   int64_t warmup_steps = 0;           // linear warmup (cosine and step)
   int64_t step_size = 1000;           // step schedule: multiply by gamma every step_size steps
   double gamma = 0.1;
@@ -91,7 +188,7 @@ struct OptimConfig {
   double clip_norm = 0.0;             // 0 = no clipping by global norm
   // ring, every = 1: the cluster's batch is N times a peer's. "linear" multiplies
   // lr (and min_lr) by N (Goyal et al.), so one config suits any cluster size.
-  std::string lr_scaling = "none";    // none | linear
+  LrScaling lr_scaling = LrScaling::kNone;
 };
 
 struct TrainConfig {
@@ -105,17 +202,17 @@ struct TrainConfig {
 };
 
 struct SyncConfig {
-  std::string mode = "local";     // local | ring | gossip
+  SyncMode mode = SyncMode::kLocal;
   int64_t every = 1;              // 1: all-reduce gradients each step; k>1: average params every k steps
-  std::string topology = "ring";  // gossip: ring | torus | exponential | random | explicit
+  TopologyKind topology = TopologyKind::kRing;  // gossip
   bool async = false;             // gossip: push-sum, never waiting on a slow neighbour
   int64_t final_rounds = 0;       // gossip: averaging rounds at the end so every peer holds one model
   uint64_t gossip_seed = 1;       // gossip: the random topology's choices
-  std::string compression = "none";  // none | fp16 | bf16 | int8 | topk
-  std::string int8_rounding = "nearest";  // int8: nearest | stochastic (unbiased)
+  Compression compression = Compression::kNone;
+  Rounding int8_rounding = Rounding::kNearest;  // stochastic is unbiased
   double topk_ratio = 0.01;       // topk: fraction of each piece's entries a peer sends, (0, 1]
   bool error_feedback = true;     // lossy codecs: carry what was not sent into the next round
-  std::string robust = "none";    // gossip: none | clip | trimmed_mean (a faulty neighbour cannot drag us off)
+  RobustKind robust = RobustKind::kNone;  // gossip: a faulty neighbour cannot drag us off
   double robust_clip = 0.0;       // clip: largest norm of a neighbour's difference; 0 = the round's median distance
   int64_t trim = 1;               // trimmed_mean: values dropped at each end of every coordinate
   double consensus_step = 0.0;    // compressed gossip: CHOCO's gamma in (0, 1]; 0 = auto (1, topk 3 x ratio)
@@ -150,7 +247,7 @@ struct MembershipConfig {
   int64_t dead_ms = 1000;
   // What happens to a dead peer's shard (docs/faults.md): "epoch" re-cuts the
   // data over the live peers at the next epoch; "none" keeps the static shards.
-  std::string reshard = "epoch";
+  ReshardPolicy reshard = ReshardPolicy::kEpoch;
   // Live view members a peer needs to take steps (docs/membership.md,
   // "Quorum"): "off" (train in any view), "majority" of cluster.peers, or a
   // number ("0" = off). Without it a peer cut off alone trains on alone.
@@ -168,7 +265,7 @@ struct MembershipConfig {
   // whose state went through a minority view waits `minority_end_wait_ms`
   // ("auto" = the grace) for the others before it ends with exit 3.
   std::string minority_grace_ms = "auto";
-  std::string minority = "train";
+  MinorityPolicy minority = MinorityPolicy::kTrain;
   std::string minority_end_wait_ms = "auto";
 };
 
@@ -180,12 +277,12 @@ struct CheckpointConfig {
 
 struct LogConfig {
   std::string metrics;          // empty = runs/<id>/metrics.jsonl
-  std::string progress = "auto";  // auto (TTY -> live line) | line | none
+  ProgressMode progress = ProgressMode::kAuto;  // auto: a live line on a TTY
   std::string prometheus;         // "host:port" of the /metrics endpoint; empty = off (docs/observability.md)
 };
 
 struct SecurityConfig {
-  std::string mode = "none";  // none | curve
+  SecurityMode mode = SecurityMode::kNone;
   std::string secret_key_file;
   std::string public_key_file;
   std::vector<std::string> authorized_keys;
@@ -194,7 +291,7 @@ struct SecurityConfig {
 struct DebugConfig {
   double slowdown = 1.0;      // multiply compute time (straggler experiments)
   int64_t step_delay_ms = 0;  // sleep this long after every step (fault tests need time to act)
-  std::string byzantine = "none";  // gossip fault injection: none | huge | noise (sends corrupted parameters)
+  ByzantineKind byzantine = ByzantineKind::kNone;  // gossip fault injection (sends corrupted parameters)
   int64_t flip_bit_at_step = 0;    // flip one bit of this peer's parameters after this step (0 = never)
 };
 

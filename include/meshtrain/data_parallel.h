@@ -58,9 +58,9 @@ class DataParallel {
   // local. Returns Aborted as soon as *stop is set (a signal during start-up).
   Status Start(const std::atomic<bool>* stop = nullptr, const WaitReport& report = {});
   // True when gradients are all-reduced every step (ring, every = 1).
-  bool averages_gradients() const { return mode_ == "ring" && every_ == 1; }
+  bool averages_gradients() const { return mode_ == SyncMode::kRing && every_ == 1; }
   // True when parameters are averaged after `step` (ring, every = k > 1).
-  bool averages_parameters_after(int64_t step) const { return mode_ == "ring" && every_ > 1 && step % every_ == 0; }
+  bool averages_parameters_after(int64_t step) const { return mode_ == SyncMode::kRing && every_ > 1 && step % every_ == 0; }
 
   // Replaces `grads` (the mean over `rows` local samples) with the mean over all
   // samples of the cluster, weighting each peer by its rows; `loss` likewise.
@@ -140,7 +140,7 @@ class DataParallel {
   // is redone in the new one), else the failure itself.
   Status AfterFailedRound(const Status& failed, uint64_t view_id);
   Membership* membership() const;
-  std::string mode_;
+  SyncMode mode_ = SyncMode::kLocal;
   int64_t every_ = 1;
   int64_t verify_every_ = 0;
   int64_t start_timeout_ms_ = 0;

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "meshtrain/config.h"
+
 namespace meshtrain {
 
 struct EpochPlan {
@@ -37,11 +39,11 @@ std::string EncodeEpochPlan(const EpochPlan& plan);
 std::optional<EpochPlan> DecodeEpochPlan(std::string_view bytes);
 
 // The owners for the epoch after `plan`, given the view being reconciled:
-// "epoch" re-cuts the data over the view (sorted ids), so the shard of a peer
-// that died is spread over the survivors and a newcomer gets one; "none" keeps
+// kEpoch re-cuts the data over the view (sorted ids), so the shard of a peer
+// that died is spread over the survivors and a newcomer gets one; kNone keeps
 // the owners (a dead peer's shard is skipped while it is away). The same set
 // as now keeps the current order, so a fault-free run never re-cuts.
 std::vector<std::string> NextShardOwners(const EpochPlan& plan, const std::vector<std::string>& view_ids,
-                                         const std::string& reshard);
+                                         ReshardPolicy reshard);
 
 }  // namespace meshtrain

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include "meshtrain/config.h"
+
 namespace meshtrain {
 
 struct ProgressSnapshot {
@@ -21,8 +23,8 @@ struct ProgressSnapshot {
 
 class ProgressReporter {
  public:
-  // mode: "auto" (live line if `out` is a TTY, else plain lines), "line", "none".
-  ProgressReporter(const std::string& mode, std::FILE* out, int64_t line_every_steps);
+  // mode: auto (live line if `out` is a TTY, else plain lines), line, none.
+  ProgressReporter(ProgressMode mode, std::FILE* out, int64_t line_every_steps);
   void Update(const ProgressSnapshot& s);
   // A message that must not be overwritten by the live line (events, eval results).
   void Message(const std::string& text);

@@ -19,17 +19,8 @@
 
 namespace meshtrain {
 
-enum class TopologyKind {
-  kRing,         // i -- i+1 (mod N)
-  kTorus,        // a rows x cols grid with wrap-around, rows the largest divisor of N <= sqrt(N)
-  kExponential,  // i -- i +- 2^k (mod N) for every 2^k < N
-  kRandom,       // a fresh seeded random pairing each round (an odd one out sits it out)
-  kExplicit,     // edges from cluster.peers[].neighbors
-};
-
-// "ring" | "torus" | "exponential" | "random" | "explicit".
-Result<TopologyKind> ParseTopologyKind(std::string_view name);
-const char* ToString(TopologyKind kind);
+// TopologyKind is config.h's sync.topology: ring | torus | exponential |
+// random | explicit (ToString gives its name).
 
 // One peer's row of the mixing matrix of a round.
 struct MixingRow {

@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   }
 
   // A bad or exposed key file is a config error, reported before any data is loaded.
-  if (cfg->security.mode == "curve") {
+  if (cfg->security.mode == meshtrain::SecurityMode::kCurve) {
     std::vector<std::string> ids;
     for (const auto& peer : cfg->cluster.peers) ids.push_back(peer.id);
     auto security = meshtrain::LoadTransportSecurity(cfg->security, ids);

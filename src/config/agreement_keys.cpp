@@ -23,6 +23,10 @@ class Settings {
   Settings& Add(const char* key, int64_t v) { return Add(key, std::to_string(v)); }
   Settings& Add(const char* key, uint64_t v) { return Add(key, std::to_string(v)); }
   Settings& Add(const char* key, bool v) { return Add(key, std::string(v ? "true" : "false")); }
+  template <ConfigEnum E>
+  Settings& Add(const char* key, E v) {
+    return Add(key, std::string(ToString(v)));
+  }
   Settings& Add(const char* key, double v) {
     // The shortest text that reads back as the same double: equal text, equal value.
     char buf[32];
@@ -42,10 +46,10 @@ class Settings {
 
 void AddData(const DataConfig& d, Settings* s) {
   s->Add("data.format", d.format);
-  if (d.format == "idx") {
+  if (d.format == DataFormat::kIdx) {
     s->Add("data.train_images", d.train_images).Add("data.train_labels", d.train_labels);
     s->Add("data.test_images", d.test_images).Add("data.test_labels", d.test_labels);
-  } else if (d.format == "csv") {
+  } else if (d.format == DataFormat::kCsv) {
     s->Add("data.train_csv", d.train_csv).Add("data.test_csv", d.test_csv).Add("data.label_column", d.label_column);
   } else {
     s->Add("data.synthetic_train", d.synthetic_train).Add("data.synthetic_test", d.synthetic_test);
@@ -53,14 +57,14 @@ void AddData(const DataConfig& d, Settings* s) {
     s->Add("data.synthetic_seed", d.synthetic_seed);
   }
   s->Add("data.scaling", d.scaling).Add("data.shard", d.shard);
-  if (d.shard == "dirichlet") s->Add("data.alpha", d.alpha).Add("data.shard_seed", d.shard_seed);
+  if (d.shard == ShardMode::kDirichlet) s->Add("data.alpha", d.alpha).Add("data.shard_seed", d.shard_seed);
   s->Add("data.train_limit", d.train_limit).Add("data.test_limit", d.test_limit);
 }
 
 // One setting per layer, "model.layers[2]" = "conv2d filters=16 kernel=5 ...":
 // a refused peer is told which layer differs, not only that some did.
 std::string LayerText(const LayerConfig& l) {
-  std::string text = l.kind;
+  std::string text(ToString(l.kind));
   const auto field = [&](const char* name, int64_t v) {
     if (v != 0) text += std::string(" ") + name + "=" + std::to_string(v);
   };
@@ -79,8 +83,8 @@ std::string LayerText(const LayerConfig& l) {
 
 void AddModel(const ModelConfig& m, Settings* s) {
   s->Add("model.type", m.type).Add("model.init", m.init);
-  if (m.type == "mlp") s->Add("model.hidden", m.hidden).Add("model.activation", m.activation);
-  if (m.type == "layers") {
+  if (m.type == ModelType::kMlp) s->Add("model.hidden", m.hidden).Add("model.activation", m.activation);
+  if (m.type == ModelType::kLayers) {
     s->Add("model.layers", static_cast<int64_t>(m.layers.size()));
     for (size_t i = 0; i < m.layers.size(); ++i) {
       s->Add(("model.layers[" + std::to_string(i) + "]").c_str(), LayerText(m.layers[i]));
@@ -92,22 +96,22 @@ void AddModel(const ModelConfig& m, Settings* s) {
 // gradient stay equal only if each applies it the same way.
 void AddOptimizer(const OptimConfig& o, Settings* s) {
   s->Add("optim.type", o.type).Add("optim.lr", o.lr).Add("optim.lr_scaling", o.lr_scaling);
-  if (o.type == "sgd") {
+  if (o.type == OptimizerType::kSgd) {
     s->Add("optim.momentum", o.momentum).Add("optim.nesterov", o.nesterov);
   } else {
     s->Add("optim.beta1", o.beta1).Add("optim.beta2", o.beta2).Add("optim.eps", o.eps);
   }
   s->Add("optim.weight_decay", o.weight_decay).Add("optim.clip_norm", o.clip_norm);
   s->Add("optim.schedule", o.schedule).Add("optim.warmup_steps", o.warmup_steps);
-  if (o.schedule == "step") s->Add("optim.step_size", o.step_size).Add("optim.gamma", o.gamma);
-  if (o.schedule == "cosine") s->Add("optim.min_lr", o.min_lr);
+  if (o.schedule == LrSchedule::kStep) s->Add("optim.step_size", o.step_size).Add("optim.gamma", o.gamma);
+  if (o.schedule == LrSchedule::kCosine) s->Add("optim.min_lr", o.min_lr);
 }
 
 void AddCompression(const SyncConfig& y, Settings* s) {
   s->Add("sync.compression", y.compression);
-  if (y.compression == "int8") s->Add("sync.int8_rounding", y.int8_rounding);
-  if (y.compression == "topk") s->Add("sync.topk_ratio", y.topk_ratio);
-  if (y.compression != "none") s->Add("sync.error_feedback", y.error_feedback);
+  if (y.compression == Compression::kInt8) s->Add("sync.int8_rounding", y.int8_rounding);
+  if (y.compression == Compression::kTopK) s->Add("sync.topk_ratio", y.topk_ratio);
+  if (y.compression != Compression::kNone) s->Add("sync.error_feedback", y.error_feedback);
 }
 
 }  // namespace
@@ -123,25 +127,25 @@ std::vector<Setting> Config::AgreementKeys() const {
   // Lockstep: the same steps per epoch and in all (the lr schedule spans them).
   s.Add("train.batch_size", train.batch_size).Add("train.seed", train.seed);
   s.Add("train.epochs", train.epochs).Add("train.max_steps", train.max_steps);
-  if (sync.mode == "ring") {
+  if (sync.mode == SyncMode::kRing) {
     AddOptimizer(optim, &s);
     s.Add("sync.every", sync.every);
     AddCompression(sync, &s);
     // Fingerprints are compared step for step: peers must take them at the same steps.
     if (sync.every == 1) s.Add("sync.verify_every", sync.verify_every);
-  } else if (sync.mode == "gossip") {
+  } else if (sync.mode == SyncMode::kGossip) {
     // Each gossip replica runs its own optimizer (docs/gossip.md): only its kind
     // must match (a state transfer copies parameters between them); the graph,
     // the mixing and the aggregation must be the same everywhere.
     s.Add("optim.type", optim.type);
     s.Add("sync.every", sync.every).Add("sync.topology", sync.topology).Add("sync.async", sync.async);
-    if (sync.topology == "random") s.Add("sync.gossip_seed", sync.gossip_seed);
+    if (sync.topology == TopologyKind::kRandom) s.Add("sync.gossip_seed", sync.gossip_seed);
     s.Add("sync.final_rounds", sync.final_rounds);
     AddCompression(sync, &s);
-    if (sync.compression != "none") s.Add("sync.consensus_step", sync.consensus_step);
+    if (sync.compression != Compression::kNone) s.Add("sync.consensus_step", sync.consensus_step);
     s.Add("sync.robust", sync.robust);
-    if (sync.robust == "clip") s.Add("sync.robust_clip", sync.robust_clip);
-    if (sync.robust == "trimmed_mean") s.Add("sync.trim", sync.trim);
+    if (sync.robust == RobustKind::kClip) s.Add("sync.robust_clip", sync.robust_clip);
+    if (sync.robust == RobustKind::kTrimmedMean) s.Add("sync.trim", sync.trim);
   }
   s.Add("membership.reshard", membership.reshard);
   return s.Take();

@@ -76,7 +76,8 @@ void CheckNeighborNames(LoadState* state) {
 // form one connected graph, or some peers would never exchange parameters.
 void CheckExplicitGraph(LoadState* state) {
   const Config& c = state->config;
-  if (c.sync.mode != "gossip" || c.sync.topology != "explicit" || c.cluster.peers.size() < 2) return;
+  if (c.sync.mode != SyncMode::kGossip || c.sync.topology != TopologyKind::kExplicit) return;
+  if (c.cluster.peers.size() < 2) return;
   const auto& peers = c.cluster.peers;
   std::map<std::string, size_t> index_of;
   for (size_t i = 0; i < peers.size(); ++i) index_of.emplace(peers[i].id, i);

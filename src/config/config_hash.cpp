@@ -43,6 +43,11 @@ class Fnv1a {
     return *this;
   }
   Fnv1a& Key(const char* name, int64_t v) { return Key(name, static_cast<uint64_t>(v)); }
+  // An enum is hashed as its config text, as it was when it was a string.
+  template <ConfigEnum E>
+  Fnv1a& Key(const char* name, E v) {
+    return Key(name, std::string(ToString(v)));
+  }
   Fnv1a& Key(const char* name, double v) { return Key(name, std::bit_cast<uint64_t>(v)); }
   Fnv1a& Key(const char* name, const std::vector<int64_t>& v) {
     Str(name);
@@ -63,10 +68,10 @@ uint64_t Config::Hash() const {
   h.Key("cluster.size", static_cast<int64_t>(cluster.peers.size()));
   // Data: only the keys of the chosen format, so editing an unused one changes nothing.
   h.Key("data.format", data.format);
-  if (data.format == "idx") {
+  if (data.format == DataFormat::kIdx) {
     h.Key("data.dir", data.dir).Key("data.train_images", data.train_images).Key("data.train_labels", data.train_labels);
     h.Key("data.test_images", data.test_images).Key("data.test_labels", data.test_labels);
-  } else if (data.format == "csv") {
+  } else if (data.format == DataFormat::kCsv) {
     h.Key("data.train_csv", data.train_csv).Key("data.test_csv", data.test_csv).Key("data.label_column", data.label_column);
   } else {
     h.Key("data.synthetic_train", data.synthetic_train).Key("data.synthetic_test", data.synthetic_test);
@@ -74,12 +79,12 @@ uint64_t Config::Hash() const {
     h.Key("data.synthetic_seed", data.synthetic_seed);
   }
   h.Key("data.scaling", data.scaling).Key("data.shard", data.shard);
-  if (data.shard == "dirichlet") h.Key("data.alpha", data.alpha).Key("data.shard_seed", data.shard_seed);
+  if (data.shard == ShardMode::kDirichlet) h.Key("data.alpha", data.alpha).Key("data.shard_seed", data.shard_seed);
   h.Key("data.train_limit", data.train_limit).Key("data.test_limit", data.test_limit);
   // Model: hidden sizes and activation only shape an mlp.
   h.Key("model.type", model.type).Key("model.init", model.init);
-  if (model.type == "mlp") h.Key("model.hidden", model.hidden).Key("model.activation", model.activation);
-  if (model.type == "layers") {
+  if (model.type == ModelType::kMlp) h.Key("model.hidden", model.hidden).Key("model.activation", model.activation);
+  if (model.type == ModelType::kLayers) {
     for (const LayerConfig& l : model.layers) {
       h.Key("model.layers.kind", l.kind).Key("filters", l.filters).Key("kernel", l.kernel).Key("stride", l.stride);
       h.Key("padding", l.padding).Key("units", l.units).Key("rate", l.rate);

@@ -49,6 +49,18 @@ void CheckList(const std::string& name, const std::vector<Item>& items, const Ru
 
 }  // namespace
 
+void StoreField(const FieldSpec& spec, FieldValue value, const Origin& at, LoadState* state) {
+  const std::string name = spec.name();
+  // An enum key whose text is none of its values keeps the text for CheckFields.
+  const std::string text = spec.kind == FieldKind::kString ? std::get<std::string>(value) : std::string();
+  if (spec.set(state->config, std::move(value))) {
+    state->unknown_texts.erase(name);
+  } else {
+    state->unknown_texts[name] = text;
+  }
+  state->origins[name] = at;
+}
+
 void CheckFields(LoadState* state) {
   for (const FieldSpec& spec : AllFields()) {
     const std::string name = spec.name();
@@ -58,7 +70,12 @@ void CheckFields(LoadState* state) {
     switch (spec.kind) {
       case FieldKind::kInt: problem = IntProblem(spec.rule, std::get<int64_t>(value)); break;
       case FieldKind::kFloat: problem = FloatProblem(spec.rule, std::get<double>(value)); break;
-      case FieldKind::kString: problem = TextProblem(spec.rule, std::get<std::string>(value)); break;
+      case FieldKind::kString: {
+        const auto unknown = state->unknown_texts.find(name);
+        problem = TextProblem(spec.rule, unknown != state->unknown_texts.end() ? unknown->second
+                                                                             : std::get<std::string>(value));
+        break;
+      }
       case FieldKind::kIntList:
         CheckList(name, std::get<std::vector<int64_t>>(value), spec.rule, origin, IntProblem, &state->diagnostics);
         break;

@@ -29,28 +29,28 @@ constexpr LayerField kUnits{"units", false, 1, 1000000};
 constexpr LayerField kRate{"rate", true, 0, 0};
 
 struct KindSpec {
-  std::string_view kind;
+  LayerKind kind;
   std::vector<LayerField> required;
   std::vector<LayerField> optional;
 };
 
 const std::vector<KindSpec>& KindSpecs() {
   static const std::vector<KindSpec> specs = {
-      {"conv2d", {kFilters, kKernel}, {kStride, kPadding}},
-      {"maxpool2d", {kKernel}, {kStride}},
-      {"avgpool2d", {kKernel}, {kStride}},
-      {"flatten", {}, {}},
-      {"dense", {kUnits}, {}},
-      {"relu", {}, {}},
-      {"tanh", {}, {}},
-      {"gelu", {}, {}},
-      {"dropout", {kRate}, {}},
-      {"layernorm", {}, {}},
+      {LayerKind::kConv2d, {kFilters, kKernel}, {kStride, kPadding}},
+      {LayerKind::kMaxPool2d, {kKernel}, {kStride}},
+      {LayerKind::kAvgPool2d, {kKernel}, {kStride}},
+      {LayerKind::kFlatten, {}, {}},
+      {LayerKind::kDense, {kUnits}, {}},
+      {LayerKind::kRelu, {}, {}},
+      {LayerKind::kTanh, {}, {}},
+      {LayerKind::kGelu, {}, {}},
+      {LayerKind::kDropout, {kRate}, {}},
+      {LayerKind::kLayerNorm, {}, {}},
   };
   return specs;
 }
 
-const KindSpec* FindKind(std::string_view kind) {
+const KindSpec* FindKind(LayerKind kind) {
   for (const KindSpec& spec : KindSpecs()) {
     if (spec.kind == kind) return &spec;
   }
@@ -76,8 +76,9 @@ std::vector<std::string_view> AllLayerKeys() {
 
 std::string TakesText(const KindSpec& spec) {
   const auto keys = KeysOfKind(spec);
-  if (keys.size() == 1) return std::string(spec.kind) + " takes no fields besides 'kind'";
-  return std::string(spec.kind) + " takes " + JoinQuoted(std::vector<std::string_view>(keys.begin() + 1, keys.end()));
+  const std::string kind(ToString(spec.kind));
+  if (keys.size() == 1) return kind + " takes no fields besides 'kind'";
+  return kind + " takes " + JoinQuoted(std::vector<std::string_view>(keys.begin() + 1, keys.end()));
 }
 
 // Stores one field's value; returns false (with a diagnostic) when it does not fit.
@@ -132,11 +133,13 @@ void ReadLayer(const toml::table& table, size_t index, LoadState* state) {
   } else if (!kind_node->is_string()) {
     state->diagnostics.Add(At(kind_node->source()), name + ".kind: expects a string");
   } else {
-    layer.kind = kind_node->as_string()->get();
-    spec = FindKind(layer.kind);
-    if (!spec) {
-      std::string message = name + ".kind: unknown layer kind " + Quote(layer.kind);
-      if (auto match = ClosestMatch(layer.kind, LayerKinds())) {
+    const std::string& text = kind_node->as_string()->get();
+    if (const auto kind = ParseEnum<LayerKind>(text)) {
+      layer.kind = *kind;
+      spec = FindKind(*kind);
+    } else {
+      std::string message = name + ".kind: unknown layer kind " + Quote(text);
+      if (auto match = ClosestMatch(text, LayerKinds())) {
         message += "; did you mean " + Quote(*match) + "?";
       } else {
         message += "; kinds are " + JoinQuoted(LayerKinds());
@@ -170,7 +173,8 @@ void ReadLayer(const toml::table& table, size_t index, LoadState* state) {
       }
     }
     if (!field) {
-      state->diagnostics.Add(at, key_name + ": not a field of " + std::string(spec->kind) + "; " + TakesText(*spec));
+      state->diagnostics.Add(at, key_name + ": not a field of " + std::string(ToString(spec->kind)) + "; " +
+                                     TakesText(*spec));
       continue;
     }
     SetField(*field, node, key_name, at, &layer, &state->diagnostics);
@@ -178,7 +182,8 @@ void ReadLayer(const toml::table& table, size_t index, LoadState* state) {
   if (spec) {
     for (const LayerField& f : spec->required) {
       if (!table.contains(f.key)) {
-        state->diagnostics.Add(entry, name + ": " + std::string(spec->kind) + " needs '" + std::string(f.key) + "'");
+        state->diagnostics.Add(entry,
+                               name + ": " + std::string(ToString(spec->kind)) + " needs '" + std::string(f.key) + "'");
       }
     }
   }
@@ -188,11 +193,7 @@ void ReadLayer(const toml::table& table, size_t index, LoadState* state) {
 }  // namespace
 
 const std::vector<std::string_view>& LayerKinds() {
-  static const std::vector<std::string_view> kinds = [] {
-    std::vector<std::string_view> out;
-    for (const KindSpec& spec : KindSpecs()) out.push_back(spec.kind);
-    return out;
-  }();
+  static const std::vector<std::string_view> kinds(AllTexts<LayerKind>().begin(), AllTexts<LayerKind>().end());
   return kinds;
 }
 

@@ -32,6 +32,9 @@ struct LoadState {
   Config config;
   std::map<std::string, Origin> origins;
   std::vector<PeerOrigin> peer_origins;  // parallel to config.cluster.peers as listed in the file
+  // Enum keys whose last value is not one of theirs, by "section.key": the
+  // text waits here for CheckFields, since a later --set may still fix it.
+  std::map<std::string, std::string> unknown_texts;
   Diagnostics diagnostics;
 };
 

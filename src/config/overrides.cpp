@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "config/field_checks.h"
 #include "config/schema.h"
 #include "config/suggest.h"
 #include "config/text_format.h"
@@ -156,8 +157,7 @@ void ApplyOne(const std::string& text, size_t index, LoadState* state) {
     diagnostics.Add(origin, spec->name() + " " + parsed.problem);
     return;
   }
-  spec->set(state->config, std::move(*parsed.value));
-  state->origins[spec->name()] = origin;
+  StoreField(*spec, std::move(*parsed.value), origin, state);
 }
 
 }  // namespace

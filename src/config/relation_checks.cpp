@@ -46,33 +46,33 @@ void CheckTimings(LoadState* state) {
 
 void CheckDataAndModel(LoadState* state) {
   const Config& c = state->config;
-  const std::string format = "data.format = " + Quote(c.data.format);
-  if (c.data.format == "csv") {
+  const std::string format = "data.format = " + Quote(ToString(c.data.format));
+  if (c.data.format == DataFormat::kCsv) {
     RequireSet(state, c.data.train_csv.empty(), "data.train_csv", "data.format", format);
     RequireSet(state, c.data.test_csv.empty(), "data.test_csv", "data.format", format);
   }
-  if (c.model.type == "mlp" && c.model.hidden.empty()) {
+  if (c.model.type == ModelType::kMlp && c.model.hidden.empty()) {
     const auto [blamed, origin] = Latest(*state, "model.hidden", "model.type");
     state->diagnostics.Add(origin, blamed + ": model.type = 'mlp' needs at least one hidden layer in model.hidden "
                                             "(or use model.type = 'softmax')");
   }
-  if (c.model.type == "layers" && c.model.layers.empty()) {
+  if (c.model.type == ModelType::kLayers && c.model.layers.empty()) {
     state->diagnostics.Add(state->OriginOf("model.type"),
                            "model.type: 'layers' needs [[model.layers]] entries (docs/models.md, \"Layers\")");
   }
-  if (c.model.type != "layers" && !c.model.layers.empty()) {
+  if (c.model.type != ModelType::kLayers && !c.model.layers.empty()) {
     state->diagnostics.Add(state->OriginOf("model.layers"),
-                           "model.layers: given, but model.type = " + Quote(c.model.type) +
+                           "model.layers: given, but model.type = " + Quote(ToString(c.model.type)) +
                                " builds its own layers; remove model.type or set it to 'layers'");
   }
   // Synthetic data is regression (a real-valued target); idx and csv carry class
   // labels. A layer list fits either (its last layer must match; checked with the data).
-  const bool regression_data = c.data.format == "synthetic";
-  const bool regression_model = c.model.type == "linear";
-  if (c.model.type != "layers" && regression_data != regression_model) {
+  const bool regression_data = c.data.format == DataFormat::kSynthetic;
+  const bool regression_model = c.model.type == ModelType::kLinear;
+  if (c.model.type != ModelType::kLayers && regression_data != regression_model) {
     const auto [blamed, origin] = Latest(*state, "model.type", "data.format");
     const std::string fix = regression_data ? "model.type = 'linear'" : "model.type = 'softmax' or 'mlp'";
-    state->diagnostics.Add(origin, blamed + ": model.type = " + Quote(c.model.type) + " does not fit " + format +
+    state->diagnostics.Add(origin, blamed + ": model.type = " + Quote(ToString(c.model.type)) + " does not fit " + format +
                                        " (" + (regression_data ? "a regression target" : "class labels") + "); use " +
                                        fix);
   }
@@ -80,16 +80,16 @@ void CheckDataAndModel(LoadState* state) {
 
 void CheckOptimizer(LoadState* state) {
   const OptimConfig& o = state->config.optim;
-  if (o.type == "sgd" && o.nesterov && o.momentum == 0.0) {
+  if (o.type == OptimizerType::kSgd && o.nesterov && o.momentum == 0.0) {
     const auto [blamed, origin] = Latest(*state, "optim.nesterov", "optim.momentum");
     state->diagnostics.Add(origin, blamed + ": optim.nesterov = true needs optim.momentum > 0");
   }
-  if (o.schedule == "cosine") RequireOrder(state, "optim.min_lr", o.min_lr, "optim.lr", o.lr, false);
+  if (o.schedule == LrSchedule::kCosine) RequireOrder(state, "optim.min_lr", o.min_lr, "optim.lr", o.lr, false);
 }
 
 void CheckSecurity(LoadState* state) {
   const SecurityConfig& s = state->config.security;
-  if (s.mode != "curve") return;
+  if (s.mode != SecurityMode::kCurve) return;
   const std::string when = "security.mode = 'curve'";
   RequireSet(state, s.secret_key_file.empty(), "security.secret_key_file", "security.mode", when);
   RequireSet(state, s.public_key_file.empty(), "security.public_key_file", "security.mode", when);

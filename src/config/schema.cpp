@@ -20,7 +20,8 @@ Rule FloatAbove(double min) { return Rule{.float_min = min, .float_min_open = tr
 Rule FloatAtLeast(double min) { return Rule{.float_min = min}; }
 Rule FloatFrom0Below1() { return Rule{.float_min = 0.0, .float_max = 1.0, .float_max_open = true}; }
 Rule FloatAbove0UpTo1() { return Rule{.float_min = 0.0, .float_max = 1.0, .float_min_open = true}; }
-Rule OneOf(std::vector<std::string_view> values) { return Rule{.one_of = std::move(values)}; }
+// An enum key: Bind fills in its texts as the allowed values.
+Rule Listed() { return Rule{}; }
 Rule Text(std::string (*check)(std::string_view)) { return Rule{.text_check = check}; }
 Rule Any() { return Rule{}; }
 // "auto" or a whole number of milliseconds (membership.minority_grace_ms); a
@@ -47,6 +48,24 @@ constexpr FieldKind KindOf() {
   if constexpr (std::is_same_v<T, std::vector<std::string>>) return FieldKind::kStringList;
 }
 
+// An enum key reads as a string; its allowed values are its texts (config.h).
+template <auto Section, auto Member>
+  requires ConfigEnum<std::remove_cvref_t<decltype(std::declval<Config&>().*Section.*Member)>>
+FieldSpec Bind(std::string_view section, std::string_view key, Rule rule) {
+  using Value = std::remove_cvref_t<decltype(std::declval<Config&>().*Section.*Member)>;
+  const auto texts = AllTexts<Value>();
+  rule.one_of.assign(texts.begin(), texts.end());
+  return FieldSpec{
+      section, key, FieldKind::kString, std::move(rule),
+      [](const Config& c) { return FieldValue(std::string(ToString(c.*Section.*Member))); },
+      [](Config& c, FieldValue v) {
+        const auto value = ParseEnum<Value>(std::get<std::string>(v));
+        if (value) c.*Section.*Member = *value;
+        return value.has_value();
+      },
+  };
+}
+
 template <auto Section, auto Member>
 FieldSpec Bind(std::string_view section, std::string_view key, Rule rule) {
   using Value = std::remove_cvref_t<decltype(std::declval<Config&>().*Section.*Member)>;
@@ -55,7 +74,10 @@ FieldSpec Bind(std::string_view section, std::string_view key, Rule rule) {
   return FieldSpec{
       section, key, KindOf<Value>(), std::move(rule),
       [](const Config& c) { return FieldValue(c.*Section.*Member); },
-      [](Config& c, FieldValue v) { c.*Section.*Member = std::get<Value>(std::move(v)); },
+      [](Config& c, FieldValue v) {
+        c.*Section.*Member = std::get<Value>(std::move(v));
+        return true;
+      },
   };
 }
 
@@ -68,12 +90,15 @@ std::vector<FieldSpec> BuildFields() {
   // [peer] id is where self_id starts out; --id wins over it.
   f.push_back(FieldSpec{"peer", "id", FieldKind::kString, Any(),
                         [](const Config& c) { return FieldValue(c.self_id); },
-                        [](Config& c, FieldValue v) { c.self_id = std::get<std::string>(std::move(v)); }});
+                        [](Config& c, FieldValue v) {
+                          c.self_id = std::get<std::string>(std::move(v));
+                          return true;
+                        }});
 
   f.push_back(MESHTRAIN_FIELD(cluster, size, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(cluster, bootstrap, Text(EndpointProblem)));
 
-  f.push_back(MESHTRAIN_FIELD(data, format, OneOf({"idx", "csv", "synthetic"})));
+  f.push_back(MESHTRAIN_FIELD(data, format, Listed()));
   f.push_back(MESHTRAIN_FIELD(data, dir, Any()));
   f.push_back(MESHTRAIN_FIELD(data, train_images, Any()));
   f.push_back(MESHTRAIN_FIELD(data, train_labels, Any()));
@@ -89,19 +114,19 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(data, synthetic_features, IntIn(1, 1000000)));
   f.push_back(MESHTRAIN_FIELD(data, synthetic_noise, FloatAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(data, synthetic_seed, Any()));
-  f.push_back(MESHTRAIN_FIELD(data, scaling, OneOf({"none", "unit", "standardize"})));
-  f.push_back(MESHTRAIN_FIELD(data, shard, OneOf({"contiguous", "strided", "dirichlet"})));
+  f.push_back(MESHTRAIN_FIELD(data, scaling, Listed()));
+  f.push_back(MESHTRAIN_FIELD(data, shard, Listed()));
   f.push_back(MESHTRAIN_FIELD(data, alpha, FloatAbove(0)));
   f.push_back(MESHTRAIN_FIELD(data, shard_seed, Any()));
   f.push_back(MESHTRAIN_FIELD(data, train_limit, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(data, test_limit, IntAtLeast(0)));
 
-  f.push_back(MESHTRAIN_FIELD(model, type, OneOf({"linear", "softmax", "mlp", "layers"})));
+  f.push_back(MESHTRAIN_FIELD(model, type, Listed()));
   f.push_back(MESHTRAIN_FIELD(model, hidden, IntIn(1, 1000000)));
-  f.push_back(MESHTRAIN_FIELD(model, activation, OneOf({"relu", "tanh"})));
-  f.push_back(MESHTRAIN_FIELD(model, init, OneOf({"he", "xavier"})));
+  f.push_back(MESHTRAIN_FIELD(model, activation, Listed()));
+  f.push_back(MESHTRAIN_FIELD(model, init, Listed()));
 
-  f.push_back(MESHTRAIN_FIELD(optim, type, OneOf({"sgd", "adam"})));
+  f.push_back(MESHTRAIN_FIELD(optim, type, Listed()));
   f.push_back(MESHTRAIN_FIELD(optim, lr, FloatAbove(0)));
   f.push_back(MESHTRAIN_FIELD(optim, momentum, FloatFrom0Below1()));
   f.push_back(MESHTRAIN_FIELD(optim, nesterov, Any()));
@@ -109,12 +134,12 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(optim, beta1, FloatFrom0Below1()));
   f.push_back(MESHTRAIN_FIELD(optim, beta2, FloatFrom0Below1()));
   f.push_back(MESHTRAIN_FIELD(optim, eps, FloatAbove(0)));
-  f.push_back(MESHTRAIN_FIELD(optim, schedule, OneOf({"constant", "step", "cosine"})));
+  f.push_back(MESHTRAIN_FIELD(optim, schedule, Listed()));
   f.push_back(MESHTRAIN_FIELD(optim, warmup_steps, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(optim, step_size, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(optim, gamma, FloatAbove0UpTo1()));
   f.push_back(MESHTRAIN_FIELD(optim, min_lr, FloatAtLeast(0)));
-  f.push_back(MESHTRAIN_FIELD(optim, lr_scaling, OneOf({"none", "linear"})));
+  f.push_back(MESHTRAIN_FIELD(optim, lr_scaling, Listed()));
   f.push_back(MESHTRAIN_FIELD(optim, clip_norm, FloatAtLeast(0)));
 
   f.push_back(MESHTRAIN_FIELD(train, epochs, IntAtLeast(1)));
@@ -125,17 +150,17 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(train, max_steps, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(train, stop_after_nonfinite, IntAtLeast(0)));
 
-  f.push_back(MESHTRAIN_FIELD(sync, mode, OneOf({"local", "ring", "gossip"})));
+  f.push_back(MESHTRAIN_FIELD(sync, mode, Listed()));
   f.push_back(MESHTRAIN_FIELD(sync, every, IntAtLeast(1)));
-  f.push_back(MESHTRAIN_FIELD(sync, topology, OneOf({"ring", "torus", "exponential", "random", "explicit"})));
+  f.push_back(MESHTRAIN_FIELD(sync, topology, Listed()));
   f.push_back(MESHTRAIN_FIELD(sync, async, Any()));
   f.push_back(MESHTRAIN_FIELD(sync, final_rounds, IntIn(0, 100000)));
   f.push_back(MESHTRAIN_FIELD(sync, gossip_seed, Any()));
-  f.push_back(MESHTRAIN_FIELD(sync, compression, OneOf({"none", "fp16", "bf16", "int8", "topk"})));
-  f.push_back(MESHTRAIN_FIELD(sync, int8_rounding, OneOf({"nearest", "stochastic"})));
+  f.push_back(MESHTRAIN_FIELD(sync, compression, Listed()));
+  f.push_back(MESHTRAIN_FIELD(sync, int8_rounding, Listed()));
   f.push_back(MESHTRAIN_FIELD(sync, topk_ratio, FloatAbove0UpTo1()));
   f.push_back(MESHTRAIN_FIELD(sync, error_feedback, Any()));
-  f.push_back(MESHTRAIN_FIELD(sync, robust, OneOf({"none", "clip", "trimmed_mean"})));
+  f.push_back(MESHTRAIN_FIELD(sync, robust, Listed()));
   f.push_back(MESHTRAIN_FIELD(sync, robust_clip, FloatAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(sync, trim, IntIn(1, 1000)));
   f.push_back(MESHTRAIN_FIELD(sync, consensus_step, (Rule{.float_min = 0.0, .float_max = 1.0})));
@@ -158,7 +183,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(membership, heartbeat_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, suspect_ms, IntAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(membership, dead_ms, IntAtLeast(1)));
-  f.push_back(MESHTRAIN_FIELD(membership, reshard, OneOf({"epoch", "none"})));
+  f.push_back(MESHTRAIN_FIELD(membership, reshard, Listed()));
   f.push_back(MESHTRAIN_FIELD(membership, quorum, Text([](std::string_view s) {
                                 const bool number = !s.empty() && s.size() <= 6 &&
                                                     s.find_first_not_of("0123456789") == std::string_view::npos;
@@ -169,7 +194,7 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(membership, quorum_timeout_ms, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(membership, farewell_ms, IntAtLeast(0)));
   f.push_back(MESHTRAIN_FIELD(membership, minority_grace_ms, MillisOrAuto()));
-  f.push_back(MESHTRAIN_FIELD(membership, minority, OneOf({"train", "stop"})));
+  f.push_back(MESHTRAIN_FIELD(membership, minority, Listed()));
   f.push_back(MESHTRAIN_FIELD(membership, minority_end_wait_ms, MillisOrAuto()));
 
   f.push_back(MESHTRAIN_FIELD(checkpoint, dir, Any()));
@@ -177,17 +202,17 @@ std::vector<FieldSpec> BuildFields() {
   f.push_back(MESHTRAIN_FIELD(checkpoint, keep, IntAtLeast(1)));
 
   f.push_back(MESHTRAIN_FIELD(log, metrics, Any()));
-  f.push_back(MESHTRAIN_FIELD(log, progress, OneOf({"auto", "line", "none"})));
+  f.push_back(MESHTRAIN_FIELD(log, progress, Listed()));
   f.push_back(MESHTRAIN_FIELD(log, prometheus, Text(ListenAddressProblem)));
 
-  f.push_back(MESHTRAIN_FIELD(security, mode, OneOf({"none", "curve"})));
+  f.push_back(MESHTRAIN_FIELD(security, mode, Listed()));
   f.push_back(MESHTRAIN_FIELD(security, secret_key_file, Any()));
   f.push_back(MESHTRAIN_FIELD(security, public_key_file, Any()));
   f.push_back(MESHTRAIN_FIELD(security, authorized_keys, Text(AuthorizedKeyProblem)));
 
   f.push_back(MESHTRAIN_FIELD(debug, slowdown, FloatAtLeast(1)));
   f.push_back(MESHTRAIN_FIELD(debug, step_delay_ms, IntAtLeast(0)));
-  f.push_back(MESHTRAIN_FIELD(debug, byzantine, OneOf({"none", "huge", "noise"})));
+  f.push_back(MESHTRAIN_FIELD(debug, byzantine, Listed()));
   f.push_back(MESHTRAIN_FIELD(debug, flip_bit_at_step, IntAtLeast(0)));
   return f;
 }

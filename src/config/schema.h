@@ -28,7 +28,7 @@ struct Rule {
   std::optional<int64_t> int_min{}, int_max{};  // integers and integer-list items, inclusive
   std::optional<double> float_min{}, float_max{};
   bool float_min_open = false, float_max_open = false;  // true: strict bound
-  std::vector<std::string_view> one_of{};                 // allowed strings
+  std::vector<std::string_view> one_of{};                 // allowed strings (an enum key's texts)
   // Checks one string (or string-list item); returns what is wrong, "" if fine.
   std::string (*text_check)(std::string_view) = nullptr;
   // A string key that also takes a non-negative TOML integer, read as its digits ("auto" or 5000).
@@ -44,7 +44,10 @@ struct FieldSpec {
   FieldKind kind;
   Rule rule;
   FieldValue (*get)(const Config&);
-  void (*set)(Config&, FieldValue);  // value must hold the alternative named by `kind`
+  // `value` must hold the alternative named by `kind`. An enum key is a kString
+  // whose text is parsed here, once; false (nothing stored) when the text is
+  // not one of its values, which CheckFields then reports.
+  bool (*set)(Config&, FieldValue);
 
   std::string name() const { return std::string(section) + "." + std::string(key); }
 };

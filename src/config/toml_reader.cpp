@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "config/field_checks.h"
 #include "config/layer_reader.h"
 #include "config/schema.h"
 #include "config/suggest.h"
@@ -190,9 +191,7 @@ void ReadKey(const std::string& section, const toml::key& key, const toml::node&
     return;
   }
   auto value = ReadValue(*spec, node, at, &state->diagnostics);
-  if (!value) return;
-  spec->set(state->config, std::move(*value));
-  state->origins[spec->name()] = at;
+  if (value) StoreField(*spec, std::move(*value), at, state);
 }
 
 }  // namespace
@@ -216,7 +215,7 @@ void ReadToml(const toml::table& root, LoadState* state) {
   }
   // Layers given and no model.type written: the layers are the model.
   const bool has_layers = state->OriginOf("model.layers").kind != Origin::Kind::kDefault;
-  if (has_layers && state->OriginOf("model.type").kind == Origin::Kind::kDefault) state->config.model.type = "layers";
+  if (has_layers && state->OriginOf("model.type").kind == Origin::Kind::kDefault) state->config.model.type = ModelType::kLayers;
 }
 
 }  // namespace meshtrain::config_internal

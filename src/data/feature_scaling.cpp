@@ -33,22 +33,22 @@ double FeatureStats::stddev(int64_t j) const {
   return count_ > 0 ? std::sqrt(m2_[static_cast<size_t>(j)] / static_cast<double>(count_)) : 0.0;
 }
 
-bool ScalingNeedsStats(const std::string& mode, bool pixels) {
-  return mode == "standardize" || (mode == "unit" && !pixels);
+bool ScalingNeedsStats(ScalingMode mode, bool pixels) {
+  return mode == ScalingMode::kStandardize || (mode == ScalingMode::kUnit && !pixels);
 }
 
-FeatureScaling MakeScaling(const std::string& mode, bool pixels, const FeatureStats& stats) {
+FeatureScaling MakeScaling(ScalingMode mode, bool pixels, const FeatureStats& stats) {
   const auto dim = static_cast<size_t>(stats.dim());
   FeatureScaling s{std::vector<float>(dim, 0.0f), std::vector<float>(dim, 1.0f)};
   for (size_t j = 0; j < dim; ++j) {
     const auto f = static_cast<int64_t>(j);
-    if (mode == "unit" && pixels) {
+    if (mode == ScalingMode::kUnit && pixels) {
       s.scale[j] = 1.0f / 255.0f;
-    } else if (mode == "unit") {
+    } else if (mode == ScalingMode::kUnit) {
       const double range = stats.max(f) - stats.min(f);
       s.offset[j] = static_cast<float>(stats.min(f));
       s.scale[j] = range > 0 ? static_cast<float>(1.0 / range) : 1.0f;
-    } else if (mode == "standardize") {
+    } else if (mode == ScalingMode::kStandardize) {
       const double sd = stats.stddev(f);
       s.offset[j] = static_cast<float>(stats.mean(f));
       s.scale[j] = sd > 0 ? static_cast<float>(1.0 / sd) : 1.0f;

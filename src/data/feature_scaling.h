@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "meshtrain/config.h"
+
 namespace meshtrain {
 
 // Per-feature min, max, mean and variance, one row at a time (Welford).
@@ -38,11 +40,11 @@ struct FeatureScaling {
   std::vector<float> scale;
 };
 
-// Whether `mode` needs train statistics (pixels under "unit" are simply /255).
-bool ScalingNeedsStats(const std::string& mode, bool pixels);
+// Whether `mode` needs train statistics (pixels under unit are simply /255).
+bool ScalingNeedsStats(ScalingMode mode, bool pixels);
 
-// mode: "none" (identity), "unit" (pixels /255; otherwise min-max to [0,1], a
-// constant feature maps to 0), "standardize" (mean 0, std 1; std 0 -> scale 1).
-FeatureScaling MakeScaling(const std::string& mode, bool pixels, const FeatureStats& stats);
+// mode: none (identity), unit (pixels /255; otherwise min-max to [0,1], a
+// constant feature maps to 0), standardize (mean 0, std 1; std 0 -> scale 1).
+FeatureScaling MakeScaling(ScalingMode mode, bool pixels, const FeatureStats& stats);
 
 }  // namespace meshtrain

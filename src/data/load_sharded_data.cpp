@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <initializer_list>
 #include <new>
 #include <stdexcept>
 
@@ -9,24 +8,12 @@
 namespace meshtrain {
 namespace {
 
-Status CheckOneOf(const char* key, const std::string& value, std::initializer_list<const char*> allowed) {
-  std::string listed;
-  for (const char* a : allowed) {
-    if (value == a) return Status::OK();
-    listed += (listed.empty() ? "" : ", ") + std::string(a);
-  }
-  return Status::InvalidArgument(std::string(key) + ": '" + value + "' is not one of " + listed);
-}
-
 Status CheckRequest(const DataConfig& cfg, int num_peers, int peer_index) {
   if (num_peers < 1) return Status::InvalidArgument("data: need at least one peer, got " + std::to_string(num_peers));
   if (peer_index < 0 || peer_index >= num_peers) {
     return Status::InvalidArgument("data: peer index " + std::to_string(peer_index) + " is outside [0, " +
                                    std::to_string(num_peers) + ")");
   }
-  MESHTRAIN_RETURN_IF_ERROR(CheckOneOf("data.format", cfg.format, {"idx", "csv", "synthetic"}));
-  MESHTRAIN_RETURN_IF_ERROR(CheckOneOf("data.scaling", cfg.scaling, {"none", "unit", "standardize"}));
-  MESHTRAIN_RETURN_IF_ERROR(CheckOneOf("data.shard", cfg.shard, {"contiguous", "strided", "dirichlet"}));
   if (cfg.train_limit < 0) return Status::InvalidArgument("data.train_limit must be >= 0 (0 = all rows)");
   if (cfg.test_limit < 0) return Status::InvalidArgument("data.test_limit must be >= 0 (0 = all rows)");
   return Status::OK();
@@ -43,15 +30,15 @@ Result<ShardedData> LoadShardedData(const DataConfig& cfg, int num_peers, int pe
   MESHTRAIN_RETURN_IF_ERROR(CheckRequest(cfg, num_peers, peer_index));
   const ShardRequest request{num_peers, peer_index};
   try {
-    if (cfg.format == "idx") return LoadIdxShard(cfg, request);
-    if (cfg.format == "csv") return LoadCsvShard(cfg, request);
+    if (cfg.format == DataFormat::kIdx) return LoadIdxShard(cfg, request);
+    if (cfg.format == DataFormat::kCsv) return LoadCsvShard(cfg, request);
     return LoadSyntheticShard(cfg, request);
   } catch (const std::bad_alloc&) {
-    return Status::IOError("data (" + cfg.format +
+    return Status::IOError("data (" + std::string(ToString(cfg.format)) +
                            "): out of memory while loading; a header or row count is "
                            "larger than this machine can hold (set data.train_limit / data.test_limit?)");
   } catch (const std::exception& e) {
-    return Status::IOError("data (" + cfg.format + "): " + e.what());
+    return Status::IOError("data (" + std::string(ToString(cfg.format)) + "): " + e.what());
   }
 }
 

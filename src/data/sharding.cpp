@@ -77,7 +77,7 @@ void FillEmptyShards(int num_peers, ShardPlan* plan) {
 
 }  // namespace
 
-Result<ShardPlan> PlanShards(const std::string& mode, int num_peers, int64_t rows, const std::vector<int32_t>& labels,
+Result<ShardPlan> PlanShards(ShardMode mode, int num_peers, int64_t rows, const std::vector<int32_t>& labels,
                              int num_classes, double alpha, uint64_t seed) {
   if (num_peers < 1) {
     return Status::InvalidArgument("sharding: need at least one peer, got " + std::to_string(num_peers));
@@ -89,11 +89,11 @@ Result<ShardPlan> PlanShards(const std::string& mode, int num_peers, int64_t row
   }
   ShardPlan plan;
   plan.owner.assign(static_cast<size_t>(rows), 0);
-  if (mode == "contiguous") {
+  if (mode == ShardMode::kContiguous) {
     Contiguous(num_peers, rows, &plan);
-  } else if (mode == "strided") {
+  } else if (mode == ShardMode::kStrided) {
     Strided(num_peers, rows, &plan);
-  } else if (mode == "dirichlet") {
+  } else if (mode == ShardMode::kDirichlet) {
     if (num_classes < 1 || static_cast<int64_t>(labels.size()) != rows) {
       return Status::InvalidArgument(
           "data.shard = \"dirichlet\" splits by class label, but this data set has none "
@@ -104,7 +104,7 @@ Result<ShardPlan> PlanShards(const std::string& mode, int num_peers, int64_t row
     }
     Dirichlet(num_peers, labels, num_classes, alpha, seed, &plan);
   } else {
-    return Status::InvalidArgument("data.shard: unknown mode '" + mode + "' (allowed: contiguous, strided, dirichlet)");
+    return Status::InvalidArgument("data.shard: unknown mode '" + std::string(ToString(mode)) + "'");
   }
   plan.sizes.assign(static_cast<size_t>(num_peers), 0);
   for (int32_t p : plan.owner) ++plan.sizes[static_cast<size_t>(p)];

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "meshtrain/config.h"
 #include "meshtrain/status.h"
 
 namespace meshtrain {
@@ -16,11 +17,11 @@ struct ShardPlan {
   std::vector<int64_t> sizes;  // sizes[peer] = rows it holds
 };
 
-// mode: "contiguous" (peer p gets rows [p*n/P, (p+1)*n/P)), "strided" (row r goes
-// to peer r % P), "dirichlet" (label skew: for each class, proportions over peers
+// mode: contiguous (peer p gets rows [p*n/P, (p+1)*n/P)), strided (row r goes
+// to peer r % P), dirichlet (label skew: for each class, proportions over peers
 // drawn from Dirichlet(alpha), seeded by `seed`; small alpha = few classes per
-// peer). `labels` (one per row, in [0, num_classes)) is needed only by "dirichlet".
-Result<ShardPlan> PlanShards(const std::string& mode, int num_peers, int64_t rows, const std::vector<int32_t>& labels,
+// peer). `labels` (one per row, in [0, num_classes)) is needed only by dirichlet.
+Result<ShardPlan> PlanShards(ShardMode mode, int num_peers, int64_t rows, const std::vector<int32_t>& labels,
                              int num_classes, double alpha, uint64_t seed);
 
 }  // namespace meshtrain

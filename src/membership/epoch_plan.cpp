@@ -56,8 +56,8 @@ std::optional<EpochPlan> DecodeEpochPlan(std::string_view bytes) {
 }
 
 std::vector<std::string> NextShardOwners(const EpochPlan& plan, const std::vector<std::string>& view_ids,
-                                         const std::string& reshard) {
-  if (reshard != "epoch") return plan.shard_owners;
+                                         ReshardPolicy reshard) {
+  if (reshard != ReshardPolicy::kEpoch) return plan.shard_owners;
   std::vector<std::string> owners = view_ids;
   std::sort(owners.begin(), owners.end());
   std::vector<std::string> current = plan.shard_owners;

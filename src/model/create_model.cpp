@@ -26,19 +26,13 @@ Result<NetworkSpec> SpecFor(const ModelConfig& config, int64_t input_dim, int nu
     return Status::InvalidArgument("model: batch size must be > 0 (got " + std::to_string(max_batch) + ")");
   }
   NetworkSpec spec;
-  spec.type = config.type;
+  spec.type = std::string(ToString(config.type));
   spec.max_batch = max_batch;
   spec.widths.push_back(input_dim);
 
-  if (config.init == "he") {
-    spec.init = InitScheme::kHe;
-  } else if (config.init == "xavier") {
-    spec.init = InitScheme::kXavier;
-  } else {
-    return Status::InvalidArgument("model.init: unknown '" + config.init + "' (expected he | xavier)");
-  }
+  spec.init = config.init;
 
-  if (config.type == "linear") {
+  if (config.type == ModelType::kLinear) {
     if (num_classes > 0) {
       return Status::InvalidArgument("model.type: linear is a regression model but the data has " +
                                      std::to_string(num_classes) + " classes (use softmax or mlp)");
@@ -47,23 +41,18 @@ Result<NetworkSpec> SpecFor(const ModelConfig& config, int64_t input_dim, int nu
     spec.widths.push_back(1);
     return spec;
   }
-  if (config.type != "softmax" && config.type != "mlp") {
-    return Status::InvalidArgument("model.type: unknown '" + config.type +
+  if (config.type != ModelType::kSoftmax && config.type != ModelType::kMlp) {
+    return Status::InvalidArgument("model.type: unknown '" + spec.type +
                                    "' (expected linear | softmax | mlp | layers)");
   }
   if (num_classes == 0) {
-    return Status::InvalidArgument("model.type: " + config.type +
+    return Status::InvalidArgument("model.type: " + spec.type +
                                    " is a classifier but the data is regression (no classes); use linear");
   }
   spec.loss = LossKind::kSoftmaxCrossEntropy;
-  if (config.type == "mlp") {
-    if (config.activation == "relu") {
-      spec.hidden_activation = Activation::kRelu;
-    } else if (config.activation == "tanh") {
-      spec.hidden_activation = Activation::kTanh;
-    } else {
-      return Status::InvalidArgument("model.activation: unknown '" + config.activation + "' (expected relu | tanh)");
-    }
+  if (config.type == ModelType::kMlp) {
+    // The config's two hidden activations, as the dense layer's (which also has identity).
+    spec.hidden_activation = config.activation == HiddenActivation::kTanh ? Activation::kTanh : Activation::kRelu;
     if (config.hidden.empty()) {
       return Status::InvalidArgument("model.hidden: an mlp needs at least one hidden layer (or use type softmax)");
     }
@@ -101,7 +90,7 @@ Status CheckSize(const NetworkSpec& spec) {
 
 Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, const SampleShape& input, int num_classes,
                                            int64_t max_batch) {
-  if (config.type != "layers") return CreateModel(config, input.features, num_classes, max_batch);
+  if (config.type != ModelType::kLayers) return CreateModel(config, input.features, num_classes, max_batch);
   if (input.features <= 0) {
     return Status::InvalidArgument("model: the data has " + std::to_string(input.features) +
                                    " features; need at least 1");
@@ -118,14 +107,14 @@ Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, const Samp
 
 Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, int64_t input_dim, int num_classes,
                                            int64_t max_batch) {
-  if (config.type == "layers") return CreateModel(config, SampleShape::Flat(input_dim), num_classes, max_batch);
+  if (config.type == ModelType::kLayers) return CreateModel(config, SampleShape::Flat(input_dim), num_classes, max_batch);
   auto spec = SpecFor(config, input_dim, num_classes, max_batch);
   if (!spec.ok()) return spec.status();
   MESHTRAIN_RETURN_IF_ERROR(CheckSize(spec.value()));
   try {
     return std::unique_ptr<Model>(std::make_unique<FeedForwardModel>(std::move(spec.value())));
   } catch (const std::bad_alloc&) {
-    return Status::Unavailable("model: out of memory allocating " + config.type + " for " +
+    return Status::Unavailable("model: out of memory allocating " + std::string(ToString(config.type)) + " for " +
                                std::to_string(input_dim) + " features and batch " + std::to_string(max_batch));
   }
 }

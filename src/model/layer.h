@@ -9,12 +9,13 @@
 #include <cstdint>
 #include <string>
 
+#include "meshtrain/config.h"
 #include "model/gemm.h"
 #include "model/uniform_init.h"
 
 namespace meshtrain {
 
-enum class InitScheme { kHe, kXavier };
+// InitScheme is config.h's model.init (he | xavier).
 
 // The shape of one sample between layers: an image (channels x height x
 // width) or a flat vector of `channels` features (height = width = 1).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,7 @@ constexpr double kMaxFloats = static_cast<double>(int64_t{1} << 31);
 // "FILE:LINE:COL: model.layers[3] (dense): " — where a shape problem was written.
 std::string Blame(const LayerConfig& layer, size_t index) {
   std::string where = layer.where.empty() ? "" : layer.where + ": ";
-  return where + "model.layers[" + std::to_string(index) + "] (" + layer.kind + "): ";
+  return where + "model.layers[" + std::to_string(index) + "] (" + std::string(ToString(layer.kind)) + "): ";
 }
 
 std::string Gets(const TensorShape& shape) {
@@ -46,7 +47,7 @@ Result<std::unique_ptr<Layer>> MakeLayer(const LayerConfig& c, size_t index, con
     return Status::InvalidArgument(blame + "needs an image input but " + Gets(in) +
                                    (index == 0 ? " (the data are flat rows, not images)" : ""));
   };
-  if (c.kind == "conv2d") {
+  if (c.kind == LayerKind::kConv2d) {
     MESHTRAIN_RETURN_IF_ERROR(needs_image());
     const int64_t stride = c.stride > 0 ? c.stride : 1;
     if (in.height + 2 * c.padding < c.kernel || in.width + 2 * c.padding < c.kernel) {
@@ -65,46 +66,46 @@ Result<std::unique_ptr<Layer>> MakeLayer(const LayerConfig& c, size_t index, con
     return std::unique_ptr<Layer>(
         std::make_unique<Conv2dLayer>(in, c.filters, c.kernel, stride, c.padding, max_batch, propagates));
   }
-  if (c.kind == "maxpool2d" || c.kind == "avgpool2d") {
+  if (c.kind == LayerKind::kMaxPool2d || c.kind == LayerKind::kAvgPool2d) {
     MESHTRAIN_RETURN_IF_ERROR(needs_image());
     const int64_t stride = c.stride > 0 ? c.stride : c.kernel;
     if (in.height < c.kernel || in.width < c.kernel) {
       return Status::InvalidArgument(blame + "kernel " + std::to_string(c.kernel) + " does not fit its input: " +
                                      Gets(in));
     }
-    const auto kind = c.kind == "maxpool2d" ? Pool2dLayer::Kind::kMax : Pool2dLayer::Kind::kAverage;
+    const auto kind = c.kind == LayerKind::kMaxPool2d ? Pool2dLayer::Kind::kMax : Pool2dLayer::Kind::kAverage;
     return std::unique_ptr<Layer>(std::make_unique<Pool2dLayer>(kind, in, c.kernel, stride, max_batch, relu_then_max));
   }
-  if (c.kind == "dense") {
+  if (c.kind == LayerKind::kDense) {
     if (in.image) {
       return Status::InvalidArgument(blame + Gets(in) + "; put a flatten layer before it");
     }
     return std::unique_ptr<Layer>(std::make_unique<DenseStackLayer>(in, c.units, max_batch, propagates));
   }
-  if (c.kind == "flatten") return std::unique_ptr<Layer>(std::make_unique<FlattenLayer>(in));
-  if (c.kind == "relu") {
+  if (c.kind == LayerKind::kFlatten) return std::unique_ptr<Layer>(std::make_unique<FlattenLayer>(in));
+  if (c.kind == LayerKind::kRelu) {
     return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kRelu, in, relu_then_max));
   }
-  if (c.kind == "tanh") return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kTanh, in));
-  if (c.kind == "gelu") return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kGelu, in));
-  if (c.kind == "dropout") {
+  if (c.kind == LayerKind::kTanh) return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kTanh, in));
+  if (c.kind == LayerKind::kGelu) return std::unique_ptr<Layer>(std::make_unique<ActivationLayer>(Pointwise::kGelu, in));
+  if (c.kind == LayerKind::kDropout) {
     if (!(c.rate >= 0 && c.rate < 1)) return Status::InvalidArgument(blame + "rate must be in [0, 1)");
     return std::unique_ptr<Layer>(std::make_unique<DropoutLayer>(in, c.rate, static_cast<int64_t>(index)));
   }
-  if (c.kind == "layernorm") return std::unique_ptr<Layer>(std::make_unique<LayerNormLayer>(in, max_batch));
+  if (c.kind == LayerKind::kLayerNorm) return std::unique_ptr<Layer>(std::make_unique<LayerNormLayer>(in, max_batch));
   return Status::InvalidArgument(blame + "unknown layer kind");
 }
 
 // The output side of a conv/pool before it is built: a degenerate setting must
 // not reach the constructors (sizes <= 0).
 Status CheckFields(const LayerConfig& c, size_t index) {
-  const bool windowed = c.kind == "conv2d" || c.kind == "maxpool2d" || c.kind == "avgpool2d";
+  const bool windowed = c.kind == LayerKind::kConv2d || c.kind == LayerKind::kMaxPool2d || c.kind == LayerKind::kAvgPool2d;
   if (windowed && c.kernel < 1) return Status::InvalidArgument(Blame(c, index) + "kernel must be >= 1");
   if (windowed && c.stride < 0) return Status::InvalidArgument(Blame(c, index) + "stride must be >= 1");
-  if (c.kind == "conv2d" && (c.filters < 1 || c.padding < 0)) {
+  if (c.kind == LayerKind::kConv2d && (c.filters < 1 || c.padding < 0)) {
     return Status::InvalidArgument(Blame(c, index) + "filters must be >= 1 and padding >= 0");
   }
-  if (c.kind == "dense" && c.units < 1) return Status::InvalidArgument(Blame(c, index) + "units must be >= 1");
+  if (c.kind == LayerKind::kDense && c.units < 1) return Status::InvalidArgument(Blame(c, index) + "units must be >= 1");
   return Status::OK();
 }
 
@@ -116,12 +117,7 @@ Result<std::unique_ptr<Model>> BuildLayerStack(const ModelConfig& config, const 
   if (config.layers.empty()) {
     return Status::InvalidArgument("model.type: 'layers' needs [[model.layers]] entries");
   }
-  InitScheme init = InitScheme::kHe;
-  if (config.init == "xavier") {
-    init = InitScheme::kXavier;
-  } else if (config.init != "he") {
-    return Status::InvalidArgument("model.init: unknown '" + config.init + "' (expected he | xavier)");
-  }
+  const InitScheme init = config.init;
   const TensorShape first = input.image() ? TensorShape::Image(input.channels, input.height, input.width)
                                           : TensorShape::Flat(input.features);
   try {
@@ -132,18 +128,21 @@ Result<std::unique_ptr<Model>> BuildLayerStack(const ModelConfig& config, const 
       const LayerConfig& c = config.layers[i];
       MESHTRAIN_RETURN_IF_ERROR(CheckFields(c, i));
       // Sizes in double before anything is allocated.
-      if (c.kind == "conv2d") {
+      if (c.kind == LayerKind::kConv2d) {
         params += static_cast<double>(c.filters) * (static_cast<double>(c.kernel) * c.kernel * shape.channels + 1);
-      } else if (c.kind == "dense") {
+      } else if (c.kind == LayerKind::kDense) {
         params += static_cast<double>(c.units) * (static_cast<double>(shape.size()) + 1);
         activations += static_cast<double>(c.units) * static_cast<double>(max_batch);
       }
       if (params > kMaxFloats || activations > kMaxFloats) {
         return Status::InvalidArgument(Blame(c, i) + "the model is too large (limit 2^31 floats of parameters)");
       }
-      const auto kind_at = [&](size_t j) { return j < config.layers.size() ? config.layers[j].kind : std::string(); };
-      const bool relu_then_max = (c.kind == "relu" && kind_at(i + 1) == "maxpool2d") ||
-                                 (c.kind == "maxpool2d" && i > 0 && kind_at(i - 1) == "relu");
+      const auto kind_at = [&](size_t j) -> std::optional<LayerKind> {
+        if (j < config.layers.size()) return config.layers[j].kind;
+        return std::nullopt;
+      };
+      const bool relu_then_max = (c.kind == LayerKind::kRelu && kind_at(i + 1) == LayerKind::kMaxPool2d) ||
+                                 (c.kind == LayerKind::kMaxPool2d && i > 0 && kind_at(i - 1) == LayerKind::kRelu);
       auto layer = MakeLayer(c, i, shape, max_batch, /*propagates=*/i > 0, relu_then_max);
       if (!layer.ok()) return layer.status();
       shape = (*layer)->out_shape();

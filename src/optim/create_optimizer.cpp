@@ -23,12 +23,9 @@ Status OutOfRange(const std::string& key, const std::string& rule, double value)
 }  // namespace
 
 Status ValidateOptimConfig(const OptimConfig& c) {
-  if (c.type != "sgd" && c.type != "adam") {
-    return Status::InvalidArgument("optim.type: unknown '" + c.type + "' (expected sgd | adam)");
-  }
   if (!(c.lr > 0) || !std::isfinite(c.lr)) return OutOfRange("lr", "> 0", c.lr);
   if (!(c.momentum >= 0 && c.momentum < 1)) return OutOfRange("momentum", "in [0, 1)", c.momentum);
-  if (c.nesterov && c.type == "sgd" && c.momentum == 0) {
+  if (c.nesterov && c.type == OptimizerType::kSgd && c.momentum == 0) {
     return Status::InvalidArgument("optim.nesterov: needs optim.momentum > 0");
   }
   if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay)) {
@@ -37,9 +34,6 @@ Status ValidateOptimConfig(const OptimConfig& c) {
   if (!(c.beta1 >= 0 && c.beta1 < 1)) return OutOfRange("beta1", "in [0, 1)", c.beta1);
   if (!(c.beta2 >= 0 && c.beta2 < 1)) return OutOfRange("beta2", "in [0, 1)", c.beta2);
   if (!(c.eps > 0) || !std::isfinite(c.eps)) return OutOfRange("eps", "> 0", c.eps);
-  if (c.schedule != "constant" && c.schedule != "step" && c.schedule != "cosine") {
-    return Status::InvalidArgument("optim.schedule: unknown '" + c.schedule + "' (expected constant | step | cosine)");
-  }
   if (c.warmup_steps < 0) return OutOfRange("warmup_steps", ">= 0", static_cast<double>(c.warmup_steps));
   if (c.step_size <= 0) return OutOfRange("step_size", "> 0", static_cast<double>(c.step_size));
   if (!(c.gamma > 0) || !std::isfinite(c.gamma)) return OutOfRange("gamma", "> 0", c.gamma);
@@ -54,7 +48,7 @@ Result<std::unique_ptr<Optimizer>> CreateOptimizer(const OptimConfig& config, in
     return Status::InvalidArgument("optimizer: the model has " + std::to_string(num_params) + " parameters");
   }
   try {
-    if (config.type == "adam") {
+    if (config.type == OptimizerType::kAdam) {
       return std::unique_ptr<Optimizer>(std::make_unique<AdamOptimizer>(num_params, config.beta1, config.beta2,
                                                                         config.eps, config.weight_decay));
     }

@@ -10,9 +10,9 @@ namespace meshtrain {
 double ScheduledLearningRate(const OptimConfig& config, int64_t step, int64_t total_steps) {
   step = std::max<int64_t>(step, 0);
   double lr = config.lr;
-  if (config.schedule == "step") {
+  if (config.schedule == LrSchedule::kStep) {
     lr = config.lr * optim_internal::PowInt(config.gamma, step / std::max<int64_t>(config.step_size, 1));
-  } else if (config.schedule == "cosine") {
+  } else if (config.schedule == LrSchedule::kCosine) {
     // A run no longer than its warmup is all warmup: the cosine never starts
     // (it used to be taken as finished, so lr was min_lr times the ramp: 0 by default).
     const double span = static_cast<double>(total_steps - config.warmup_steps);

@@ -41,24 +41,20 @@ Result<std::unique_ptr<Gossip>> Gossip::Create(const Config& cfg, GossipLinks* l
 
   GossipRound::Setup round;
   // Compression and robust aggregation act on synchronous rounds (docs/gossip.md).
-  if (cfg.sync.compression != "none") {
-    auto compression = ParseCompression(cfg.sync.compression);
-    if (!compression.ok()) return compression.status();
-    auto rounding = ParseRounding(cfg.sync.int8_rounding);
-    if (!rounding.ok()) return rounding.status();
+  if (cfg.sync.compression != Compression::kNone) {
     if (cfg.sync.async) {
-      return Status::InvalidArgument("sync.compression = \"" + cfg.sync.compression +
+      return Status::InvalidArgument("sync.compression = \"" + std::string(ToString(cfg.sync.compression)) +
                                      "\" applies to synchronous gossip only; push-sum shares travel in f32 "
                                      "(set sync.async = false, or sync.compression = \"none\")");
     }
     if (topology->kind() == TopologyKind::kRandom) {
-      return Status::InvalidArgument("sync.compression = \"" + cfg.sync.compression +
+      return Status::InvalidArgument("sync.compression = \"" + std::string(ToString(cfg.sync.compression)) +
                                      "\" needs a fixed neighbour graph (every neighbour keeps a copy of what we "
                                      "sent); sync.topology = \"random\" changes partners every round: use ring, "
                                      "torus, exponential or explicit");
     }
-    round.codec.compression = compression.value();
-    round.codec.rounding = rounding.value();
+    round.codec.compression = cfg.sync.compression;
+    round.codec.rounding = cfg.sync.int8_rounding;
     round.codec.topk_ratio = cfg.sync.topk_ratio;
     // CHOCO-SGD diverges when gamma outruns what the codec delivers per round:
     // dense codecs carry nearly all of the change (gamma = 1); topk a fraction
@@ -68,19 +64,15 @@ Result<std::unique_ptr<Gossip>> Gossip::Create(const Config& cfg, GossipLinks* l
                                ? std::min(1.0, 3.0 * cfg.sync.topk_ratio)
                                : 1.0;
   }
-  auto robust = ParseRobustKind(cfg.sync.robust);
-  if (!robust.ok()) return robust.status();
-  if (robust.value() != RobustKind::kNone && cfg.sync.async) {
-    return Status::InvalidArgument("sync.robust = \"" + cfg.sync.robust +
+  if (cfg.sync.robust != RobustKind::kNone && cfg.sync.async) {
+    return Status::InvalidArgument("sync.robust = \"" + std::string(ToString(cfg.sync.robust)) +
                                    "\" applies to synchronous gossip only (push-sum sums shares as they arrive); "
                                    "set sync.async = false, or sync.robust = \"none\"");
   }
-  round.robust.kind = robust.value();
+  round.robust.kind = cfg.sync.robust;
   round.robust.clip = cfg.sync.robust_clip;
   round.robust.trim = static_cast<size_t>(std::max<int64_t>(cfg.sync.trim, 1));
-  auto byzantine = ParseByzantineKind(cfg.debug.byzantine);
-  if (!byzantine.ok()) return byzantine.status();
-  round.byzantine = byzantine.value();
+  round.byzantine = cfg.debug.byzantine;
 
   std::unique_ptr<Gossip> g(new Gossip(std::move(topology).value()));
   g->cfg_ = cfg;

@@ -7,22 +7,6 @@
 
 namespace meshtrain {
 
-Result<RobustKind> ParseRobustKind(std::string_view name) {
-  if (name == "none") return RobustKind::kNone;
-  if (name == "clip") return RobustKind::kClip;
-  if (name == "trimmed_mean") return RobustKind::kTrimmedMean;
-  return Status::InvalidArgument("sync.robust: unknown rule '" + std::string(name) +
-                                 "' (expected none, clip or trimmed_mean)");
-}
-
-Result<ByzantineKind> ParseByzantineKind(std::string_view name) {
-  if (name == "none") return ByzantineKind::kNone;
-  if (name == "huge") return ByzantineKind::kHuge;
-  if (name == "noise") return ByzantineKind::kNoise;
-  return Status::InvalidArgument("debug.byzantine: unknown fault '" + std::string(name) +
-                                 "' (expected none, huge or noise)");
-}
-
 std::shared_ptr<const std::vector<float>> GossipRound::Corrupt(std::shared_ptr<const std::vector<float>> values,
                                                                uint64_t round) const {
   auto bad = std::make_shared<std::vector<float>>(*values);

@@ -39,19 +39,12 @@
 
 namespace meshtrain {
 
-enum class RobustKind : uint8_t { kNone, kClip, kTrimmedMean };
-// sync.robust: "none" | "clip" | "trimmed_mean".
-Result<RobustKind> ParseRobustKind(std::string_view name);
-
+// sync.robust: how neighbours' parameters are combined (RobustKind is config.h's).
 struct RobustRule {
   RobustKind kind = RobustKind::kNone;
   double clip = 0;  // kClip: tau; 0 = this round's lower-median neighbour distance
   size_t trim = 1;  // kTrimmedMean: values dropped at each end of every coordinate
 };
-
-// debug.byzantine: what a deliberately faulty peer sends instead of its parameters.
-enum class ByzantineKind : uint8_t { kNone, kHuge, kNoise };
-Result<ByzantineKind> ParseByzantineKind(std::string_view name);
 
 class GossipRound {
  public:

@@ -113,27 +113,6 @@ std::vector<std::pair<size_t, size_t>> BridgeComponents(size_t n, const std::vec
 
 }  // namespace
 
-Result<TopologyKind> ParseTopologyKind(std::string_view name) {
-  if (name == "ring") return TopologyKind::kRing;
-  if (name == "torus") return TopologyKind::kTorus;
-  if (name == "exponential") return TopologyKind::kExponential;
-  if (name == "random") return TopologyKind::kRandom;
-  if (name == "explicit") return TopologyKind::kExplicit;
-  return Status::InvalidArgument("sync.topology: unknown topology '" + std::string(name) +
-                                 "' (expected ring, torus, exponential, random or explicit)");
-}
-
-const char* ToString(TopologyKind kind) {
-  switch (kind) {
-    case TopologyKind::kRing: return "ring";
-    case TopologyKind::kTorus: return "torus";
-    case TopologyKind::kExponential: return "exponential";
-    case TopologyKind::kRandom: return "random";
-    case TopologyKind::kExplicit: return "explicit";
-  }
-  return "?";
-}
-
 Result<Topology> Topology::Create(TopologyKind kind, size_t size, uint64_t seed,
                                   const std::vector<std::pair<size_t, size_t>>& edges) {
   if (size == 0) return Status::InvalidArgument("gossip topology: no peers");
@@ -154,7 +133,7 @@ Result<Topology> Topology::Create(TopologyKind kind, size_t size, uint64_t seed,
     }
     for (const auto& s : adj) t.adjacency_.emplace_back(s.begin(), s.end());
     if (!Connected(t.adjacency_)) {
-      return Status::InvalidArgument(std::string("gossip topology '") + ToString(kind) +
+      return Status::InvalidArgument("gossip topology '" + std::string(ToString(kind)) +
                                      "': the neighbour graph is not connected, so some peers would never exchange "
                                      "parameters");
     }
@@ -196,22 +175,20 @@ std::vector<std::pair<size_t, size_t>> ExplicitEdges(const Config& cfg, const st
 }  // namespace
 
 Result<Topology> Topology::FromConfig(const Config& cfg, const std::vector<std::string>& sorted_ids) {
-  auto kind = ParseTopologyKind(cfg.sync.topology);
-  if (!kind.ok()) return kind.status();
-  if (*kind != TopologyKind::kExplicit) return Create(*kind, sorted_ids.size(), cfg.sync.gossip_seed);
-  auto t = Create(*kind, sorted_ids.size(), cfg.sync.gossip_seed, ExplicitEdges(cfg, sorted_ids));
+  const TopologyKind kind = cfg.sync.topology;
+  if (kind != TopologyKind::kExplicit) return Create(kind, sorted_ids.size(), cfg.sync.gossip_seed);
+  auto t = Create(kind, sorted_ids.size(), cfg.sync.gossip_seed, ExplicitEdges(cfg, sorted_ids));
   if (!t.ok()) return t.status().WithContext("sync.topology = 'explicit' (cluster.peers[].neighbors)");
   return t;
 }
 
 Result<Topology> Topology::ForMembers(const Config& cfg, const std::vector<std::string>& live_sorted_ids) {
-  auto kind = ParseTopologyKind(cfg.sync.topology);
-  if (!kind.ok()) return kind.status();
-  if (*kind != TopologyKind::kExplicit) return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed);
+  const TopologyKind kind = cfg.sync.topology;
+  if (kind != TopologyKind::kExplicit) return Create(kind, live_sorted_ids.size(), cfg.sync.gossip_seed);
   std::vector<std::pair<size_t, size_t>> edges = ExplicitEdges(cfg, live_sorted_ids);
   // A view that lost peers may have cut the graph in pieces: join them up rather than refuse.
   for (const auto& bridge : BridgeComponents(live_sorted_ids.size(), edges)) edges.push_back(bridge);
-  return Create(*kind, live_sorted_ids.size(), cfg.sync.gossip_seed, edges);
+  return Create(kind, live_sorted_ids.size(), cfg.sync.gossip_seed, edges);
 }
 
 std::vector<size_t> Topology::RandomPartners(uint64_t round) const {
@@ -315,7 +292,7 @@ std::string Topology::Describe() const {
   size_t max_degree = kind_ == TopologyKind::kRandom ? (size_ > 1 ? 1 : 0) : 0;
   for (const auto& a : adjacency_) max_degree = std::max(max_degree, a.size());
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "%s over %zu peers (degree up to %zu), contraction %.3f per round", ToString(kind_),
+  std::snprintf(buf, sizeof(buf), "%s over %zu peers (degree up to %zu), contraction %.3f per round", ToString(kind_).data(),
                 size_, max_degree, contraction_);
   return buf;
 }

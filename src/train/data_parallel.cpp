@@ -21,22 +21,18 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   // Compression applies to the gradient all-reduce only (docs/compression.md):
   // refuse it where it would silently send f32 instead.
   // Gossip checks its own combinations (Gossip::Create: synchronous, fixed graph).
-  if (cfg.sync.compression != "none" && cfg.cluster.peers.size() > 1 &&
-      (dp->mode_ == "ring" && dp->every_ > 1)) {
+  if (cfg.sync.compression != Compression::kNone && cfg.cluster.peers.size() > 1 &&
+      (dp->mode_ == SyncMode::kRing && dp->every_ > 1)) {
     return Status::InvalidArgument(
-        "sync.compression = \"" + cfg.sync.compression +
+        "sync.compression = \"" + std::string(ToString(cfg.sync.compression)) +
         "\" applies to the ring's gradient all-reduce (sync.mode = \"ring\", sync.every = 1) only; " +
-        (dp->mode_ == "gossip" ? std::string("gossip exchanges parameters in f32")
+        (dp->mode_ == SyncMode::kGossip ? std::string("gossip exchanges parameters in f32")
                                : std::string("parameter averaging (sync.every > 1) travels in f32")) +
         "; set sync.compression = \"none\"");
   }
-  if (dp->mode_ == "ring") {
-    auto compression = ParseCompression(cfg.sync.compression);
-    if (!compression.ok()) return compression.status();
-    auto rounding = ParseRounding(cfg.sync.int8_rounding);
-    if (!rounding.ok()) return rounding.status();
-    dp->codec_.compression = compression.value();
-    dp->codec_.rounding = rounding.value();
+  if (dp->mode_ == SyncMode::kRing) {
+    dp->codec_.compression = cfg.sync.compression;
+    dp->codec_.rounding = cfg.sync.int8_rounding;
     dp->codec_.topk_ratio = cfg.sync.topk_ratio;
     dp->error_feedback_ = cfg.sync.error_feedback && dp->codec_.compression != Compression::kNone;
   }
@@ -58,18 +54,18 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
   std::sort(dp->view_.begin(), dp->view_.end());
   // A cluster of one has no one to talk to: it trains like a local peer and opens
   // no socket, unless it is a ring peer joining others through cluster.bootstrap.
-  const bool joins = dp->mode_ == "ring" && !cfg.cluster.bootstrap.empty();
-  if (dp->mode_ == "local" || (cfg.cluster.peers.size() == 1 && !joins)) {
+  const bool joins = dp->mode_ == SyncMode::kRing && !cfg.cluster.bootstrap.empty();
+  if (dp->mode_ == SyncMode::kLocal || (cfg.cluster.peers.size() == 1 && !joins)) {
     dp->view_ = {cfg.self_id};
     return dp;
   }
-  if (dp->mode_ != "ring" && dp->mode_ != "gossip") {
-    return Status::InvalidArgument("sync.mode = \"" + dp->mode_ + "\" is not available in this build (use local, ring or gossip)");
+  if (dp->mode_ != SyncMode::kRing && dp->mode_ != SyncMode::kGossip) {
+    return Status::InvalidArgument("sync.mode = \"" + std::string(ToString(dp->mode_)) + "\" is not available in this build (use local, ring or gossip)");
   }
   auto group = PeerGroup::Create(cfg);
   if (!group.ok()) return group.status();
   dp->group_ = std::move(group.value());
-  if (dp->mode_ == "gossip") {
+  if (dp->mode_ == SyncMode::kGossip) {
     auto gossip = Gossip::Create(cfg, dp->group_->gossip_links(), num_params);
     if (!gossip.ok()) return gossip.status();
     dp->gossip_ = std::move(gossip).value();
@@ -79,7 +75,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::Create(const Config& cfg, si
 
 Status DataParallel::Start(const std::atomic<bool>* stop, const WaitReport& report) {
   if (!group_) return Status::OK();
-  if (mode_ != "ring" && mode_ != "gossip") return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
+  if (mode_ != SyncMode::kRing && mode_ != SyncMode::kGossip) return group_->WaitForPeers(std::chrono::milliseconds(start_timeout_ms_));
   MESHTRAIN_RETURN_IF_ERROR(group_->StartMembership());
   // Gossip follows the views too (docs/gossip.md, "Faults"): dead peers leave the graph.
   if (gossip_) gossip_->set_membership(group_->membership());

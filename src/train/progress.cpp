@@ -26,10 +26,10 @@ std::string FormatDuration(double seconds) {
 
 }  // namespace
 
-ProgressReporter::ProgressReporter(const std::string& mode, std::FILE* out, int64_t line_every_steps)
+ProgressReporter::ProgressReporter(ProgressMode mode, std::FILE* out, int64_t line_every_steps)
     : out_(out), line_every_(line_every_steps > 0 ? line_every_steps : 50) {
-  enabled_ = mode != "none";
-  live_ = mode == "auto" && ::isatty(::fileno(out));
+  enabled_ = mode != ProgressMode::kNone;
+  live_ = mode == ProgressMode::kAuto && ::isatty(::fileno(out));
 }
 
 std::string ProgressReporter::Format(const ProgressSnapshot& s) const {

@@ -105,7 +105,7 @@ class PeerTrainer final : public Trainer {
 
   Status Init(bool resume) {
     const int64_t batch = std::min<int64_t>(cfg_.train.batch_size, parts_.data.train.rows);
-    if (cfg_.sync.mode == "ring" || cfg_.sync.mode == "gossip") {
+    if (cfg_.sync.mode == SyncMode::kRing || cfg_.sync.mode == SyncMode::kGossip) {
       // Lockstep: every peer runs the same number of steps per epoch, set by the
       // largest shard; smaller shards wrap around. (Synchronous gossip needs it
       // as the ring does; push-sum gets equal work per peer from it.)
@@ -115,7 +115,7 @@ class PeerTrainer final : public Trainer {
       steps_per_epoch_ = CeilDiv(parts_.data.train.rows, batch);
     }
     optim_ = cfg_.optim;
-    if (replicas_->averages_gradients() && optim_.lr_scaling == "linear") {
+    if (replicas_->averages_gradients() && optim_.lr_scaling == LrScaling::kLinear) {
       const double n = static_cast<double>(cfg_.cluster.peers.size());
       optim_.lr *= n;
       optim_.min_lr *= n;
@@ -167,7 +167,7 @@ class PeerTrainer final : public Trainer {
     const std::vector<std::string> view = replicas_->view();
     progress_.Message("peer " + cfg_.self_id + ": " + model.Describe() + ", " + std::to_string(model.num_params()) +
                       " params, shard " + std::to_string(parts_.data.train.rows) + " rows, " +
-                      std::to_string(total_steps_) + " steps, sync " + cfg_.sync.mode + " over " +
+                      std::to_string(total_steps_) + " steps, sync " + std::string(ToString(cfg_.sync.mode)) + " over " +
                       std::to_string(view.size()) + " peer(s)");
     WarnIfWarmupExceedsRun();
     const auto run_start = Clock::now();
@@ -525,7 +525,7 @@ class PeerTrainer final : public Trainer {
     if (minority_alone_) return Status::OK();
     const View view = replicas_->active_view();
     const int64_t waited_ms = static_cast<int64_t>(SecondsSince(minority_since_) * 1000);
-    const bool train = cfg_.membership.minority == "train";
+    const bool train = cfg_.membership.minority == MinorityPolicy::kTrain;
     switch (DecideMinority(false, waited_ms, minority_grace_ms_, train)) {
       case MinorityAction::kTrain:
         return Status::OK();
@@ -741,7 +741,7 @@ class PeerTrainer final : public Trainer {
     // Gossip replicas keep their own optimizer state (docs/gossip.md, "Faults"):
     // each momentum sums that peer's own gradients, and one peer's copied into
     // every replica would apply its noise everywhere for the next 1/(1-momentum) steps.
-    if (cfg_.sync.mode != "gossip") {
+    if (cfg_.sync.mode != SyncMode::kGossip) {
       std::copy(state.values.begin() + static_cast<std::ptrdiff_t>(params.size()), state.values.end(),
                 optimizer_state.begin());
     }
@@ -802,7 +802,7 @@ class PeerTrainer final : public Trainer {
 
   void ScaleLearningRate() {
     optim_ = cfg_.optim;
-    if (replicas_->averages_gradients() && optim_.lr_scaling == "linear") {
+    if (replicas_->averages_gradients() && optim_.lr_scaling == LrScaling::kLinear) {
       optim_.lr *= static_cast<double>(plan_.lr_peers);
       optim_.min_lr *= static_cast<double>(plan_.lr_peers);
     }
@@ -1065,7 +1065,7 @@ class PeerTrainer final : public Trainer {
     if (train_s_ > 0) {
       line.Add("train_s", train_s_).Add("steps_per_s", static_cast<double>(step_ - first_step_) / train_s_);
     }
-    if (cfg_.sync.mode == "gossip") {
+    if (cfg_.sync.mode == SyncMode::kGossip) {
       line.Add("consensus", rs.consensus).Add("gossip_weight", rs.gossip_weight);
       line.Add("late_msgs", rs.gossip_late).Add("out_of_order_msgs", rs.gossip_out_of_order);
       line.Add("gossip_view_changes", rs.gossip_view_changes).Add("compressed_rounds", rs.gossip_compressed_rounds);

@@ -45,7 +45,7 @@ void AddKey(KeyLine line, std::vector<AuthorizedKey>* keys, std::map<std::string
 Result<TransportSecurity> LoadTransportSecurity(const SecurityConfig& cfg,
                                                 const std::vector<std::string>& cluster_ids) {
   TransportSecurity out;
-  if (cfg.mode != "curve") return out;
+  if (cfg.mode != SecurityMode::kCurve) return out;
   out.curve = true;
   out.cluster_ids = cluster_ids;
   Result<std::string> secret = transport_internal::ReadSecretKeyFile(cfg.secret_key_file, "security.secret_key_file");

@@ -1,41 +1,10 @@
-// The names of the codecs and rounding modes (the values of the sync.* keys),
-// and the small arithmetic every user of a codec needs.
+// The small arithmetic every user of a codec needs (the codecs' names are
+// config.h's, the values of sync.compression).
 #include <cmath>
-#include <string>
 
 #include "meshtrain/codec.h"
 
 namespace meshtrain {
-
-Result<Compression> ParseCompression(std::string_view name) {
-  if (name == "none") return Compression::kNone;
-  if (name == "fp16") return Compression::kFP16;
-  if (name == "bf16") return Compression::kBF16;
-  if (name == "int8") return Compression::kInt8;
-  if (name == "topk") return Compression::kTopK;
-  return Status::InvalidArgument("sync.compression: must be one of 'none', 'fp16', 'bf16', 'int8', 'topk' (got '" +
-                                 std::string(name) + "')");
-}
-
-Result<Rounding> ParseRounding(std::string_view name) {
-  if (name == "nearest") return Rounding::kNearest;
-  if (name == "stochastic") return Rounding::kStochastic;
-  return Status::InvalidArgument("sync.int8_rounding: must be one of 'nearest', 'stochastic' (got '" +
-                                 std::string(name) + "')");
-}
-
-const char* ToString(Compression compression) {
-  switch (compression) {
-    case Compression::kNone: return "none";
-    case Compression::kFP16: return "fp16";
-    case Compression::kBF16: return "bf16";
-    case Compression::kInt8: return "int8";
-    case Compression::kTopK: return "topk";
-  }
-  return "?";
-}
-
-const char* ToString(Rounding rounding) { return rounding == Rounding::kNearest ? "nearest" : "stochastic"; }
 
 DType WireDType(Compression compression) {
   switch (compression) {
