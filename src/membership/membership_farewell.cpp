@@ -6,13 +6,17 @@
 
 #include <algorithm>
 #include <thread>
-#include <tuple>
+
+#include "membership/cluster_end.h"
 
 namespace meshtrain {
 
+using membership_internal::AwayAtEnd;
 using membership_internal::EncodeHeartbeat;
+using membership_internal::FindClusterEnd;
 using membership_internal::HeartbeatHeader;
 using membership_internal::JoinIds;
+using membership_internal::MakeSnapshot;
 
 namespace {
 
@@ -50,16 +54,11 @@ void Membership::Impl::Leave() {
   SendGoodbyes(std::chrono::milliseconds(20));  // best effort, like Bye
 }
 
-FarewellOutcome Membership::Impl::Farewell(uint64_t step, std::span<const float> params, std::span<const float> optimizer_state,
-                         const std::string& meta, std::chrono::milliseconds window,
-                         const std::atomic<bool>* cancel) {
-  auto snapshot = std::make_shared<StateSnapshot>();
-  snapshot->step = step;
-  snapshot->values.reserve(params.size() + optimizer_state.size());
-  snapshot->values.insert(snapshot->values.end(), params.begin(), params.end());
-  snapshot->values.insert(snapshot->values.end(), optimizer_state.begin(), optimizer_state.end());
-  snapshot->meta = meta;
-  snapshot->checksum = StateChecksum(snapshot->values, meta);
+FarewellOutcome Membership::Impl::Farewell(uint64_t step, std::span<const float> params,
+                                           std::span<const float> optimizer_state, const std::string& meta,
+                                           std::chrono::milliseconds window, const std::atomic<bool>* cancel) {
+  // The view is set below, under the lock: the one our report names.
+  const std::shared_ptr<StateSnapshot> snapshot = MakeSnapshot(0, step, params, optimizer_state, meta);
   FarewellOutcome out;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -73,7 +72,7 @@ FarewellOutcome Membership::Impl::Farewell(uint64_t step, std::span<const float>
     started_ = true;
     finished_ = true;
     leaving_ = true;
-    out.awaited = AwayAtEndLocked(step);
+    out.awaited = AwayAtEnd(table_, step);
     farewell_ = !out.awaited.empty() && window.count() > 0;
     farewell_heard_.clear();
     out.lingered = farewell_;
@@ -115,49 +114,12 @@ FarewellOutcome Membership::Impl::Farewell(uint64_t step, std::span<const float>
 std::optional<ClusterEnd> Membership::Impl::ClusterFinished() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return std::nullopt;
-  // The most authoritative end: the latest primary lineage, one that never
-  // left the primary view, then the latest step.
-  const auto rank = [](const ReplicaReport& r) {
-    return std::make_tuple(r.lineage.primary, !r.lineage.off_primary, r.step);
-  };
-  // A state that went through a minority view since its last primary one
-  // (a peer cut off, or the last one standing) yields to an end that did
-  // not, even at the same step: the minority's own "final" model is not the run's.
-  const auto supersedes = [this](const ReplicaReport& r) {
-    return lineage_.off_primary && std::make_tuple(r.lineage.primary, !r.lineage.off_primary) >
-                                       std::make_tuple(lineage_.primary, !lineage_.off_primary);
-  };
-  const ReplicaReport* best = nullptr;
-  for (const auto& [id, rec] : table_.all()) {
-    if (!rec.finished) continue;
-    const ReplicaReport& r = rec.finished_report;
-    // An end whose lineage ranks below ours (fewer primary views, or a
-    // minority's at the same count) is not the run's end.
-    if (std::make_tuple(r.lineage.primary, !r.lineage.off_primary) <
-        std::make_tuple(lineage_.primary, !lineage_.off_primary)) {
-      continue;
-    }
-    if (r.step <= step_ && !supersedes(r)) continue;
-    if (best == nullptr || rank(r) > rank(*best)) best = &r;
-  }
-  if (best == nullptr) return std::nullopt;
-  ClusterEnd end;
-  end.supersedes = supersedes(*best);
-  end.step = best->step;
-  end.view_id = best->view_id;
-  end.checksum = best->checksum;
-  const Clock::time_point now = Clock::now();
-  for (const auto& [id, rec] : table_.all()) {
-    const ReplicaReport& r = rec.finished_report;
-    if (!rec.finished || r.step != end.step || r.view_id != end.view_id || r.checksum != end.checksum) continue;
-    end.finished.push_back(id);
-    if (now - rec.last_farewell < std::chrono::milliseconds(opt_.timing.dead_ms)) end.serving.push_back(id);
-  }
-  return end;
+  return FindClusterEnd(table_, lineage_, step_, std::chrono::milliseconds(opt_.timing.dead_ms), Clock::now());
 }
 
-Result<StateSnapshot> Membership::Impl::FetchFinalState(const ClusterEnd& end, uint64_t n_values, std::chrono::milliseconds timeout,
-                                      const std::atomic<bool>* cancel) {
+Result<StateSnapshot> Membership::Impl::FetchFinalState(const ClusterEnd& end, uint64_t n_values,
+                                                        std::chrono::milliseconds timeout,
+                                                        const std::atomic<bool>* cancel) {
   const std::string who = JoinIds(end.finished);
   if (end.serving.empty()) {
     return Status::Unavailable("none of the peers that finished (" + who + ") answers any more");
@@ -198,18 +160,6 @@ void Membership::Impl::SendGoodbyes(std::chrono::milliseconds timeout) {
     msg.header = header;
     transport_->Send(id, std::move(msg), timeout);
   }
-}
-
-// Peers that were away when we finished at `step`: every peer we know that
-// neither finished nor is live at `step` (about to finish with us).
-std::vector<std::string> Membership::Impl::AwayAtEndLocked(uint64_t step) const {
-  std::vector<std::string> away;
-  for (const auto& [id, rec] : table_.all()) {
-    if (!rec.is_static && !rec.heard) continue;
-    if (rec.finished || (rec.live() && rec.step >= step)) continue;
-    away.push_back(id);
-  }
-  return away;
 }
 
 }  // namespace meshtrain

@@ -152,7 +152,7 @@ membership_internal::Heartbeat Membership::Impl::BuildHeartbeatLocked() const {
 }
 
 void Membership::Impl::ApplyChangesLocked(const std::vector<MemberChange>& changes,
-                        std::vector<std::pair<std::string, std::string>>* connects) {
+                                          std::vector<std::pair<std::string, std::string>>* connects) {
   for (const MemberChange& c : changes) {
     MembershipEvent e;
     e.peer = c.id;

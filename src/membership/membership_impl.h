@@ -8,6 +8,8 @@
 //   membership_reconcile.cpp     reconciliation and state transfers, both sides
 //   membership_farewell.cpp      the end of a run: Finish, Farewell, Leave, the late peer's end
 //   membership_fingerprints.cpp  replica fingerprints (docs/agreement.md)
+// The rules that need no lock are pure functions of their own (cluster_end.h,
+// view_agreement.h, member_table.h, ...).
 #pragma once
 
 #include <atomic>
@@ -42,6 +44,10 @@ double UnixNow();
 // than any before it without writing anything to disk.
 uint64_t ClockIncarnation();
 std::string JoinIds(const std::vector<std::string>& ids);  // "p0, p2"
+// The state this peer hands out (Reconcile, Farewell): parameters then
+// optimizer state, checksummed with the trainer's metadata.
+std::shared_ptr<StateSnapshot> MakeSnapshot(uint64_t view_id, uint64_t step, std::span<const float> params,
+                                            std::span<const float> optimizer_state, const std::string& meta);
 
 }  // namespace membership_internal
 
@@ -129,7 +135,6 @@ class Membership::Impl {
 
   // membership_farewell.cpp
   void SendGoodbyes(std::chrono::milliseconds timeout);
-  std::vector<std::string> AwayAtEndLocked(uint64_t step) const;
 
   // membership_views.cpp
   bool RecomputeLocked();

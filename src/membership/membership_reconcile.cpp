@@ -11,6 +11,7 @@
 namespace meshtrain {
 
 using membership_internal::JoinIds;
+using membership_internal::MakeSnapshot;
 using membership_internal::StatePieceHeader;
 using membership_internal::StateRequestHeader;
 
@@ -22,10 +23,10 @@ constexpr std::chrono::milliseconds kFetchRetry{1000};
 
 }  // namespace
 
-Result<ReconcilePlan> Membership::Impl::Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
-                                std::span<const float> optimizer_state, const std::string& meta,
-                                std::chrono::milliseconds timeout, StateSnapshot* fetched,
-                                const std::atomic<bool>* cancel) {
+namespace membership_internal {
+
+std::shared_ptr<StateSnapshot> MakeSnapshot(uint64_t view_id, uint64_t step, std::span<const float> params,
+                                            std::span<const float> optimizer_state, const std::string& meta) {
   auto snapshot = std::make_shared<StateSnapshot>();
   snapshot->view_id = view_id;
   snapshot->step = step;
@@ -34,6 +35,16 @@ Result<ReconcilePlan> Membership::Impl::Reconcile(uint64_t view_id, uint64_t ste
   snapshot->values.insert(snapshot->values.end(), optimizer_state.begin(), optimizer_state.end());
   snapshot->meta = meta;
   snapshot->checksum = StateChecksum(snapshot->values, meta);
+  return snapshot;
+}
+
+}  // namespace membership_internal
+
+Result<ReconcilePlan> Membership::Impl::Reconcile(uint64_t view_id, uint64_t step, std::span<const float> params,
+                                                  std::span<const float> optimizer_state, const std::string& meta,
+                                                  std::chrono::milliseconds timeout, StateSnapshot* fetched,
+                                                  const std::atomic<bool>* cancel) {
+  const std::shared_ptr<StateSnapshot> snapshot = MakeSnapshot(view_id, step, params, optimizer_state, meta);
   const uint64_t n_values = snapshot->values.size();
   View reconciling;
   {
@@ -103,8 +114,9 @@ Status Membership::Impl::ViewMovedOn(uint64_t view_id, const char* when) const {
 // `abandon` (called under mu_) says why the transfer cannot complete any
 // more (the view moved on, the holders left), or "" to go on; Aborted then.
 Result<StateSnapshot> Membership::Impl::Fetch(uint64_t view_id, const ReconcilePlan& plan, uint64_t n_values,
-                            Clock::time_point deadline, std::chrono::milliseconds timeout,
-                            const std::atomic<bool>* cancel, const std::function<std::string()>& abandon) {
+                                              Clock::time_point deadline, std::chrono::milliseconds timeout,
+                                              const std::atomic<bool>* cancel,
+                                              const std::function<std::string()>& abandon) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     fetch_ = std::make_unique<StateFetch>(view_id, plan, n_values, opt_.state_piece_floats);
