@@ -83,14 +83,9 @@ Result<ShardedData> LoadCsvShard(const DataConfig& cfg, const ShardRequest& requ
   train.dim = static_cast<int64_t>(scan->layout.feature_names.size());
   train.num_classes = NumClassesOf(scan->labels);
   out.total_train_rows = scan->layout.rows;
-  auto plan = PlanShards(cfg.shard, request.num_peers, out.total_train_rows, scan->labels, train.num_classes, cfg.alpha,
-                         cfg.shard_seed);
+  auto plan = PlanOwnShard(cfg, request, scan->labels, &out);
   if (!plan.ok()) return plan.status();
-  out.shard_sizes = plan->sizes;
-
-  const int64_t mine = plan->sizes[static_cast<size_t>(request.peer_index)];
-  train.rows = mine;
-  train.labels.reserve(static_cast<size_t>(mine));
+  const int64_t mine = train.rows;
   train.values.reserve(static_cast<size_t>(mine * train.dim));
   auto again =
       ScanCsv(cfg.train_csv, cfg.label_column, out.total_train_rows,

@@ -91,14 +91,9 @@ Result<ShardedData> LoadIdxShard(const DataConfig& cfg, const ShardRequest& requ
   train.num_classes = NumClassesOf(*all_labels);  // the whole file, whatever the limit
   out.total_train_rows = RowsToUse(images->count(), cfg.train_limit);
   all_labels->resize(static_cast<size_t>(out.total_train_rows));
-  auto plan = PlanShards(cfg.shard, request.num_peers, out.total_train_rows, *all_labels, train.num_classes, cfg.alpha,
-                         cfg.shard_seed);
+  auto plan = PlanOwnShard(cfg, request, *all_labels, &out);
   if (!plan.ok()) return plan.status();
-  out.shard_sizes = plan->sizes;
-
-  const int64_t mine = plan->sizes[static_cast<size_t>(request.peer_index)];
-  train.rows = mine;
-  train.labels.reserve(static_cast<size_t>(mine));
+  const int64_t mine = train.rows;
   train.bytes.reserve(static_cast<size_t>(std::min(mine * train.dim, kMaxReserveBytes)));
   const bool need_stats = ScalingNeedsStats(cfg.scaling, /*pixels=*/true);
   FeatureStats stats(need_stats ? train.dim : 0);

@@ -26,6 +26,18 @@ int NumClassesOf(const std::vector<int32_t>& labels) {
   return std::max(2, top + 1);
 }
 
+Result<ShardPlan> PlanOwnShard(const DataConfig& cfg, const ShardRequest& request, const std::vector<int32_t>& labels,
+                               ShardedData* out) {
+  auto plan = PlanShards(cfg.shard, request.num_peers, out->total_train_rows, labels, out->train.num_classes,
+                         cfg.alpha, cfg.shard_seed);
+  if (!plan.ok()) return plan.status();
+  out->shard_sizes = plan->sizes;
+  const int64_t mine = plan->sizes[static_cast<size_t>(request.peer_index)];
+  out->train.rows = mine;
+  out->train.labels.reserve(static_cast<size_t>(mine));
+  return plan;
+}
+
 Result<ShardedData> LoadShardedData(const DataConfig& cfg, int num_peers, int peer_index) {
   MESHTRAIN_RETURN_IF_ERROR(CheckRequest(cfg, num_peers, peer_index));
   const ShardRequest request{num_peers, peer_index};

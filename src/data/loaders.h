@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "data/sharding.h"
 #include "meshtrain/config.h"
 #include "meshtrain/data.h"
 #include "meshtrain/status.h"
@@ -28,6 +29,12 @@ inline int64_t RowsToUse(int64_t available, int64_t limit) {
 
 // max label + 1 over `labels`, at least 2 (a one-class set still trains a 2-way head).
 int NumClassesOf(const std::vector<int32_t>& labels);
+
+// The shards of the out->total_train_rows train rows (`labels`, one per row,
+// for "dirichlet"), and this peer's share of them: fills out->shard_sizes and
+// out->train.rows, and reserves room for its labels. Every loader plans this way.
+Result<ShardPlan> PlanOwnShard(const DataConfig& cfg, const ShardRequest& request, const std::vector<int32_t>& labels,
+                               ShardedData* out);
 
 // Labels outside [0, num_classes) are an error naming the file, via `where(i)`.
 template <typename Where>

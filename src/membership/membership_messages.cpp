@@ -21,6 +21,24 @@ void PutView(ByteWriter& w, const View& v) {
   }
 }
 
+// A state request and every state piece open alike: u8 format (1), u64 floats
+// in the whole state, u64 floats per piece (docs/membership.md, "On the wire").
+constexpr uint8_t kTransferFormat = 1;
+
+void PutTransferShape(ByteWriter& w, uint64_t n_values, uint64_t piece_floats) {
+  w.U8(kTransferFormat);
+  w.U64(n_values);
+  w.U64(piece_floats);
+}
+
+// False for another format or a piece size of 0.
+bool GetTransferShape(ByteReader& r, uint64_t* n_values, uint64_t* piece_floats) {
+  if (r.U8() != kTransferFormat) return false;
+  *n_values = r.U64();
+  *piece_floats = r.U64();
+  return !r.failed() && *piece_floats != 0;
+}
+
 bool GetView(ByteReader& r, View* v) {
   v->id = r.U64();
   const uint16_t n = r.U16();
@@ -140,9 +158,7 @@ std::optional<Heartbeat> DecodeHeartbeat(std::string_view bytes) {
 std::string EncodeStateRequest(const StateRequest& req) {
   std::string out;
   ByteWriter w(&out);
-  w.U8(1);
-  w.U64(req.n_values);
-  w.U64(req.piece_floats);
+  PutTransferShape(w, req.n_values, req.piece_floats);
   w.U32(req.stride);
   w.U64(req.checksum);
   return out;
@@ -150,22 +166,18 @@ std::string EncodeStateRequest(const StateRequest& req) {
 
 std::optional<StateRequest> DecodeStateRequest(std::string_view bytes) {
   ByteReader r(bytes);
-  if (r.U8() != 1) return std::nullopt;
   StateRequest req;
-  req.n_values = r.U64();
-  req.piece_floats = r.U64();
+  if (!GetTransferShape(r, &req.n_values, &req.piece_floats)) return std::nullopt;
   req.stride = r.U32();
   req.checksum = r.U64();
-  if (r.failed() || !r.done() || req.stride == 0 || req.piece_floats == 0) return std::nullopt;
+  if (r.failed() || !r.done() || req.stride == 0) return std::nullopt;
   return req;
 }
 
 std::string EncodeStatePieceInfo(const StatePieceInfo& info) {
   std::string out;
   ByteWriter w(&out);
-  w.U8(1);
-  w.U64(info.n_values);
-  w.U64(info.piece_floats);
+  PutTransferShape(w, info.n_values, info.piece_floats);
   w.U64(info.checksum);
   w.Str(info.meta);
   return out;
@@ -173,13 +185,11 @@ std::string EncodeStatePieceInfo(const StatePieceInfo& info) {
 
 std::optional<StatePieceInfo> DecodeStatePieceInfo(std::string_view bytes) {
   ByteReader r(bytes);
-  if (r.U8() != 1) return std::nullopt;
   StatePieceInfo info;
-  info.n_values = r.U64();
-  info.piece_floats = r.U64();
+  if (!GetTransferShape(r, &info.n_values, &info.piece_floats)) return std::nullopt;
   info.checksum = r.U64();
   info.meta = r.Str(kMaxMetaBytes);
-  if (r.failed() || !r.done() || info.piece_floats == 0) return std::nullopt;
+  if (r.failed() || !r.done()) return std::nullopt;
   return info;
 }
 

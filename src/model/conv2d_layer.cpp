@@ -25,10 +25,7 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
       patch_(kernel * kernel * in.channels),
       pixels_(out_.height * out_.width),
       chunk_(std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(patch_ * pixels_, 1), 1, max_batch)),
-      propagates_(propagates),
-      forward_(filters_, max_batch * pixels_, patch_),
-      weight_grad_(filters_, patch_, max_batch * pixels_),
-      input_grad_(patch_, chunk_ * pixels_, filters_),
+      gemms_(filters_, max_batch * pixels_, patch_, chunk_ * pixels_, propagates),
       dcols_(propagates ? static_cast<size_t>(patch_ * pixels_ * chunk_) : 0, 0.0f),
       pixel_step_(stride * in.channels) {
   const int64_t channels = in_.channels, padded_w = in_.width + 2 * padding_;
@@ -52,13 +49,7 @@ Conv2dLayer::Conv2dLayer(TensorShape in, int64_t filters, int64_t kernel, int64_
   }
 }
 
-void Conv2dLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
-  params_ = params;
-  grads_ = grads;
-  scratch_ = scratch;
-  for (const GemmPlan* plan : {&forward_, &weight_grad_}) scratch->Reserve(plan->lhs_floats(), plan->rhs_floats());
-  if (propagates_) scratch->Reserve(input_grad_.lhs_floats(), input_grad_.rhs_floats());
-}
+void Conv2dLayer::Bind(float* params, float* grads, GemmScratch* scratch) { gemms_.Bind(params, grads, scratch); }
 
 void Conv2dLayer::InitParams(InitScheme init, SplitMix64* rng, float* params) const {
   const double fan_in = static_cast<double>(patch_);
@@ -99,69 +90,60 @@ void Interleave(const float* const* from, int64_t step, Eigen::Index n, float* _
   }
 }
 
-}  // namespace
+// One axis of the padded input as a GEMM operand walks it: the offset in
+// padded_ of each index, how many indices on from each one stay adjacent, and
+// how many floats apart their values are.
+struct PackAxis {
+  const int64_t* offset;
+  const int64_t* run;
+  int64_t step;
+};
 
-void Conv2dLayer::PixelColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
-                                     float* out) const {
-  // Column j = output pixel j0 + j, row k = patch element k0 + k.
-  const Conv2dLayer& l = layer_;
-  const float* padded = l.padded_.data();
-  const int64_t* element = l.patch_offset_.data() + k0;
-  const int64_t* pixel = l.pixel_offset_.data() + j0;
+// out = rows [k0, k0 + depth) x columns [j0, j0 + cols) of the matrix
+// M(k, j) = padded[columns.offset[j] + rows.offset[k]], in panels of kRhsPanel
+// columns as the GEMM packs them.
+void PackPanels(const float* padded, PackAxis rows, PackAxis columns, Eigen::Index k0, Eigen::Index depth,
+                Eigen::Index j0, Eigen::Index cols, float* out) {
+  const int64_t* row = rows.offset + k0;
+  const int64_t* col = columns.offset + j0;
   Eigen::Index j = 0;
   for (; j + kRhsPanel <= cols; j += kRhsPanel) {
     float* panel = out + j * depth;
-    if (l.pixel_step_ == 1 && l.pixel_run_[static_cast<size_t>(j0 + j)] >= kRhsPanel) {
-      // Side-by-side pixels of one channel at stride 1 (a first layer on grey
-      // images): each row of the panel is kRhsPanel adjacent floats.
+    if (columns.step == 1 && columns.run[j0 + j] >= kRhsPanel) {
+      // kRhsPanel adjacent columns (side-by-side pixels of one channel at
+      // stride 1, a first layer on grey images; or the channels of one input
+      // pixel): each row of the panel is kRhsPanel adjacent floats.
       for (Eigen::Index k = 0; k < depth; ++k) {
-        std::copy_n(padded + pixel[j] + element[k], kRhsPanel, panel + k * kRhsPanel);
+        std::copy_n(padded + col[j] + row[k], kRhsPanel, panel + k * kRhsPanel);
       }
       continue;
     }
-    // Along a kernel row, each pixel's values are adjacent (kernel x channels floats).
+    // Down a column, runs of values rows.step apart (along a kernel row for
+    // elements, along an output row for pixels).
     for (Eigen::Index k = 0; k < depth;) {
-      const Eigen::Index n = std::min<Eigen::Index>(l.patch_run_[static_cast<size_t>(k0 + k)], depth - k);
+      const Eigen::Index n = std::min<Eigen::Index>(rows.run[k0 + k], depth - k);
       const float* from[kRhsPanel];
-      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = padded + pixel[j + q] + element[k];
-      Interleave(from, 1, n, panel + k * kRhsPanel);
+      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = padded + col[j + q] + row[k];
+      Interleave(from, rows.step, n, panel + k * kRhsPanel);
       k += n;
     }
   }
   for (; j < cols; ++j) {
-    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = padded[pixel[j] + element[k]];
+    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = padded[col[j] + row[k]];
   }
 }
 
-void Conv2dLayer::PatchColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
-                                     float* out) const {
-  // Column j = patch element j0 + j, row k = output pixel k0 + k.
+}  // namespace
+
+void Conv2dLayer::PaddedColumns::Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols,
+                                      float* out) const {
   const Conv2dLayer& l = layer_;
-  const float* padded = l.padded_.data();
-  const int64_t* pixel = l.pixel_offset_.data() + k0;
-  const int64_t* element = l.patch_offset_.data() + j0;
-  Eigen::Index j = 0;
-  for (; j + kRhsPanel <= cols; j += kRhsPanel) {
-    float* panel = out + j * depth;
-    if (l.patch_run_[static_cast<size_t>(j0 + j)] >= kRhsPanel) {
-      // Adjacent elements (channels of one input pixel): each row of the
-      // panel is kRhsPanel adjacent floats.
-      for (Eigen::Index k = 0; k < depth; ++k) {
-        std::copy_n(padded + pixel[k] + element[j], kRhsPanel, panel + k * kRhsPanel);
-      }
-      continue;
-    }
-    // Along an output row, each element's values are pixel_step_ apart.
-    for (Eigen::Index k = 0; k < depth;) {
-      const Eigen::Index n = std::min<Eigen::Index>(l.pixel_run_[static_cast<size_t>(k0 + k)], depth - k);
-      const float* from[kRhsPanel];
-      for (Eigen::Index q = 0; q < kRhsPanel; ++q) from[q] = padded + pixel[k] + element[j + q];
-      Interleave(from, l.pixel_step_, n, panel + k * kRhsPanel);
-      k += n;
-    }
-  }
-  for (; j < cols; ++j) {
-    for (Eigen::Index k = 0; k < depth; ++k) out[j * depth + k] = padded[pixel[k] + element[j]];
+  const PackAxis pixels{l.pixel_offset_.data(), l.pixel_run_.data(), l.pixel_step_};
+  const PackAxis elements{l.patch_offset_.data(), l.patch_run_.data(), 1};
+  if (columns_ == Columns::kPixels) {
+    PackPanels(l.padded_.data(), elements, pixels, k0, depth, j0, cols, out);  // P: column j = output pixel j0 + j
+  } else {
+    PackPanels(l.padded_.data(), pixels, elements, k0, depth, j0, cols, out);  // P^T: column j = patch element j0 + j
   }
 }
 
@@ -191,18 +173,18 @@ void Conv2dLayer::Fold(int64_t first, int64_t count, float* din) const {
 }
 
 void Conv2dLayer::Forward(const float* in, float* out, int64_t rows, const Pass&) {
-  const float* bias = params_ + filters_ * patch_;
+  const float* bias = gemms_.params + filters_ * patch_;
   // The bias first, then the product added to it: no zeroing pass, no bias pass.
   float* column = out;
   for (int64_t j = 0; j < rows * pixels_; ++j, column += filters_) std::copy_n(bias, filters_, column);
   Pad(in, rows);
-  forward_.Multiply(ConstMatrixView(params_, filters_, patch_), Op::kPlain, patch_, pixel_columns_,
-                    MatrixView(out, filters_, rows * pixels_), /*accumulate=*/true, scratch_);
+  gemms_.forward.Multiply(ConstMatrixView(gemms_.params, filters_, patch_), Op::kPlain, patch_, pixel_columns_,
+                          MatrixView(out, filters_, rows * pixels_), /*accumulate=*/true, gemms_.scratch);
 }
 
 void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* din, int64_t rows, bool accumulate,
                            const Pass&) {
-  float* bias_grads = grads_ + filters_ * patch_;
+  float* bias_grads = gemms_.grads + filters_ * patch_;
   if (!accumulate) std::fill_n(bias_grads, filters_, 0.0f);
   // Bias gradient: the sum of every output pixel's delta, in column order,
   // into local sums (a vector register's worth each) rather than into
@@ -220,15 +202,16 @@ void Conv2dLayer::Backward(const float* in, const float*, float* dout, float* di
   // The model calls Backward right after the Forward of the same rows, so
   // padded_ normally holds them already.
   if (padded_from_ != in || padded_rows_ != rows) Pad(in, rows);
-  weight_grad_.Multiply(ConstMatrixView(dout, filters_, rows * pixels_), Op::kPlain, rows * pixels_, patch_columns_,
-                        MatrixView(grads_, filters_, patch_), accumulate, scratch_);
+  gemms_.weight_grad.Multiply(ConstMatrixView(dout, filters_, rows * pixels_), Op::kPlain, rows * pixels_,
+                              patch_columns_, MatrixView(gemms_.grads, filters_, patch_), accumulate, gemms_.scratch);
   if (din == nullptr) return;
-  const ConstMatrixView weights(params_, filters_, patch_);
+  const ConstMatrixView weights(gemms_.params, filters_, patch_);
   for (int64_t first = 0; first < rows; first += chunk_) {
     const int64_t count = std::min(chunk_, rows - first);
     const int64_t columns = count * pixels_;
-    input_grad_.Multiply(weights, Op::kTransposed, ConstMatrixView(dout + first * out_.size(), filters_, columns),
-                         Op::kPlain, MatrixView(dcols_.data(), patch_, columns), /*accumulate=*/false, scratch_);
+    gemms_.input_grad.Multiply(weights, Op::kTransposed, ConstMatrixView(dout + first * out_.size(), filters_, columns),
+                               Op::kPlain, MatrixView(dcols_.data(), patch_, columns), /*accumulate=*/false,
+                               gemms_.scratch);
     Fold(first, count, din);
   }
 }

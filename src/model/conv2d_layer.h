@@ -40,21 +40,15 @@ class Conv2dLayer final : public Layer {
   // Blocks of P from padded_, as the GEMMs pack them: columns are output
   // pixels (forward), or patch elements with the depth running over the
   // pixels (weight gradient, P^T).
-  class PixelColumns final : public RhsSource {
+  class PaddedColumns final : public RhsSource {
    public:
-    explicit PixelColumns(const Conv2dLayer& layer) : layer_(layer) {}
+    enum class Columns { kPixels, kElements };
+    PaddedColumns(const Conv2dLayer& layer, Columns columns) : layer_(layer), columns_(columns) {}
     void Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols, float* out) const override;
 
    private:
     const Conv2dLayer& layer_;
-  };
-  class PatchColumns final : public RhsSource {
-   public:
-    explicit PatchColumns(const Conv2dLayer& layer) : layer_(layer) {}
-    void Pack(Eigen::Index k0, Eigen::Index depth, Eigen::Index j0, Eigen::Index cols, float* out) const override;
-
-   private:
-    const Conv2dLayer& layer_;
+    Columns columns_;
   };
 
   // padded_ = samples [0, rows) of `in` inside their zero borders.
@@ -66,13 +60,7 @@ class Conv2dLayer final : public Layer {
   int64_t patch_;   // kernel * kernel * in channels
   int64_t pixels_;  // output height * width
   int64_t chunk_;   // samples whose patch gradients dcols_ holds at once
-  bool propagates_;
-  const float* params_ = nullptr;
-  float* grads_ = nullptr;
-  GemmScratch* scratch_ = nullptr;
-  GemmPlan forward_;      // out = W * P
-  GemmPlan weight_grad_;  // dW = dout * P^T
-  GemmPlan input_grad_;   // dP = W^T * dout
+  WeightGemms gemms_;     // out = W * P, dW = dout * P^T, dP = W^T * dout (a chunk at a time)
   AlignedFloats dcols_;   // dP of a chunk: patch x (chunk * pixels); empty if the layer does not propagate
   // The input of a pass in zero borders ((height + 2 padding) x (width + 2
   // padding) x channels a sample), the offset in it of each output pixel's
@@ -87,8 +75,8 @@ class Conv2dLayer final : public Layer {
   int64_t pixel_step_;                  // floats between the patches of side-by-side pixels: stride x channels
   const float* padded_from_ = nullptr;  // the input padded_ holds (Forward), to catch a Backward of other rows
   int64_t padded_rows_ = 0;
-  PixelColumns pixel_columns_{*this};
-  PatchColumns patch_columns_{*this};
+  PaddedColumns pixel_columns_{*this, PaddedColumns::Columns::kPixels};
+  PaddedColumns patch_columns_{*this, PaddedColumns::Columns::kElements};
 };
 
 }  // namespace meshtrain

@@ -8,27 +8,18 @@ DenseLayer::DenseLayer(int64_t in, int64_t out, Activation activation, int64_t m
     : in_(in),
       out_(out),
       activation_(activation),
-      propagates_(propagates),
-      forward_(out, max_batch, in),
-      weight_grad_(out, in, max_batch),
-      input_grad_(in, max_batch, out),
+      gemms_(out, max_batch, in, max_batch, propagates),
       outputs_(out, max_batch),
       deltas_(out, max_batch) {
   outputs_.setZero();
   deltas_.setZero();
 }
 
-void DenseLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
-  params_ = params;
-  grads_ = grads;
-  scratch_ = scratch;
-  for (const GemmPlan* plan : {&forward_, &weight_grad_}) scratch->Reserve(plan->lhs_floats(), plan->rhs_floats());
-  if (propagates_) scratch->Reserve(input_grad_.lhs_floats(), input_grad_.rhs_floats());
-}
+void DenseLayer::Bind(float* params, float* grads, GemmScratch* scratch) { gemms_.Bind(params, grads, scratch); }
 
 void DenseLayer::Forward(const ConstMatrixView& input, int64_t rows) {
   MatrixView z(outputs_.data(), out_, rows);
-  forward_.Multiply(weights(), Op::kPlain, input, Op::kPlain, z, /*accumulate=*/false, scratch_);
+  gemms_.forward.Multiply(weights(), Op::kPlain, input, Op::kPlain, z, /*accumulate=*/false, gemms_.scratch);
   // Bias and activation in one pass over the (small) output block.
   switch (activation_) {
     case Activation::kIdentity:
@@ -45,9 +36,9 @@ void DenseLayer::Forward(const ConstMatrixView& input, int64_t rows) {
 
 void DenseLayer::ComputeGradients(const ConstMatrixView& input, int64_t rows, bool accumulate) {
   ConstMatrixView d(deltas_.data(), out_, rows);
-  MatrixView dw(grads_, out_, in_);
-  VectorView db(grads_ + out_ * in_, out_);
-  weight_grad_.Multiply(d, Op::kPlain, input, Op::kTransposed, dw, accumulate, scratch_);
+  MatrixView dw(gemms_.grads, out_, in_);
+  VectorView db(gemms_.grads + out_ * in_, out_);
+  gemms_.weight_grad.Multiply(d, Op::kPlain, input, Op::kTransposed, dw, accumulate, gemms_.scratch);
   if (accumulate) {
     db += d.rowwise().sum();
   } else {
@@ -56,10 +47,10 @@ void DenseLayer::ComputeGradients(const ConstMatrixView& input, int64_t rows, bo
 }
 
 void DenseLayer::PropagateDeltas(DenseLayer& below, int64_t rows) const {
-  assert(propagates_);
+  assert(gemms_.propagates);
   ConstMatrixView d(deltas_.data(), out_, rows);
   MatrixView d_below(below.deltas_.data(), in_, rows);
-  input_grad_.Multiply(weights(), Op::kTransposed, d, Op::kPlain, d_below, /*accumulate=*/false, scratch_);
+  gemms_.input_grad.Multiply(weights(), Op::kTransposed, d, Op::kPlain, d_below, /*accumulate=*/false, gemms_.scratch);
   // The derivative comes from the layer below's outputs: relu' = [a > 0], tanh' = 1 - a^2.
   ConstMatrixView a(below.outputs_.data(), in_, rows);
   switch (below.activation_) {

@@ -43,19 +43,13 @@ class DenseLayer {
   MatrixView deltas(int64_t rows) { return MatrixView(deltas_.data(), out_, rows); }
 
  private:
-  ConstMatrixView weights() const { return ConstMatrixView(params_, out_, in_); }
-  ConstVectorView bias() const { return ConstVectorView(params_ + out_ * in_, out_); }
+  ConstMatrixView weights() const { return ConstMatrixView(gemms_.params, out_, in_); }
+  ConstVectorView bias() const { return ConstVectorView(gemms_.params + out_ * in_, out_); }
 
   int64_t in_;
   int64_t out_;
   Activation activation_;
-  bool propagates_;
-  const float* params_ = nullptr;
-  float* grads_ = nullptr;
-  GemmScratch* scratch_ = nullptr;
-  GemmPlan forward_;       // Z = W * input
-  GemmPlan weight_grad_;   // dW = deltas * input^T
-  GemmPlan input_grad_;    // deltas below = W^T * deltas
+  WeightGemms gemms_;        // Z = W * input, dW = deltas * input^T, deltas below = W^T * deltas
   Eigen::MatrixXf outputs_;  // out x max_batch; columns [0, rows) in use
   Eigen::MatrixXf deltas_;   // out x max_batch
 };

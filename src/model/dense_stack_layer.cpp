@@ -8,18 +8,9 @@ namespace meshtrain {
 DenseStackLayer::DenseStackLayer(TensorShape in, int64_t units, int64_t max_batch, bool propagates)
     : Layer(in, TensorShape::Flat(units)),
       units_(units),
-      propagates_(propagates),
-      forward_(units, max_batch, in.size()),
-      weight_grad_(units, in.size(), max_batch),
-      input_grad_(in.size(), max_batch, units) {}
+      gemms_(units, max_batch, in.size(), max_batch, propagates) {}
 
-void DenseStackLayer::Bind(float* params, float* grads, GemmScratch* scratch) {
-  params_ = params;
-  grads_ = grads;
-  scratch_ = scratch;
-  for (const GemmPlan* plan : {&forward_, &weight_grad_}) scratch->Reserve(plan->lhs_floats(), plan->rhs_floats());
-  if (propagates_) scratch->Reserve(input_grad_.lhs_floats(), input_grad_.rhs_floats());
-}
+void DenseStackLayer::Bind(float* params, float* grads, GemmScratch* scratch) { gemms_.Bind(params, grads, scratch); }
 
 void DenseStackLayer::InitParams(InitScheme init, SplitMix64* rng, float* params) const {
   const double fan_in = static_cast<double>(in_.size());
@@ -32,9 +23,9 @@ void DenseStackLayer::InitParams(InitScheme init, SplitMix64* rng, float* params
 void DenseStackLayer::Forward(const float* in, float* out, int64_t rows, const Pass&) {
   const int64_t n_in = in_.size();
   MatrixView z(out, units_, rows);
-  forward_.Multiply(ConstMatrixView(params_, units_, n_in), Op::kPlain, ConstMatrixView(in, n_in, rows), Op::kPlain, z,
-                    /*accumulate=*/false, scratch_);
-  const float* bias = params_ + units_ * n_in;
+  gemms_.forward.Multiply(ConstMatrixView(gemms_.params, units_, n_in), Op::kPlain, ConstMatrixView(in, n_in, rows),
+                          Op::kPlain, z, /*accumulate=*/false, gemms_.scratch);
+  const float* bias = gemms_.params + units_ * n_in;
   float* column = out;
   for (int64_t j = 0; j < rows; ++j, column += units_) {
     for (int64_t u = 0; u < units_; ++u) column[u] += bias[u];
@@ -45,17 +36,17 @@ void DenseStackLayer::Backward(const float* in, const float*, float* dout, float
                                const Pass&) {
   const int64_t n_in = in_.size();
   const ConstMatrixView deltas(dout, units_, rows);
-  weight_grad_.Multiply(deltas, Op::kPlain, ConstMatrixView(in, n_in, rows), Op::kTransposed,
-                        MatrixView(grads_, units_, n_in), accumulate, scratch_);
-  float* bias_grads = grads_ + units_ * n_in;
+  gemms_.weight_grad.Multiply(deltas, Op::kPlain, ConstMatrixView(in, n_in, rows), Op::kTransposed,
+                              MatrixView(gemms_.grads, units_, n_in), accumulate, gemms_.scratch);
+  float* bias_grads = gemms_.grads + units_ * n_in;
   if (!accumulate) std::fill_n(bias_grads, units_, 0.0f);
   const float* column = dout;
   for (int64_t j = 0; j < rows; ++j, column += units_) {
     for (int64_t u = 0; u < units_; ++u) bias_grads[u] += column[u];
   }
   if (din == nullptr) return;
-  input_grad_.Multiply(ConstMatrixView(params_, units_, n_in), Op::kTransposed, deltas, Op::kPlain,
-                       MatrixView(din, n_in, rows), /*accumulate=*/false, scratch_);
+  gemms_.input_grad.Multiply(ConstMatrixView(gemms_.params, units_, n_in), Op::kTransposed, deltas, Op::kPlain,
+                             MatrixView(din, n_in, rows), /*accumulate=*/false, gemms_.scratch);
 }
 
 }  // namespace meshtrain

@@ -22,13 +22,7 @@ class DenseStackLayer final : public Layer {
 
  private:
   int64_t units_;
-  bool propagates_;
-  const float* params_ = nullptr;
-  float* grads_ = nullptr;
-  GemmScratch* scratch_ = nullptr;
-  GemmPlan forward_;      // out = W * in
-  GemmPlan weight_grad_;  // dW = dout * in^T
-  GemmPlan input_grad_;   // din = W^T * dout
+  WeightGemms gemms_;  // out = W * in, dW = dout * in^T, din = W^T * dout
 };
 
 }  // namespace meshtrain

@@ -3,16 +3,7 @@
 // batch, the preallocated activations), so nothing is copied or allocated.
 #pragma once
 
-// GCC 12's own AVX-512 intrinsics (_mm512_undefined_ps) trip -Wmaybe-uninitialized
-// once Eigen inlines them under -march=native; a false positive in system code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "common/eigen_core.h"
 
 namespace meshtrain {
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/chunked_passes.h"
 #include "model/uniform_init.h"
 
 namespace meshtrain {
@@ -100,38 +101,21 @@ void FeedForwardModel::Backward(const ConstMatrixView& x, int64_t rows, bool acc
 }
 
 double FeedForwardModel::ForwardBackward(const Batch& batch) {
-  if (!Fits(batch)) return std::numeric_limits<double>::quiet_NaN();
-  if (batch.rows == 0) {
-    std::fill(grads().begin(), grads().end(), 0.0f);
-    return 0.0;
-  }
-  // Chunks of max_batch rows, each adding its share (scaled by 1/rows) of the mean gradient.
-  const float delta_scale = 1.0f / static_cast<float>(batch.rows);
-  double loss_sum = 0;
-  for (int64_t first = 0; first < batch.rows; first += spec_.max_batch) {
-    const int64_t rows = std::min(spec_.max_batch, batch.rows - first);
+  const auto chunk = [&](int64_t first, int64_t rows, float delta_scale) {
     const ConstMatrixView x(batch.x + first * batch.dim, batch.dim, rows);
     Forward(x, rows);
-    loss_sum += TopLoss(batch, first, rows, delta_scale, /*with_deltas=*/true).loss_sum;
+    const double loss_sum = TopLoss(batch, first, rows, delta_scale, /*with_deltas=*/true).loss_sum;
     Backward(x, rows, /*accumulate=*/first > 0);
-  }
-  return loss_sum / static_cast<double>(batch.rows);
+    return loss_sum;
+  };
+  return TrainInChunks(batch, Fits(batch), spec_.max_batch, grads(), chunk);
 }
 
 void FeedForwardModel::Evaluate(const Batch& batch, EvalTotals* totals) {
-  if (!Fits(batch)) {
-    totals->loss_sum += std::numeric_limits<double>::quiet_NaN();
-    totals->count += std::max<int64_t>(batch.rows, 0);
-    return;
-  }
-  for (int64_t first = 0; first < batch.rows; first += spec_.max_batch) {
-    const int64_t rows = std::min(spec_.max_batch, batch.rows - first);
+  EvaluateInChunks(batch, Fits(batch), spec_.max_batch, totals, [&](int64_t first, int64_t rows) {
     Forward(ConstMatrixView(batch.x + first * batch.dim, batch.dim, rows), rows);
-    const LossSums sums = TopLoss(batch, first, rows, 0.0f, /*with_deltas=*/false);
-    totals->loss_sum += sums.loss_sum;
-    totals->correct += sums.correct;
-  }
-  totals->count += batch.rows;
+    return TopLoss(batch, first, rows, 0.0f, /*with_deltas=*/false);
+  });
 }
 
 }  // namespace meshtrain

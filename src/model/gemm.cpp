@@ -83,6 +83,14 @@ void GemmScratch::Reserve(Index lhs_floats, Index rhs_floats) {
   if (rhs_.size() < rhs_floats) rhs_.resize(rhs_floats);
 }
 
+void WeightGemms::Bind(float* layer_params, float* layer_grads, GemmScratch* scratch_to_grow) {
+  params = layer_params;
+  grads = layer_grads;
+  scratch = scratch_to_grow;
+  for (const GemmPlan* plan : {&forward, &weight_grad}) scratch->Reserve(plan->lhs_floats(), plan->rhs_floats());
+  if (propagates) scratch->Reserve(input_grad.lhs_floats(), input_grad.rhs_floats());
+}
+
 GemmPlan::GemmPlan(Index max_m, Index max_n, Index max_k)
     : max_m_(max_m), max_n_(max_n), max_k_(max_k), mc_(max_m), nc_(max_n), kc_(max_k) {
   Eigen::internal::computeProductBlockingSizes<float, float, 1, Index>(kc_, mc_, nc_, 1);

@@ -62,4 +62,26 @@ class GemmPlan {
   Eigen::Index mc_, nc_, kc_;
 };
 
+// The three products of a layer with a weight matrix W (m x k; DenseLayer,
+// DenseStackLayer, Conv2dLayer): out = W * in, dW = dout * in^T and
+// din = W^T * dout, over up to n columns (n_input_grad for din), and, once
+// bound, the layer's slice of the flat buffers (W, then the bias) and the
+// model's packing buffers.
+struct WeightGemms {
+  WeightGemms(Eigen::Index m, Eigen::Index n, Eigen::Index k, Eigen::Index n_input_grad, bool layer_propagates)
+      : propagates(layer_propagates), forward(m, n, k), weight_grad(m, k, n), input_grad(k, n_input_grad, m) {}
+
+  // Points at the layer's slice and grows `scratch_to_grow` to fit these
+  // products (din's only if the layer propagates).
+  void Bind(float* layer_params, float* layer_grads, GemmScratch* scratch_to_grow);
+
+  bool propagates;  // din is wanted (not by the first layer: it then reserves no scratch for it)
+  const float* params = nullptr;
+  float* grads = nullptr;
+  GemmScratch* scratch = nullptr;
+  GemmPlan forward;
+  GemmPlan weight_grad;
+  GemmPlan input_grad;
+};
+
 }  // namespace meshtrain

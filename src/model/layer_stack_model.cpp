@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "model/chunked_passes.h"
+
 namespace meshtrain {
 
 int64_t LayerStackModel::CountParams(const std::vector<std::unique_ptr<Layer>>& layers) {
@@ -141,38 +143,22 @@ void LayerStackModel::Backward(const float* x, int64_t rows, bool accumulate, co
 }
 
 double LayerStackModel::ForwardBackward(const Batch& batch) {
-  if (!Fits(batch)) return std::numeric_limits<double>::quiet_NaN();
-  if (batch.rows == 0) {
-    std::fill(grads().begin(), grads().end(), 0.0f);
-    return 0.0;
-  }
-  const float delta_scale = 1.0f / static_cast<float>(batch.rows);
-  double loss_sum = 0;
-  for (int64_t first = 0; first < batch.rows; first += max_batch_) {
-    const int64_t rows = std::min(max_batch_, batch.rows - first);
+  const auto chunk = [&](int64_t first, int64_t rows, float delta_scale) {
     const Pass pass{.training = true, .noise_key = noise_key_, .first_row = first};
     const float* x = batch.x + first * batch.dim;
     Forward(x, rows, pass);
-    loss_sum += TopLoss(batch, first, rows, delta_scale, /*with_deltas=*/true).loss_sum;
+    const double loss_sum = TopLoss(batch, first, rows, delta_scale, /*with_deltas=*/true).loss_sum;
     Backward(x, rows, /*accumulate=*/first > 0, pass);
-  }
-  return loss_sum / static_cast<double>(batch.rows);
+    return loss_sum;
+  };
+  return TrainInChunks(batch, Fits(batch), max_batch_, grads(), chunk);
 }
 
 void LayerStackModel::Evaluate(const Batch& batch, EvalTotals* totals) {
-  if (!Fits(batch)) {
-    totals->loss_sum += std::numeric_limits<double>::quiet_NaN();
-    totals->count += std::max<int64_t>(batch.rows, 0);
-    return;
-  }
-  for (int64_t first = 0; first < batch.rows; first += max_batch_) {
-    const int64_t rows = std::min(max_batch_, batch.rows - first);
+  EvaluateInChunks(batch, Fits(batch), max_batch_, totals, [&](int64_t first, int64_t rows) {
     Forward(batch.x + first * batch.dim, rows, Pass{.training = false, .noise_key = 0, .first_row = first});
-    const LossSums sums = TopLoss(batch, first, rows, 0.0f, /*with_deltas=*/false);
-    totals->loss_sum += sums.loss_sum;
-    totals->correct += sums.correct;
-  }
-  totals->count += batch.rows;
+    return TopLoss(batch, first, rows, 0.0f, /*with_deltas=*/false);
+  });
 }
 
 }  // namespace meshtrain

@@ -85,19 +85,12 @@ Result<std::unique_ptr<Gossip>> Gossip::Create(const Config& cfg, GossipLinks* l
   links->set_num_params(num_params);
   const auto timeout = std::chrono::milliseconds(std::max<int64_t>(cfg.sync.timeout_ms, 1));
 
-  round.links = links;
-  round.topology = &g->topology_;
-  round.ids = &g->ids_;
-  round.self = g->self_;
-  round.timeout = timeout;
+  const GossipPeers peers{links, &g->topology_, &g->ids_, g->self_, timeout};
+  static_cast<GossipPeers&>(round) = peers;
   g->round_ = std::make_unique<GossipRound>(round);
 
   PushSum::Setup push;
-  push.links = links;
-  push.topology = &g->topology_;
-  push.ids = &g->ids_;
-  push.self = g->self_;
-  push.timeout = timeout;
+  static_cast<GossipPeers&>(push) = peers;
   push.push_timeout = std::min(timeout, std::chrono::milliseconds(20));
   // Peers that finish first wait for the rest before the final rounds; these
   // notes let them tell a slow peer from a dead one.

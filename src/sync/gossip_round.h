@@ -36,6 +36,7 @@
 #include "meshtrain/status.h"
 #include "meshtrain/topology.h"
 #include "sync/gossip_links.h"
+#include "sync/gossip_peers.h"
 
 namespace meshtrain {
 
@@ -48,12 +49,8 @@ struct RobustRule {
 
 class GossipRound {
  public:
-  struct Setup {
-    GossipLinks* links = nullptr;
-    const Topology* topology = nullptr;
-    const std::vector<std::string>* ids = nullptr;  // sorted; ids[i] is topology peer i
-    size_t self = 0;
-    std::chrono::milliseconds timeout{10000};  // for any single send or wait
+  // timeout: for any single send or wait.
+  struct Setup : GossipPeers {
     CodecSpec codec;                           // kNone: every round in f32
     double consensus_step = 1.0;               // CHOCO's gamma for compressed rounds, in (0, 1]
     RobustRule robust;

@@ -21,18 +21,15 @@
 #include "meshtrain/status.h"
 #include "meshtrain/topology.h"
 #include "sync/gossip_links.h"
+#include "sync/gossip_peers.h"
 
 namespace meshtrain {
 
 class PushSum {
  public:
-  struct Setup {
-    GossipLinks* links = nullptr;
-    const Topology* topology = nullptr;
-    const std::vector<std::string>* ids = nullptr;  // sorted; ids[i] is topology peer i
-    size_t self = 0;
-    std::chrono::milliseconds timeout{10000};     // silence after which a peer that has not finished is given up on
-    std::chrono::milliseconds push_timeout{20};   // longest a push may wait for the transport
+  // timeout: silence after which a peer that has not finished is given up on.
+  struct Setup : GossipPeers {
+    std::chrono::milliseconds push_timeout{20};  // longest a push may wait for the transport
     // Tell every peer "still training" this often, so that peers which have
     // finished can tell a slow peer from a dead one (0 = never).
     std::chrono::milliseconds alive_interval{0};

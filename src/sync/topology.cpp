@@ -6,16 +6,9 @@
 #include <map>
 #include <set>
 
-// GCC 12's own AVX-512 intrinsics trip -Wmaybe-uninitialized once Eigen
-// inlines them under -march=native; a false positive in system code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "common/eigen_core.h"
+
 #include <Eigen/Eigenvalues>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace meshtrain {
 namespace {
