@@ -13,8 +13,10 @@ TEST_CASE("chaos.sh kills and pauses peers, restarts them, and reports detection
   const std::string config = WriteClusterConfig(dir, 3, kFaultBody);
   const std::string run_dir = dir.File("chaos");
   const std::string script = std::string(MESHTRAIN_SOURCE_DIR) + "/scripts/chaos.sh";
+  // The killed peer stays down 2 s, twice membership.dead_ms: under load a
+  // restart 1 s later could beat the detector, and the kill would go unseen.
   const std::string command = "RUN_DIR='" + run_dir + "' MESHTRAIN='" + MESHTRAIN_BINARY + "' bash '" + script +
-                              "' '" + config + "' --kill 1 --pause 1 --every 1.5 --down 1 --pause-for 2 --seed 3" +
+                              "' '" + config + "' --kill 1 --pause 1 --every 1.5 --down 2 --pause-for 2 --seed 3" +
                               " -- --set train.epochs=12 > '" + dir.File("chaos.out") + "' 2>&1";
   ChildProcess chaos({"/bin/sh", "-c", command}, dir.File("sh.log"));
   const std::optional<int> code = chaos.Wait(240s);
