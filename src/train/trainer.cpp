@@ -48,6 +48,8 @@ Status PeerTrainer::Init(bool resume) {
   }
   ScaleLearningRate(static_cast<int64_t>(cfg_.cluster.peers.size()));
   // The static plan: every listed peer holds its shard, epochs of equal length.
+  // Begun at step 0 so that Restore knows the run's length, and again at the
+  // step it resumes from.
   strategy_->BeginPlan(0, steps_per_epoch_);
   // A resumed run continues its run id in the metrics (docs/training.md, "Metrics").
   const bool continues = resume && !ListCheckpoints(cfg_.CheckpointDir()).empty();
