@@ -15,6 +15,9 @@
 #   --seed K        seed of the random choices (victim, jitter, kind), for a repeatable sequence
 #   --down S        how long a killed peer stays down before its restart (default 3)
 #   --pause-for S   how long a pause lasts (default 3)
+#   --stop-after S  S seconds after the last fault, SIGTERM every peer instead of waiting for the run
+#                   to end (CONFIG mode; a long run under faults, scripts/soak.sh): each checkpoints
+#                   and leaves, and its exit 143 counts as a clean end
 #   --report-only   only print the report of RUN_DIR (its chaos.log and metrics)
 #
 # Environment: RUN_DIR (default runs/chaos) in CONFIG mode; MESHTRAIN (default build/meshtrain).
@@ -31,9 +34,9 @@ bin="${MESHTRAIN:-$root/build/meshtrain}"
 usage() {
   local code="${1:-2}"
   if [ "$code" = 0 ]; then
-    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   else
-    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   fi
   exit "$code"
 }
@@ -51,11 +54,11 @@ for arg in "$@"; do  # --help anywhere before the run args: usage, and nothing e
   case "$arg" in -h|--help) usage 0 ;; esac
 done
 target="$1"; shift
-kills=1; pauses=0; every=10; duration=0; seed=$$; down=3; pause_for=3; report_only=0
+kills=1; pauses=0; every=10; duration=0; seed=$$; down=3; pause_for=3; report_only=0; stop_after=""
 run_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --kill|--pause|--every|--duration|--seed|--down|--pause-for)
+    --kill|--pause|--every|--duration|--seed|--down|--pause-for|--stop-after)
       v="$(value "$@")" || exit 2
       case "$1" in
         --kill) kills="$v" ;;
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
         --seed) seed="$v" ;;
         --down) down="$v" ;;
         --pause-for) pause_for="$v" ;;
+        --stop-after) stop_after="$v" ;;
       esac
       shift 2 ;;
     --report-only) report_only=1; shift ;;
@@ -76,7 +80,7 @@ done
 for v in "$kills" "$pauses" "$seed"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "chaos: --kill, --pause and --seed take integers (got '$v')" >&2; exit 2; }
 done
-for v in "$every" "$duration" "$down" "$pause_for"; do
+for v in "$every" "$duration" "$down" "$pause_for" ${stop_after:+"$stop_after"}; do
   [[ "$v" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "chaos: times are seconds, e.g. 2.5 (got '$v')" >&2; exit 2; }
 done
 
@@ -217,13 +221,20 @@ if [ "$report_only" = 0 ]; then
       left_pauses=$((left_pauses - 1))
     fi
   done
+  if [ -n "$stop_after" ] && [ "$mode" = config ]; then
+    echo "chaos: stopping every peer in $stop_after s (--stop-after)"
+    sleep "$stop_after"
+    for id in "${ids[@]}"; do kill -TERM "${pid[$id]}" 2>/dev/null; done
+  fi
   echo "chaos: waiting for the run to end"
   failed=0
   for id in "${ids[@]}"; do
     if [ "$mode" = config ]; then
       wait "${pid[$id]}"
       code=$?
-      if [ "$code" = 1 ] && grep -q '"event":"cluster_finished".*"adopted":false' "$run_dir/$id/metrics.jsonl"; then
+      if [ -n "$stop_after" ] && [ "$code" = 143 ]; then
+        :  # stopped by --stop-after, after a checkpoint
+      elif [ "$code" = 1 ] && grep -q '"event":"cluster_finished".*"adopted":false' "$run_dir/$id/metrics.jsonl"; then
         # The documented outcome of a peer that came back after the run had ended without it.
         echo "chaos: $id came back after the others had finished the run and stopped without their final state (exit 1; see the report)"
       elif [ "$code" != 0 ]; then

@@ -48,10 +48,12 @@ fi
 # The whole build dir is a clang build: the libraries under test carry the
 # coverage and sanitizer instrumentation too (fuzzer-no-link), only the targets
 # link libFuzzer's main. Asserts stay on (no NDEBUG): they are our own invariants.
+# -g1: line tables only, enough for file:line in every report, and the build
+# (part of every CI run) takes about a third less time than with full -g.
 cmake -S "$root" -B "$build" \
   -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1" \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
   -DMESHTRAIN_FUZZ=ON -DMESHTRAIN_BUILD_TESTS=OFF -DMESHTRAIN_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"

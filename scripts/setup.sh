@@ -49,6 +49,10 @@ PACKAGES=(
   bats-support
   shellcheck    # scripts/test.sh lints scripts/ before the build
   ccache        # scripts/test.sh compiles through it when present
+  dpkg-dev      # dpkg-shlibdeps: the Depends of the .deb (scripts/package.sh)
+  fakeroot      # dpkg-deb builds the .deb as root-owned files without root
+  lintian       # scripts/package.sh checks every .deb it builds
+  groff-base    # the man page's check (tests/journeys/manpage.bats)
 )
 
 if [ "$observability" = 1 ]; then

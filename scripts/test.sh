@@ -13,7 +13,9 @@
 # interop test (tests/test_cli_interop.cpp), which otherwise skips with a message.
 # MESHTRAIN_CROSS=1 does that without --full, MESHTRAIN_CROSS=0 leaves it out.
 # Before the build, shellcheck (warning level) lints scripts/, .ci/ and the
-# shell of tests/ (the journey tests, tests/*/*.sh); any finding fails the run. The build goes
+# shell of tests/ (the journey tests, tests/*/*.sh); any finding fails the run, and
+# scripts/check_layers.sh fails it on an #include against the layer order of
+# docs/architecture.md. The build goes
 # through ccache when it is installed (its cache stays in ccache's own
 # directory, ~/.cache/ccache unless CCACHE_DIR says otherwise).
 set -euo pipefail
@@ -46,6 +48,8 @@ if ! shellcheck -S warning "${lint[@]}"; then
   echo "== test.sh: shellcheck found the problems above (shellcheck -S warning FILE shows them again)" >&2
   exit 1
 fi
+stage "layer order"
+"$root/scripts/check_layers.sh"
 stage "Release build"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "cli/json_fields.h"
+#include "meshtrain/metric_names.h"
 
 namespace meshtrain {
 namespace {
@@ -13,8 +14,10 @@ namespace {
 size_t CountStrings(const std::string& raw_array) {
   size_t quotes = 0;
   for (size_t i = 0; i < raw_array.size(); ++i) {
-    if (raw_array[i] == '\\') ++i;
-    else if (raw_array[i] == '"') ++quotes;
+    if (raw_array[i] == '\\')
+      ++i;
+    else if (raw_array[i] == '"')
+      ++quotes;
   }
   return quotes / 2;
 }
@@ -23,10 +26,14 @@ size_t CountStrings(const std::string& raw_array) {
 std::string LabelValue(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -101,43 +108,43 @@ void PeerMetrics::Observe(const std::string& line) {
     }
     return out;
   };
-  const std::map<std::string, double> rejected = numbers("rejected");
-  const std::map<std::string, double> sent_by = numbers("bytes_sent_by_peer");
-  const std::map<std::string, double> recv_by = numbers("bytes_recv_by_peer");
+  const std::map<std::string, double> rejected = numbers(metric::kRejected);
+  const std::map<std::string, double> sent_by = numbers(metric::kBytesSentByPeer);
+  const std::map<std::string, double> recv_by = numbers(metric::kBytesRecvByPeer);
   std::lock_guard<std::mutex> lock(mu_);
   Figures& f = figures_;
-  if (const std::string* run = text("run")) f.run = *run;
-  f.last_line_t = NumberField(*fields, "t", f.last_line_t);
+  if (const std::string* run = text(metric::kRun)) f.run = *run;
+  f.last_line_t = NumberField(*fields, metric::kTime, f.last_line_t);
   // A resumed or reconciled peer jumps ahead; no line ever moves it back.
-  f.step = std::max(f.step, NumberField(*fields, "step", f.step));
-  f.epoch = std::max(f.epoch, NumberField(*fields, "epoch", f.epoch));
-  if (text("loss")) {
-    f.loss = NumberField(*fields, "loss", NAN);
+  f.step = std::max(f.step, NumberField(*fields, metric::kStep, f.step));
+  f.epoch = std::max(f.epoch, NumberField(*fields, metric::kEpoch, f.epoch));
+  if (text(metric::kLoss)) {
+    f.loss = NumberField(*fields, metric::kLoss, NAN);
     f.has_loss = true;
   }
-  f.test_loss = NumberField(*fields, "test_loss", f.test_loss);
-  f.test_acc = NumberField(*fields, "test_acc", f.test_acc);
-  f.samples_per_s = NumberField(*fields, "samples_per_s", f.samples_per_s);
+  f.test_loss = NumberField(*fields, metric::kTestLoss, f.test_loss);
+  f.test_acc = NumberField(*fields, metric::kTestAcc, f.test_acc);
+  f.samples_per_s = NumberField(*fields, metric::kSamplesPerSecond, f.samples_per_s);
   // Running totals of this process: they only grow (counters).
-  f.compute_s = std::max(f.compute_s, NumberField(*fields, "compute_s", 0));
-  f.comm_s = std::max(f.comm_s, NumberField(*fields, "comm_s", 0));
-  f.bytes_sent = std::max(f.bytes_sent, NumberField(*fields, "bytes_sent", 0));
-  f.bytes_recv = std::max(f.bytes_recv, NumberField(*fields, "bytes_recv", 0));
+  f.compute_s = std::max(f.compute_s, NumberField(*fields, metric::kComputeSeconds, 0));
+  f.comm_s = std::max(f.comm_s, NumberField(*fields, metric::kCommSeconds, 0));
+  f.bytes_sent = std::max(f.bytes_sent, NumberField(*fields, metric::kBytesSent, 0));
+  f.bytes_recv = std::max(f.bytes_recv, NumberField(*fields, metric::kBytesRecv, 0));
   for (const auto& [id, bytes] : sent_by) f.sent_by_neighbour[id] = std::max(f.sent_by_neighbour[id], bytes);
   for (const auto& [id, bytes] : recv_by) f.recv_by_neighbour[id] = std::max(f.recv_by_neighbour[id], bytes);
-  f.consensus = NumberField(*fields, "consensus", f.consensus);
+  f.consensus = NumberField(*fields, metric::kConsensus, f.consensus);
   for (const auto& [kind, count] : rejected) f.rejected_by_kind[kind] = std::max(f.rejected_by_kind[kind], count);
-  if (const std::string* view = text("view")) f.view_members = static_cast<double>(CountStrings(*view));
-  if (const std::string* event = text("event")) {
+  if (const std::string* view = text(metric::kView)) f.view_members = static_cast<double>(CountStrings(*view));
+  if (const std::string* event = text(metric::kEvent)) {
     ++f.events[*event];
-    if (*event == "view_change") {
+    if (*event == events::kViewChange) {
       ++f.view_changes;
-      f.view_id = NumberField(*fields, "view_id", f.view_id);
-    } else if (*event == "round_aborted") {
+      f.view_id = NumberField(*fields, metric::kViewId, f.view_id);
+    } else if (*event == events::kRoundAborted) {
       ++f.rounds_aborted;
-    } else if (*event == "state_sync") {
+    } else if (*event == events::kStateSync) {
       ++f.state_syncs;
-    } else if (*event == "peer_dead") {
+    } else if (*event == events::kPeerDead) {
       ++f.peers_dead;
     }
   }
@@ -160,7 +167,8 @@ std::string PeerMetrics::Exposition() {
 std::string PeerMetrics::Render(const std::string& peer, const Figures& f) {
   Writer w(peer);
   if (!f.run.empty()) {
-    w.Family("meshtrain_run_info", "gauge", "The run this peer's metrics belong to (its id in metrics.jsonl); always 1.");
+    w.Family("meshtrain_run_info", "gauge",
+             "The run this peer's metrics belong to (its id in metrics.jsonl); always 1.");
     w.Sample("meshtrain_run_info", 1, "run", f.run);
   }
   if (f.step >= 0) w.One("meshtrain_step", "gauge", "Steps this peer has taken (the step its next one has).", f.step);
@@ -201,7 +209,8 @@ std::string PeerMetrics::Render(const std::string& peer, const Figures& f) {
   if (!f.rejected_by_kind.empty()) {
     w.Family("meshtrain_rejected_messages_total", "counter",
              "Received messages dropped, by why (docs/training.md, \"Metrics\").");
-    for (const auto& [kind, count] : f.rejected_by_kind) w.Sample("meshtrain_rejected_messages_total", count, "kind", kind);
+    for (const auto& [kind, count] : f.rejected_by_kind)
+      w.Sample("meshtrain_rejected_messages_total", count, "kind", kind);
   }
   if (f.view_members >= 0) {
     w.One("meshtrain_view_members", "gauge", "Members of the view this peer trains in.", f.view_members);
@@ -221,7 +230,8 @@ std::string PeerMetrics::Render(const std::string& peer, const Figures& f) {
   }
   if (!f.events.empty()) {
     w.Family("meshtrain_events_total", "counter", "Events in this peer's metrics, by name (docs/training.md).");
-    for (const auto& [name, count] : f.events) w.Sample("meshtrain_events_total", static_cast<double>(count), "event", name);
+    for (const auto& [name, count] : f.events)
+      w.Sample("meshtrain_events_total", static_cast<double>(count), "event", name);
   }
   if (f.last_line_t >= 0) {
     w.One("meshtrain_last_metrics_line_timestamp_seconds", "gauge", "Unix time of this peer's last metrics line.",

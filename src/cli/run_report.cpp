@@ -18,6 +18,7 @@
 #include "cli/http_endpoint.h"
 #include "cli/json_fields.h"
 #include "cli/status_page.h"
+#include "meshtrain/metric_names.h"
 #include "meshtrain/metrics.h"
 
 namespace meshtrain {
@@ -53,10 +54,11 @@ namespace {
 
 // Events marked on the status page's charts.
 bool IsMarkedEvent(const std::string& name) {
-  static const char* const kMarked[] = {"peer_dead", "peer_left", "peer_joined", "view_change", "state_sync",
-                                        "quorum_lost", "quorum_regained", "minority_wait", "minority_training",
-                                        "minority_rejoined", "minority_end_wait", "minority_stopped",
-                                        "minority_finish", "sync_failed", "stopped", "resumed"};
+  static const char* const kMarked[] = {
+      events::kPeerDead,         events::kPeerLeft,         events::kPeerJoined,      events::kViewChange,
+      events::kStateSync,        events::kQuorumLost,       events::kQuorumRegained,  events::kMinorityWait,
+      events::kMinorityTraining, events::kMinorityRejoined, events::kMinorityEndWait, events::kMinorityStopped,
+      events::kMinorityFinish,   events::kSyncFailed,       events::kStopped,         events::kResumed};
   for (const char* m : kMarked) {
     if (name == m) return true;
   }
@@ -90,21 +92,22 @@ std::vector<std::string> StringArray(const std::string& raw) {
 }  // namespace
 
 void RunDirectory::RecordHistory(PeerRunState* peer, const JsonFields& fields) {
-  const double t = NumberField(fields, "t", -1);
+  const double t = NumberField(fields, metric::kTime, -1);
   if (t < 0) return;
   peer->last_t = std::max(peer->last_t, t);
-  auto view = fields.find("view");
+  auto view = fields.find(metric::kView);
   if (view != fields.end()) peer->view = StringArray(view->second);
-  auto event = fields.find("event");
+  auto event = fields.find(metric::kEvent);
   if (event == fields.end()) {
-    if (fields.count("loss")) AddPoint(&peer->loss_series, t, NumberField(fields, "loss", NAN));
-    if (fields.count("test_acc")) AddPoint(&peer->acc_series, t, NumberField(fields, "test_acc", NAN));
+    if (fields.count(metric::kLoss)) AddPoint(&peer->loss_series, t, NumberField(fields, metric::kLoss, NAN));
+    if (fields.count(metric::kTestAcc)) AddPoint(&peer->acc_series, t, NumberField(fields, metric::kTestAcc, NAN));
     return;
   }
-  if (event->second == "view_change") peer->view_id = static_cast<int64_t>(NumberField(fields, "view_id", -1));
+  if (event->second == events::kViewChange)
+    peer->view_id = static_cast<int64_t>(NumberField(fields, metric::kViewId, -1));
   if (!IsMarkedEvent(event->second)) return;
   if (peer->marks.size() >= kMaxMarks) peer->marks.erase(peer->marks.begin());
-  auto about = fields.find("about");
+  auto about = fields.find(metric::kAbout);
   peer->marks.push_back({t, event->second, about == fields.end() ? std::string() : about->second});
 }
 
@@ -113,10 +116,10 @@ void RunDirectory::RecordLinks(PeerRunState* peer, const JsonFields& fields) {
     auto it = fields.find(key);
     return it == fields.end() ? JsonFields{} : ParseJsonFields(it->second).value_or(JsonFields{});
   };
-  const JsonFields sent = nested("bytes_sent_by_peer");
-  const JsonFields recv = nested("bytes_recv_by_peer");
+  const JsonFields sent = nested(metric::kBytesSentByPeer);
+  const JsonFields recv = nested(metric::kBytesRecvByPeer);
   if (sent.empty() && recv.empty()) return;
-  const double t = NumberField(fields, "t", -1);
+  const double t = NumberField(fields, metric::kTime, -1);
   const double dt = peer->links_t >= 0 && t > peer->links_t ? t - peer->links_t : 0;
   auto update = [&](const JsonFields& counts, double LinkTraffic::*total, double LinkTraffic::*per_s) {
     for (const auto& [id, raw] : counts) {
@@ -135,7 +138,7 @@ void RunDirectory::RecordLinks(PeerRunState* peer, const JsonFields& fields) {
 void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
   auto fields = ParseJsonFields(line);
   if (!fields) return;
-  auto run = fields->find("run");
+  auto run = fields->find(metric::kRun);
   if (run != fields->end() && run->second != peer->run) {
     if (!peer->run.empty()) {
       PeerRunState fresh;
@@ -147,24 +150,24 @@ void RunDirectory::Apply(PeerRunState* peer, const std::string& line) {
     }
     peer->run = run->second;
   }
-  peer->step = static_cast<int64_t>(NumberField(*fields, "step", static_cast<double>(peer->step)));
-  peer->epoch = static_cast<int64_t>(NumberField(*fields, "epoch", static_cast<double>(peer->epoch)));
-  peer->loss = NumberField(*fields, "loss", peer->loss);
-  peer->test_acc = NumberField(*fields, "test_acc", peer->test_acc);
-  peer->samples_per_s = NumberField(*fields, "samples_per_s", peer->samples_per_s);
-  peer->bytes_sent = NumberField(*fields, "bytes_sent", peer->bytes_sent);
-  peer->bytes_recv = NumberField(*fields, "bytes_recv", peer->bytes_recv);
-  peer->comm_s = NumberField(*fields, "comm_s", peer->comm_s);
-  peer->compute_s = NumberField(*fields, "compute_s", peer->compute_s);
+  peer->step = static_cast<int64_t>(NumberField(*fields, metric::kStep, static_cast<double>(peer->step)));
+  peer->epoch = static_cast<int64_t>(NumberField(*fields, metric::kEpoch, static_cast<double>(peer->epoch)));
+  peer->loss = NumberField(*fields, metric::kLoss, peer->loss);
+  peer->test_acc = NumberField(*fields, metric::kTestAcc, peer->test_acc);
+  peer->samples_per_s = NumberField(*fields, metric::kSamplesPerSecond, peer->samples_per_s);
+  peer->bytes_sent = NumberField(*fields, metric::kBytesSent, peer->bytes_sent);
+  peer->bytes_recv = NumberField(*fields, metric::kBytesRecv, peer->bytes_recv);
+  peer->comm_s = NumberField(*fields, metric::kCommSeconds, peer->comm_s);
+  peer->compute_s = NumberField(*fields, metric::kComputeSeconds, peer->compute_s);
   RecordHistory(peer, *fields);
   RecordLinks(peer, *fields);
-  auto event = fields->find("event");
+  auto event = fields->find(metric::kEvent);
   if (event == fields->end()) return;
-  if (event->second != "checkpoint") peer->last_event = event->second;
-  if (event->second == "minority_finish") peer->minority = true;
-  if (event->second == "done") {
+  if (event->second != events::kCheckpoint) peer->last_event = event->second;
+  if (event->second == events::kMinorityFinish) peer->minority = true;
+  if (event->second == events::kDone) {
     peer->done = true;
-    auto waits = fields->find("wait_s_by_peer");
+    auto waits = fields->find(metric::kWaitSecondsByPeer);
     if (waits != fields->end()) {
       if (auto w = ParseJsonFields(waits->second)) {
         for (const auto& [id, raw] : *w) peer->wait_s_by_peer[id] = NumberField(*w, id, 0);
@@ -231,8 +234,8 @@ std::string FormatRunReport(const std::vector<PeerRunState>& peers) {
   }
   for (const auto& p : peers) {
     if (p.earlier_runs == 0) continue;
-    std::snprintf(buf, sizeof(buf), "%s: latest run %s shown; %d earlier run(s) in %s\n", p.id.c_str(),
-                  p.run.c_str(), p.earlier_runs, p.metrics_path.c_str());
+    std::snprintf(buf, sizeof(buf), "%s: latest run %s shown; %d earlier run(s) in %s\n", p.id.c_str(), p.run.c_str(),
+                  p.earlier_runs, p.metrics_path.c_str());
     out += buf;
   }
   if (!waited_for.empty()) {
@@ -250,7 +253,8 @@ std::string FormatLiveView(const std::vector<PeerRunState>& peers) {
   char buf[256];
   for (const auto& p : peers) {
     const double total = p.compute_s + p.comm_s;
-    std::snprintf(buf, sizeof(buf), "%-6s step %7lld  epoch %3lld  loss %.4f  test_acc %-7s %7.0f samples/s  comm %3.0f%%  %s\n",
+    std::snprintf(buf, sizeof(buf),
+                  "%-6s step %7lld  epoch %3lld  loss %.4f  test_acc %-7s %7.0f samples/s  comm %3.0f%%  %s\n",
                   p.id.c_str(), static_cast<long long>(p.step), static_cast<long long>(p.epoch), p.loss,
                   Accuracy(p.test_acc).c_str(), p.samples_per_s, total > 0 ? 100 * p.comm_s / total : 0.0,
                   p.done ? (p.minority ? "done:minority" : "done") : p.last_event.c_str());
@@ -266,9 +270,9 @@ constexpr int kExitUsage = 2;
 bool IsDirectory(const std::string& dir) {
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return true;
-  std::fprintf(stderr, "meshtrain: %s: %s\n", dir.c_str(),
-               fs::exists(dir, ec) ? "not a directory (expected a run directory such as runs/)"
-                                   : "no such run directory");
+  std::fprintf(
+      stderr, "meshtrain: %s: %s\n", dir.c_str(),
+      fs::exists(dir, ec) ? "not a directory (expected a run directory such as runs/)" : "no such run directory");
   return false;
 }
 

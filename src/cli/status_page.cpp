@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "meshtrain/metric_names.h"
 #include "meshtrain/metrics.h"
 
 namespace meshtrain {
@@ -73,9 +74,9 @@ const PeerRunState* ViewSource(const std::vector<PeerRunState>& peers) {
 
 std::string PeerState(const PeerRunState& peer, const std::vector<PeerRunState>& all, double now_unix) {
   if (peer.done) return peer.minority ? "minority" : "done";  // a minority's model (minority_finish, exit 3)
-  if (peer.last_event == "stopped") return "stopped";
-  if (peer.last_event == "sync_failed" || peer.last_event == "start_failed" ||
-      peer.last_event == "minority_stopped") {
+  if (peer.last_event == events::kStopped) return "stopped";
+  if (peer.last_event == events::kSyncFailed || peer.last_event == events::kStartFailed ||
+      peer.last_event == events::kMinorityStopped) {
     return "failed";
   }
   // Declared dead (or gone) by another peer after its own last line, and not back since.
@@ -84,15 +85,15 @@ std::string PeerState(const PeerRunState& peer, const std::vector<PeerRunState>&
     if (other.id == peer.id) continue;
     for (const auto& m : other.marks) {
       if (m.about != peer.id) continue;
-      if (m.name == "peer_dead" || m.name == "peer_left") dead_at = std::max(dead_at, m.t);
-      if (m.name == "peer_joined" && m.t >= dead_at) dead_at = -1;
+      if (m.name == events::kPeerDead || m.name == events::kPeerLeft) dead_at = std::max(dead_at, m.t);
+      if (m.name == events::kPeerJoined && m.t >= dead_at) dead_at = -1;
     }
   }
   if (dead_at >= 0 && dead_at >= peer.last_t) return "dead";
   if (peer.last_t > 0 && now_unix - peer.last_t > kSilentAfterS) return "silent";
   // No step until a quorum, or the majority, is back (docs/faults.md).
-  if (peer.last_event == "quorum_lost" || peer.last_event == "minority_wait" ||
-      peer.last_event == "minority_end_wait") {
+  if (peer.last_event == events::kQuorumLost || peer.last_event == events::kMinorityWait ||
+      peer.last_event == events::kMinorityEndWait) {
     return "waiting";
   }
   return "training";

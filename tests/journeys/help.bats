@@ -54,6 +54,7 @@ assert_help() {
 @test "bench.sh --help and -h" { assert_help bench.sh --help; assert_help bench.sh -h; }
 @test "bench_slowlink.sh --help and -h" { assert_help bench_slowlink.sh --help; assert_help bench_slowlink.sh -h; }
 @test "bench_lossy.sh --help and -h" { assert_help bench_lossy.sh --help; assert_help bench_lossy.sh -h; }
+@test "check_layers.sh --help and -h" { assert_help check_layers.sh --help; assert_help check_layers.sh -h; }
 @test "chaos.sh --help and -h" { assert_help chaos.sh --help; assert_help chaos.sh -h; }
 @test "cross.sh --help and -h" { assert_help cross.sh --help; assert_help cross.sh -h; }
 @test "demo.sh --help and -h" { assert_help demo.sh --help; assert_help demo.sh -h; }
@@ -61,9 +62,11 @@ assert_help() {
 @test "fuzz.sh --help and -h" { assert_help fuzz.sh --help; assert_help fuzz.sh -h; }
 @test "launch.sh --help and -h" { assert_help launch.sh --help; assert_help launch.sh -h; }
 @test "netlab.sh --help and -h" { assert_help netlab.sh --help; assert_help netlab.sh -h; }
+@test "package.sh --help and -h" { assert_help package.sh --help; assert_help package.sh -h; }
 @test "plot.sh --help and -h" { assert_help plot.sh --help; assert_help plot.sh -h; }
 @test "sanitize.sh --help and -h" { assert_help sanitize.sh --help; assert_help sanitize.sh -h; }
 @test "setup.sh --help and -h" { assert_help setup.sh --help; assert_help setup.sh -h; }
+@test "soak.sh --help and -h" { assert_help soak.sh --help; assert_help soak.sh -h; }
 @test "test.sh --help and -h" { assert_help test.sh --help; assert_help test.sh -h; }
 @test "test_failures.sh --help and -h" { assert_help test_failures.sh --help; assert_help test_failures.sh -h; }
 
@@ -84,6 +87,8 @@ assert_needs_value() {
 @test "bench.sh --only without a value" { assert_needs_value bench.sh --only; }
 @test "bench_slowlink.sh --steps without a value" { assert_needs_value bench_slowlink.sh --codecs fp16 --steps; }
 @test "netlab.sh up --rate without a value" { assert_needs_value netlab.sh up lab 2 --rate; }
+@test "package.sh --out without a value" { assert_needs_value package.sh --arch amd64 --out; }
+@test "soak.sh --minutes without a value" { assert_needs_value soak.sh --minutes; }
 @test "chaos.sh --kill without a value" { assert_needs_value chaos.sh "$ROOT/configs/fashion_mlp.toml" --kill; }
 
 @test "meshtrain COMMAND --help prints that command's usage and exits 0 (needs the binary's --help)" {

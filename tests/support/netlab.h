@@ -116,6 +116,14 @@ class NetLab {
     control << "drop " << seconds << " " << Address(k) << "\n";
   }
 
+  // Drops `pct` percent of the packets each peer sends and receives (scripts/netlab.sh loss).
+  bool SetLoss(double pct) const {
+    std::ostringstream value;
+    value << pct;
+    TempDir tmp;
+    return RunScript(tmp, {"loss", name_, value.str()}) == 0;
+  }
+
   struct LinkFigures {
     double mbit_per_s = 0;  // goodput of one TCP stream from -> to
     double rtt_ms = 0;      // a one-byte ping-pong over the same connection
