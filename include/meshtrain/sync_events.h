@@ -21,10 +21,10 @@ struct EventField {
 };
 
 struct SyncEvent {
-  std::string name;                // "state_sync", "reshard", ... (docs/training.md, "Metrics")
+  std::string name;  // "state_sync", "reshard", ... (docs/training.md, "Metrics")
   std::vector<EventField> fields;  // written in this order, after "event" and before "detail"
   std::string detail;
-  std::optional<double> unix_t;    // when it happened, if not now (membership's own events)
+  std::optional<double> unix_t;  // when it happened, if not now (membership's own events)
 };
 
 class EventSink {

@@ -26,7 +26,7 @@ namespace meshtrain {
 
 // This peer's shard of an epoch plan, as the data layer holds it.
 struct ShardFacts {
-  bool held = true;          // false: no shard this epoch (a newcomer)
+  bool held = true;  // false: no shard this epoch (a newcomer)
   int64_t largest_rows = 1;  // rows of the plan's largest shard (sets the epoch's lockstep steps)
 };
 
@@ -50,13 +50,13 @@ class ReplicaAccess {
 
 // What the trainer does next, before a step or at the last one.
 enum class Gate {
-  kStep,          // take the step
-  kComeBack,      // not now (a view moved on, a wait, the state was replaced): ask again
-  kFinish,        // at the last step: end the run here
+  kStep,  // take the step
+  kComeBack,  // not now (a view moved on, a wait, the state was replaced): ask again
+  kFinish,  // at the last step: end the run here
   kClusterEnded,  // the cluster finished ahead; its final state is ours now: evaluate, save, leave
-  kSignal,        // a signal arrived while waiting: checkpoint and leave
-  kFail,          // `status` ends the run as a failed synchronization (sync_failed)
-  kQuit,          // `status` ends the run; the strategy already said why and shut down
+  kSignal,  // a signal arrived while waiting: checkpoint and leave
+  kFail,  // `status` ends the run as a failed synchronization (sync_failed)
+  kQuit,  // `status` ends the run; the strategy already said why and shut down
 };
 struct StepGate {
   Gate gate = Gate::kStep;
@@ -71,9 +71,9 @@ enum class RoundResult { kDone, kRedoStep };
 // Fields of the run's `done` line that the strategy owns (docs/training.md).
 struct SyncSummary {
   std::vector<EventField> membership;  // after "rejected": view, view_changes, ... (elastic runs only)
-  std::vector<EventField> strategy;    // after "steps_per_s": the gossip figures
+  std::vector<EventField> strategy;  // after "steps_per_s": the gossip figures
   std::vector<std::string> final_view;
-  bool minority = false;               // the run ended in a minority view (exit 3)
+  bool minority = false;  // the run ended in a minority view (exit 3)
   std::string minority_detail;
 };
 

@@ -54,8 +54,8 @@ Status EpochPlanner::StartNextEpoch(const ShardLoader& load) {
     events_.Record({"reshard",
                     {{"epoch", plan_.epoch}, {"owners", plan_.shard_owners}, {"steps", plan_.steps}},
                     "epoch " + std::to_string(plan_.epoch) + ": the data is re-cut over " +
-                        std::to_string(plan_.shard_owners.size()) + " peers (" + JoinComma(plan_.shard_owners) +
-                        "), " + std::to_string(plan_.steps) + " steps",
+                        std::to_string(plan_.shard_owners.size()) + " peers (" + JoinComma(plan_.shard_owners) + "), " +
+                        std::to_string(plan_.steps) + " steps",
                     std::nullopt});
   }
   RecomputeTotalSteps();
@@ -78,8 +78,8 @@ void EpochPlanner::ReportMissingShards() {
   std::string detail = "epoch " + std::to_string(plan_.epoch) + ":";
   int64_t samples = 0;
   for (const auto& [owner, steps] : missing_shard_steps_) {
-    detail += " " + owner + "'s shard sat out " + std::to_string(steps) + " of " + std::to_string(plan_.steps) +
-              " steps;";
+    detail +=
+        " " + owner + "'s shard sat out " + std::to_string(steps) + " of " + std::to_string(plan_.steps) + " steps;";
     samples += steps * schedule_.batch_size;
   }
   detail += " about " + std::to_string(samples) + " samples not seen this epoch";

@@ -18,8 +18,8 @@
 namespace meshtrain {
 
 struct EpochSchedule {
-  int64_t epochs = 1;      // train.epochs
-  int64_t max_steps = 0;   // train.max_steps (0: no limit)
+  int64_t epochs = 1;  // train.epochs
+  int64_t max_steps = 0;  // train.max_steps (0: no limit)
   int64_t batch_size = 1;  // train.batch_size
   std::string reshard = "epoch";  // membership.reshard
 };

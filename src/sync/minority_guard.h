@@ -17,13 +17,13 @@
 namespace meshtrain {
 
 struct MinorityRules {
-  int64_t grace_ms = 0;           // membership.minority_grace_ms, resolved
-  int64_t end_wait_ms = 0;        // membership.minority_end_wait_ms, resolved
+  int64_t grace_ms = 0;  // membership.minority_grace_ms, resolved
+  int64_t end_wait_ms = 0;  // membership.minority_end_wait_ms, resolved
   bool train_after_grace = true;  // membership.minority = "train"
 };
 
 enum class MinorityVerdict {
-  kGo,    // a primary view, or the grace is over and it trains alone
+  kGo,  // a primary view, or the grace is over and it trains alone
   kWait,  // within the grace: no step; wait for a view change and ask again
   kStop,  // the grace is over and membership.minority = "stop"
 };
@@ -58,14 +58,14 @@ class MinorityGuard {
 
   MinorityRules rules_;
   EventSink& events_;
-  bool in_minority_ = false;                       // the last reconciled view holds no majority of the last primary view
+  bool in_minority_ = false;  // the last reconciled view holds no majority of the last primary view
   std::vector<std::string> last_primary_members_;  // that last primary view (the lineage's members)
-  Clock::time_point since_{};                      // when this peer left the primary view
-  int64_t last_shared_step_ = 0;                   // the step of the state it left the primary view with
-  bool waiting_ = false;                           // within the grace: no steps
-  bool alone_ = false;                             // the grace is over: training alone
-  bool stopped_ = false;                           // the grace is over: stopped
-  bool ends_alone_ = false;                        // the run ends in a minority view (exit 3)
+  Clock::time_point since_{};  // when this peer left the primary view
+  int64_t last_shared_step_ = 0;  // the step of the state it left the primary view with
+  bool waiting_ = false;  // within the grace: no steps
+  bool alone_ = false;  // the grace is over: training alone
+  bool stopped_ = false;  // the grace is over: stopped
+  bool ends_alone_ = false;  // the run ends in a minority view (exit 3)
   std::string finish_detail_;
 };
 

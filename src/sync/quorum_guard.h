@@ -14,8 +14,8 @@
 namespace meshtrain {
 
 enum class QuorumVerdict {
-  kGo,       // the view has the quorum (or none is set)
-  kWait,     // no step: wait for a view change and ask again
+  kGo,  // the view has the quorum (or none is set)
+  kWait,  // no step: wait for a view change and ask again
   kTimeout,  // no quorum within membership.quorum_timeout_ms
 };
 

@@ -111,12 +111,9 @@ Status ReplicaStrategy::CheckQuorum() {
   const View view = replicas_->active_view();
   Status timeout;
   switch (quorum_.Check(replicas_->has_quorum(), replicas_->quorum(), view, Clock::now(), &timeout)) {
-    case QuorumVerdict::kGo:
-      return Status::OK();
-    case QuorumVerdict::kTimeout:
-      return timeout;
-    case QuorumVerdict::kWait:
-      break;
+    case QuorumVerdict::kGo: return Status::OK();
+    case QuorumVerdict::kTimeout: return timeout;
+    case QuorumVerdict::kWait: break;
   }
   replicas_->WaitForViewChange(view.id, kViewPoll);
   return Status::Aborted("waiting for a quorum");
@@ -126,13 +123,11 @@ Status ReplicaStrategy::CheckMinority() {
   const View view = replicas_->active_view();
   std::string stop_detail;
   switch (minority_.Check(view, replica_.step(), Clock::now(), &stop_detail)) {
-    case MinorityVerdict::kGo:
-      return Status::OK();
+    case MinorityVerdict::kGo: return Status::OK();
     case MinorityVerdict::kWait:
       replicas_->WaitForViewChange(view.id, kViewPoll);
       return Status::Aborted("waiting for the majority");
-    case MinorityVerdict::kStop:
-      break;
+    case MinorityVerdict::kStop: break;
   }
   MESHTRAIN_RETURN_IF_ERROR(replica_.SaveUnsaved());
   replicas_->Shutdown();

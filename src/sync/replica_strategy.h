@@ -30,10 +30,10 @@ struct StrategySetup {
   EpochSchedule schedule;
   FollowerOptions follower;
   std::vector<std::string> cluster_ids;  // cluster.peers, in their order: the static plan's shard owners
-  std::string compat;                    // EncodeSettings(Config::AgreementKeys())
+  std::string compat;  // EncodeSettings(Config::AgreementKeys())
   int64_t quorum_timeout_ms = 0;
   int64_t farewell_ms = 0;
-  std::string checkpoint_dir;            // named when the replicas disagree
+  std::string checkpoint_dir;  // named when the replicas disagree
 };
 
 class ReplicaStrategy : public SyncStrategy {
@@ -93,10 +93,10 @@ class ReplicaStrategy : public SyncStrategy {
   ViewFollower follower_;
   RunEnd run_end_;
   double sync_seconds_ = 0;
-  int64_t fingerprints_ = 0;       // replica fingerprints published
-  double fingerprint_s_ = 0;       // time spent taking them
+  int64_t fingerprints_ = 0;  // replica fingerprints published
+  double fingerprint_s_ = 0;  // time spent taking them
   bool cluster_end_taken_ = false;  // the run ended with the cluster's final state
-  bool elastic_at_end_ = false;     // for the summary, written after the group is shut down
+  bool elastic_at_end_ = false;  // for the summary, written after the group is shut down
   std::vector<std::string> final_view_;
 };
 

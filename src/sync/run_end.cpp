@@ -18,11 +18,12 @@ void RunEnd::SayFarewell(const std::atomic<bool>* stop, bool linger) {
   for (const auto& id : out.awaited) {
     if (std::find(out.told.begin(), out.told.end(), id) == out.told.end()) missed += (missed.empty() ? "" : ", ") + id;
   }
-  events_.Announce("farewell", "finished at step " + std::to_string(step) + " with " + JoinIds(out.awaited) + " away" +
-                                   (told.empty() ? "" : "; " + told + " came back and took the end") +
-                                   (missed.empty() ? ""
-                                                   : "; " + missed + " did not come back within membership.farewell_ms = " +
-                                                         std::to_string(farewell_ms_) + " ms"));
+  events_.Announce("farewell",
+                   "finished at step " + std::to_string(step) + " with " + JoinIds(out.awaited) + " away" +
+                       (told.empty() ? "" : "; " + told + " came back and took the end") +
+                       (missed.empty() ? ""
+                                       : "; " + missed + " did not come back within membership.farewell_ms = " +
+                                             std::to_string(farewell_ms_) + " ms"));
 }
 
 std::optional<ClusterEnd> RunEnd::EndedAhead() const {
@@ -59,19 +60,21 @@ StepGate RunEnd::TakeClusterEnd(const ClusterEnd& end, const std::atomic<bool>* 
     event.detail = what + "; stopped by a signal before its final state arrived";
     events_.Record(event);
     replicas_.Shutdown();
-    return {Gate::kQuit, Status::Aborted("stopped by signal at step " + std::to_string(replica_.step()) + " (" + what +
-                                         ")")};
+    return {Gate::kQuit,
+            Status::Aborted("stopped by signal at step " + std::to_string(replica_.step()) + " (" + what + ")")};
   }
   if (!adopted.ok()) {
     event.detail = what + "; its final state could not be fetched (" + adopted.message() +
                    "), so this peer stops here rather than train on alone: its checkpoints are not the run's model, "
-                   "the final checkpoints of " + finishers + " are";
+                   "the final checkpoints of " +
+                   finishers + " are";
     events_.Record(event);
     replicas_.Shutdown();
     return {Gate::kQuit, Status::Unavailable(event.detail)};  // printed once, by main, as the reason for exit 1
   }
   follower_.CountStateSync();
-  const auto ms = static_cast<int64_t>(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1000);
+  const auto ms =
+      static_cast<int64_t>(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1000);
   event.detail = what + "; adopted its final state (" + std::to_string(n_values) + " floats from " +
                  JoinIds(end.serving) + ", checksum verified, " + std::to_string(ms) +
                  " ms) instead of training on alone";

@@ -37,9 +37,9 @@ class LocalSgdStrategy final : public ReplicaStrategy {
     if (!replicas().averages_parameters_after(step)) return Status::OK();
     // The step is applied; a failed average is left to the next one (the
     // reconciliation after the view change aligns the replicas).
-    Result<RoundResult> round = Round(
-        [&] { return replicas().AverageParameters(replica().params(), static_cast<uint64_t>(step)); },
-        /*marks_view_ready=*/false);
+    Result<RoundResult> round =
+        Round([&] { return replicas().AverageParameters(replica().params(), static_cast<uint64_t>(step)); },
+              /*marks_view_ready=*/false);
     return round.status();
   }
 };

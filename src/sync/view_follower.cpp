@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "meshtrain/metric_names.h"
 #include "sync/view_text.h"
 
 namespace meshtrain {
@@ -20,11 +21,11 @@ void ViewFollower::WriteMembershipEvents() {
   for (const MembershipEvent& e : replicas_.DrainEvents()) {
     if (e.name == "peer_suspect") continue;  // a dead peer gets its own line; suspicion alone is noise
     SyncEvent event{e.name, {}, e.detail, e.unix_t};
-    if (!e.peer.empty()) event.fields.push_back({"about", e.peer});
-    if (e.name == "peer_dead") event.fields.push_back({"silence_s", e.silence_s});
-    if (e.name == "view_change") {
-      event.fields.push_back({"view_id", static_cast<int64_t>(e.view.id)});
-      event.fields.push_back({"view", e.view.ids()});
+    if (!e.peer.empty()) event.fields.push_back({metric::kAbout, e.peer});
+    if (e.name == events::kPeerDead) event.fields.push_back({"silence_s", e.silence_s});
+    if (e.name == events::kViewChange) {
+      event.fields.push_back({metric::kViewId, static_cast<int64_t>(e.view.id)});
+      event.fields.push_back({metric::kView, e.view.ids()});
       view_changed_at_ = e.unix_t;
       ++view_changes_;
     }
@@ -51,9 +52,9 @@ Status ViewFollower::Reconcile(const View& view, const std::atomic<bool>* stop) 
   for (const auto& id : agreed->sources) sources += (sources.empty() ? "" : ",") + id;
   const double ms = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1000;
   const int64_t after = replica_.step();
-  events_.Record({"state_sync",
+  events_.Record({events::kStateSync,
                   {{"from_step", before},
-                   {"view_id", static_cast<int64_t>(view.id)},
+                   {metric::kViewId, static_cast<int64_t>(view.id)},
                    {"sources", agreed->sources},
                    {"bytes", static_cast<int64_t>(fetched.values.size() * sizeof(float))},
                    {"ms", ms}},
@@ -100,7 +101,7 @@ Status ViewFollower::Adopt(const StateSnapshot& state, const ReconcilePlan& agre
 
 void ViewFollower::RoundAborted(const Status& why) {
   ++rounds_aborted_;
-  events_.Announce("round_aborted", why.message());
+  events_.Announce(events::kRoundAborted, why.message());
 }
 
 void ViewFollower::RoundDone() {
@@ -109,8 +110,8 @@ void ViewFollower::RoundDone() {
   if (!replicas_.elastic() || view_changed_at_ <= 0) return;
   const double ms = (UnixNow() - view_changed_at_) * 1000;
   events_.Record({"view_ready",
-                  {{"view_id", static_cast<int64_t>(reconciled_view_)},
-                   {"view", replicas_.view()},
+                  {{metric::kViewId, static_cast<int64_t>(reconciled_view_)},
+                   {metric::kView, replicas_.view()},
                    {"ms_since_view_change", ms}},
                   "first round of view " + std::to_string(reconciled_view_) + " done, " +
                       std::to_string(static_cast<int64_t>(ms)) + " ms after the view change",

@@ -66,7 +66,7 @@ class ViewFollower {
   FollowerOptions options_;
   uint64_t reconciled_view_ = 0;
   bool awaiting_first_round_ = false;  // a view was reconciled; its first round has not succeeded yet
-  double view_changed_at_ = 0;         // unix time of the last view change
+  double view_changed_at_ = 0;  // unix time of the last view change
   int64_t view_changes_ = 0;
   int64_t rounds_aborted_ = 0;
   int64_t state_syncs_ = 0;

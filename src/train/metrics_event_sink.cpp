@@ -3,6 +3,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "meshtrain/metric_names.h"
+
 namespace meshtrain {
 
 void AddEventFields(const std::vector<EventField>& fields, JsonLine* line) {
@@ -13,10 +15,12 @@ void AddEventFields(const std::vector<EventField>& fields, JsonLine* line) {
 
 void MetricsEventSink::Record(const SyncEvent& event) {
   JsonLine line;
-  line.Add("t", event.unix_t ? *event.unix_t : UnixSeconds()).Add("peer", peer_).Add("step", step_);
-  line.Add("event", event.name);
+  line.Add(metric::kTime, event.unix_t ? *event.unix_t : UnixSeconds())
+      .Add(metric::kPeer, peer_)
+      .Add(metric::kStep, step_);
+  line.Add(metric::kEvent, event.name);
   AddEventFields(event.fields, &line);
-  line.Add("detail", event.detail);
+  line.Add(metric::kDetail, event.detail);
   metrics_.Write(line);
 }
 

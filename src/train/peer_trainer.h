@@ -76,7 +76,7 @@ class PeerTrainer final : public Trainer, public ReplicaAccess {
 
   const Config& cfg_;
   OptimConfig optim_;  // cfg_.optim with lr scaled for the cluster
-  Parts parts_;        // the model and optimizer; the data is shards_'
+  Parts parts_;  // the model and optimizer; the data is shards_'
   ShardKeeper shards_;
   ProgressReporter progress_;
   MetricsWriter metrics_;
@@ -89,7 +89,7 @@ class PeerTrainer final : public Trainer, public ReplicaAccess {
   int64_t first_step_ = 0;
   int64_t last_saved_step_ = -1;
   int64_t skipped_steps_ = 0;
-  int64_t nonfinite_in_a_row_ = 0;    // skipped steps since the last applied one
+  int64_t nonfinite_in_a_row_ = 0;  // skipped steps since the last applied one
   int64_t first_nonfinite_step_ = 0;  // the first of them
   bool first_nonfinite_was_local_ = false;
   double last_loss_ = 0;

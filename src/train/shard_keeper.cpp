@@ -28,7 +28,8 @@ Result<ShardFacts> ShardKeeper::Ensure(const EpochPlan& plan) {
   }
   ShardFacts facts;
   facts.held = has_shard_;
-  if (!data_.shard_sizes.empty()) facts.largest_rows = *std::max_element(data_.shard_sizes.begin(), data_.shard_sizes.end());
+  if (!data_.shard_sizes.empty())
+    facts.largest_rows = *std::max_element(data_.shard_sizes.begin(), data_.shard_sizes.end());
   return facts;
 }
 

@@ -31,9 +31,9 @@ class ShardKeeper {
  private:
   const Config& cfg_;
   ShardedData data_;
-  std::unique_ptr<BatchSampler> sampler_;   // over data_.train
+  std::unique_ptr<BatchSampler> sampler_;  // over data_.train
   std::vector<std::string> loaded_owners_;  // the plan data_.train was cut for
-  bool has_shard_ = true;                   // false: we hold no shard this epoch (a newcomer)
+  bool has_shard_ = true;  // false: we hold no shard this epoch (a newcomer)
 };
 
 }  // namespace meshtrain

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 
+#include "meshtrain/metric_names.h"
 #include "train/peer_trainer.h"
 
 namespace meshtrain {
@@ -82,12 +83,12 @@ Status PeerTrainer::Run(const std::atomic<bool>* stop) {
   Status started = strategy_->Start(stop, [this](const std::string& text) { events_.Say(text); });
   if (started.code() == Status::Code::kAborted && stop && stop->load()) return Stopped(started.message());
   if (!started.ok()) {
-    Event("start_failed", started.message());
+    Event(events::kStartFailed, started.message());
     return started;
   }
   events_.Say(model.Describe() + ", " + std::to_string(model.num_params()) + " params, shard " +
-              std::to_string(shards_.data().train.rows) + " rows, " + std::to_string(total_steps()) +
-              " steps, sync " + cfg_.sync.mode + " over " + std::to_string(strategy_->view().size()) + " peer(s)");
+              std::to_string(shards_.data().train.rows) + " rows, " + std::to_string(total_steps()) + " steps, sync " +
+              cfg_.sync.mode + " over " + std::to_string(strategy_->view().size()) + " peer(s)");
   WarnIfWarmupExceedsRun();
   const auto run_start = Clock::now();
   int64_t samples_since = 0;
@@ -170,8 +171,8 @@ Status PeerTrainer::Run(const std::atomic<bool>* stop) {
       MESHTRAIN_RETURN_IF_ERROR(SaveNow());
     }
     const double elapsed = SecondsSince(run_start);
-    const double eta = elapsed / static_cast<double>(std::max<int64_t>(step_ - first_step_, 1)) *
-                       static_cast<double>(total - step_);
+    const double eta =
+        elapsed / static_cast<double>(std::max<int64_t>(step_ - first_step_, 1)) * static_cast<double>(total - step_);
     progress_.Update({step_, total, CurrentEpoch(), loss, outcome_.test_acc_or(-1), samples_per_s, eta,
                       static_cast<int>(strategy_->view().size())});
   }
@@ -191,14 +192,10 @@ Status PeerTrainer::Run(const std::atomic<bool>* stop) {
 // A gate that ends the run before its last step, or instead of it.
 Status PeerTrainer::EndEarly(const StepGate& gate, const std::atomic<bool>* stop, Clock::time_point run_start) {
   switch (gate.gate) {
-    case Gate::kSignal:
-      return StopBySignal();
-    case Gate::kClusterEnded:
-      return FinishWithCluster(stop, run_start);
-    case Gate::kFail:
-      return Fail(gate.status);
-    default:
-      return gate.status;
+    case Gate::kSignal: return StopBySignal();
+    case Gate::kClusterEnded: return FinishWithCluster(stop, run_start);
+    case Gate::kFail: return Fail(gate.status);
+    default: return gate.status;
   }
 }
 
@@ -293,13 +290,13 @@ void PeerTrainer::SlowDown(double step_seconds) const {
 
 // A signal before training began: nothing to checkpoint, leave at once.
 Status PeerTrainer::Stopped(const std::string& why) {
-  Event("stopped", why);
+  Event(events::kStopped, why);
   strategy_->Shutdown();
   return Status::Aborted(why);
 }
 
 Status PeerTrainer::Fail(const Status& st) {
-  Event("sync_failed", st.message());
+  Event(events::kSyncFailed, st.message());
   strategy_->Shutdown();
   return st;
 }

@@ -1,6 +1,7 @@
 // Checkpoints of a peer's run (docs/training.md, "Checkpoints"): saving,
 // resuming, the checkpoint a signal leaves, and `meshtrain eval`.
 #include "meshtrain/checkpoint.h"
+#include "meshtrain/metric_names.h"
 #include "train/peer_trainer.h"
 
 namespace meshtrain {
@@ -27,12 +28,12 @@ Status PeerTrainer::SaveNow() {
     Event("checkpoint_skipped", "the parameters or optimizer state are non-finite at step " + std::to_string(step_));
     return Status::OK();
   }
-  auto path = SaveCheckpoint(cfg_.CheckpointDir(), SnapshotHeader(), parts_.model->params(),
-                             parts_.optimizer->state(), cfg_.checkpoint.keep);
+  auto path = SaveCheckpoint(cfg_.CheckpointDir(), SnapshotHeader(), parts_.model->params(), parts_.optimizer->state(),
+                             cfg_.checkpoint.keep);
   if (!path.ok()) return path.status();
   last_saved_step_ = step_;
   JsonLine line;
-  line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add("event", "checkpoint");
+  line.Add("t", UnixSeconds()).Add("peer", cfg_.self_id).Add("step", step_).Add(metric::kEvent, events::kCheckpoint);
   line.Add("path", *path);
   metrics_.Write(line);
   return Status::OK();
@@ -48,7 +49,7 @@ Status PeerTrainer::SaveUnsaved() {
 // A signal: the step in hand is done; checkpoint it, say goodbye, leave.
 Status PeerTrainer::StopBySignal() {
   const bool save = step_ > 0 && step_ != last_saved_step_;
-  Event("stopped", "signal received at step " + std::to_string(step_) + (save ? "; checkpointing" : ""));
+  Event(events::kStopped, "signal received at step " + std::to_string(step_) + (save ? "; checkpointing" : ""));
   MESHTRAIN_RETURN_IF_ERROR(SaveUnsaved());
   strategy_->Shutdown();
   return Status::Aborted("stopped by signal at step " + std::to_string(step_));
@@ -65,7 +66,8 @@ Status PeerTrainer::Restore() {
   const std::string where = "checkpoint of step " + std::to_string(c->header.step) + " in " + cfg_.CheckpointDir();
   MESHTRAIN_RETURN_IF_ERROR(SameArchitecture(c->header, *parts_.model, where));
   if (c->header.config_hash != cfg_.Hash()) {
-    return Status::InvalidArgument(where + " was written under a different model/data/optimizer config; "
+    return Status::InvalidArgument(where +
+                                   " was written under a different model/data/optimizer config; "
                                    "refusing to resume (use a fresh checkpoint.dir)");
   }
   auto params = parts_.model->params();
@@ -77,7 +79,7 @@ Status PeerTrainer::Restore() {
   std::copy(c->params.begin(), c->params.end(), params.begin());
   std::copy(c->optimizer_state.begin(), c->optimizer_state.end(), state.begin());
   step_ = first_step_ = last_saved_step_ = c->header.step;
-  Event("resumed", "from " + where);
+  Event(events::kResumed, "from " + where);
   if (step_ >= total_steps()) {
     events_.Say("the " + where + " is at or past this run's last step (" + std::to_string(total_steps()) +
                 ": train.epochs, train.max_steps); nothing left to train");
