@@ -87,7 +87,7 @@ struct PieceShape {
 // How a codec's pieces look on the wire, for the links to check what arrives
 // against (docs/ring.md, "On the wire").
 struct RingWire {
-  bool compressed = false;  // false: f32 read in place (RingCodec::F32)
+  bool compressed = false;  // false: f32 pieces, read in place (F32RingCodec)
   uint32_t exact_tail = 0;  // floats at the end of the buffer that travel exactly
 };
 

@@ -95,8 +95,8 @@ class MemoryLinks final : public RingLinks {
     auto m = net_->Receive(rank_, phase, piece);
     if (!m) return Status::Timeout("no piece " + std::to_string(piece));
     if (!m->body.non_finite) {
-      CHECK(m->body.tail.size() == shape.tail);
-      CHECK((m->body.dtype == DType::kTopK ? m->body.n_elems <= shape.body : m->body.n_elems == shape.body));
+      REQUIRE(m->body.tail.size() == shape.tail);
+      REQUIRE((m->body.dtype == DType::kTopK ? m->body.n_elems <= shape.body : m->body.n_elems == shape.body));
     }
     return std::move(m->body);
   }
