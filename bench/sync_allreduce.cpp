@@ -149,8 +149,9 @@ int RunWorker(const WorkerArgs& a) {
         return 1;
       }
       // A lossy codec may miss the sum by its quantization step.
-      const float tolerance = a.codec.compression == Compression::kNone ? 0.0f : 0.01f * static_cast<float>(ring.size());
-      if (std::abs(buf[0] - static_cast<float>(ring.size())) > tolerance) {
+      const float expected = static_cast<float>(ring.size());
+      const float tolerance = a.codec.compression == Compression::kNone ? 0.0f : 0.01f * expected;
+      if (std::abs(buf[0] - expected) > tolerance) {
         std::fprintf(stderr, "%s: wrong sum %g\n", cfg.self_id.c_str(), static_cast<double>(buf[0]));
         return 1;
       }
