@@ -7,6 +7,7 @@
 //            --direct-max-bytes 262144 (buffers up to it take the one-step direct exchange; 0 = ring only)
 //            --pair-direct-max-bytes 1048576 (the same for two peers; docs/ring.md)
 //            --membership (start membership as `meshtrain run` does, and reduce over its view)
+//            --compression int8 (AllreduceSumCompressed with that codec, no error feedback; docs/compression.md)
 //
 // For each buffer size S: the median wall time t of one all-reduce (the
 // slowest peer's median over many rounds), the bus bandwidth 2(N-1)/N*S/t,
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +32,7 @@
 
 #include "bench_support.h"
 
+#include "meshtrain/codec.h"
 #include "meshtrain/config.h"
 #include "meshtrain/membership.h"
 #include "meshtrain/peer_group.h"
@@ -51,6 +54,7 @@ struct WorkerArgs {
   int64_t direct_max_bytes = 0;
   int64_t pair_direct_max_bytes = 0;
   bool membership = false;
+  CodecSpec codec;  // kNone: AllreduceSum
 };
 
 // sync.direct_max_bytes of every cluster this run starts (--direct-max-bytes; the config default otherwise).
@@ -59,6 +63,8 @@ int64_t g_direct_max_bytes = SyncConfig{}.direct_max_bytes;
 int64_t g_pair_direct_max_bytes = SyncConfig{}.pair_direct_max_bytes;
 // --membership: every cluster this run starts runs membership.
 bool g_membership = false;
+// --compression: the codec of every cluster this run starts ("none": the f32 AllreduceSum).
+std::string g_compression = "none";
 
 // A CURVE key pair per peer, as meshtrain keygen writes them, and the cluster's key list.
 bool WriteClusterKeys(const std::filesystem::path& dir, int n) {
@@ -130,13 +136,22 @@ int RunWorker(const WorkerArgs& a) {
       std::fill(buf.begin(), buf.end(), 1.0f);  // sums would overflow if they compounded
       if (k == warmup) sent_before = g.stats().bytes_sent;
       const Clock::time_point t0 = Clock::now();
-      st = g.AllreduceSum(buf, ring, view_id, round++);
+      if (a.codec.compression == Compression::kNone) {
+        st = g.AllreduceSum(buf, ring, view_id, round++);
+      } else {
+        CompressedReduce how;
+        how.codec = a.codec;
+        st = g.AllreduceSumCompressed(buf, how, ring, view_id, round++);
+      }
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
       if (!st.ok()) {
         std::fprintf(stderr, "%s: %s\n", cfg.self_id.c_str(), st.ToString().c_str());
         return 1;
       }
-      if (buf[0] != static_cast<float>(ring.size())) {
+      // A lossy codec may miss the sum by its quantization step.
+      const float expected = static_cast<float>(ring.size());
+      const float tolerance = a.codec.compression == Compression::kNone ? 0.0f : 0.01f * expected;
+      if (std::abs(buf[0] - expected) > tolerance) {
         std::fprintf(stderr, "%s: wrong sum %g\n", cfg.self_id.c_str(), static_cast<double>(buf[0]));
         return 1;
       }
@@ -171,7 +186,7 @@ std::map<int64_t, Row> RunCluster(const std::string& self_exe, int n, int64_t ch
     logs.push_back((dir / ("rank" + std::to_string(r) + ".log")).string());
     argvs.push_back({self_exe, "--worker", std::to_string(r), JoinList(ports), std::to_string(chunk_bytes),
                      JoinList(sizes), out, curve ? dir.string() : std::string("-"), std::to_string(g_direct_max_bytes),
-                     std::to_string(g_pair_direct_max_bytes), g_membership ? "membership" : "-"});
+                     std::to_string(g_pair_direct_max_bytes), g_membership ? "membership" : "-", g_compression});
   }
   // At most 15 minutes; on any failure or the deadline the rest are killed.
   const bool failed = !RunChildren(argvs, logs, std::chrono::minutes(15));
@@ -233,7 +248,7 @@ int main(int argc, char** argv) {
   meshtrain::TuneAllocatorForMessages();  // as the meshtrain binary does
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--worker") {
-    if (args.size() != 10) return 2;
+    if (args.size() != 11) return 2;
     WorkerArgs w;
     w.rank = std::stoi(args[1]);
     w.ports = ParseList(args[2]);
@@ -244,6 +259,9 @@ int main(int argc, char** argv) {
     w.direct_max_bytes = std::stoll(args[7]);
     w.pair_direct_max_bytes = std::stoll(args[8]);
     w.membership = args[9] == "membership";
+    Result<Compression> codec = ParseCompression(args[10]);
+    if (!codec.ok()) return 2;
+    w.codec.compression = codec.value();
     return RunWorker(w);
   }
 
@@ -269,12 +287,19 @@ int main(int argc, char** argv) {
       g_direct_max_bytes = std::stoll(args[++i]);
     } else if (args[i] == "--pair-direct-max-bytes" && has_value) {
       g_pair_direct_max_bytes = std::stoll(args[++i]);
+    } else if (args[i] == "--compression" && has_value) {
+      g_compression = args[++i];
+      if (!ParseCompression(g_compression).ok()) {
+        std::fprintf(stderr, "--compression: one of none, fp16, bf16, int8, topk\n");
+        return 2;
+      }
     } else if (args[i] == "--membership") {
       g_membership = true;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--sweep] [--curve] [--peers 2,4] [--chunk-bytes B,..] [--min-bytes B] "
-                   "[--max-bytes B] [--direct-max-bytes B] [--pair-direct-max-bytes B] [--membership]\n",
+                   "[--max-bytes B] [--direct-max-bytes B] [--pair-direct-max-bytes B] [--membership] "
+                   "[--compression CODEC]\n",
                    argv[0]);
       return 2;
     }

@@ -9,7 +9,6 @@
 
 #include "meshtrain/transport.h"
 #include "meshtrain/wire.h"
-#include "sync/compressed_messages.h"
 #include "sync/ring_messages.h"
 #include "test_sync_cluster.h"
 
@@ -221,12 +220,13 @@ TEST_CASE("hostile compressed pieces end the round with an error naming the send
       payload.resize(500 * 4);
       h.extra = EncodePieceExtra(PieceExtra{kLen, layout.segment_elems(), false});
     } else {
-      CompressedPieceExtra extra;
+      PieceExtra extra;
+      extra.compressed = true;
       extra.total_elems = kLen;
       extra.segment_elems = layout.segment_elems();
       extra.exact_tail = c.exact_tail;
       extra.tail = c.tail;
-      h.extra = EncodeCompressedPieceExtra(extra);
+      h.extra = EncodePieceExtra(extra);
       h.dtype = c.dtype;
       if (c.dtype == DType::kTopK) {
         h.n_elems = c.indices.size();

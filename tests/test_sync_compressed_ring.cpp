@@ -1,4 +1,4 @@
-// The compressed ring alone, over in-memory links between threads: every
+// The ring with the compression codecs (EncodedRingCodec) alone, over in-memory links between threads: every
 // codec gives bit-identical results on every peer within the error its hops
 // allow, the exact tail stays exact, error feedback loses nothing (what the
 // rounds delivered plus what the residuals hold is what was put in), NaN
@@ -14,58 +14,21 @@
 #include <thread>
 
 #include "support/memory_ring_network.h"
-#include "sync/compressed_ring_allreduce.h"
+#include "sync/ring_codecs.h"
 
 using namespace meshtrain;
 
 namespace {
 
-using MemoryNetwork = testing::MemoryRingNetwork<ReceivedCompressedPiece>;
+using testing::MemoryLinks;
+using MemoryNetwork = testing::MemoryRingNetwork;
 
-class MemoryLinks final : public CompressedRingLinks {
- public:
-  MemoryLinks(MemoryNetwork* net, size_t rank, size_t n) : net_(net), rank_(rank), n_(n) {}
-
-  Status SendRight(RingPhase phase, size_t piece, const OutgoingCompressedPiece& out) override {
-    CHECK((out.payload_bytes == 0 || out.keepalive != nullptr));  // never send from memory it does not own
-    ReceivedCompressedPiece copy;
-    copy.non_finite = out.non_finite;
-    if (!out.non_finite) {
-      copy.dtype = out.dtype;
-      copy.n_elems = out.n_elems;
-      CHECK(out.payload_bytes == PayloadBytes(out.dtype, out.n_elems));
-      auto bytes = std::make_shared<std::vector<std::byte>>(out.payload_bytes + 1);
-      // Payload at an odd address: the codecs must not assume alignment.
-      if (out.payload_bytes > 0) std::memcpy(bytes->data() + 1, out.payload, out.payload_bytes);
-      copy.payload = bytes->data() + 1;
-      copy.payload_bytes = out.payload_bytes;
-      copy.owner = bytes;
-      copy.tail.assign(out.tail.begin(), out.tail.end());
-    }
-    payload_bytes_sent += out.payload_bytes;
-    ++pieces_sent;
-    net_->Send((rank_ + 1) % n_, {phase, piece, std::move(copy)});
-    return Status::OK();
-  }
-
-  Result<ReceivedCompressedPiece> ReceiveLeft(RingPhase phase, size_t piece, size_t body_elems,
-                                              size_t tail_elems) override {
-    auto m = net_->Receive(rank_, phase, piece);
-    if (!m) return Status::Timeout("no piece " + std::to_string(piece));
-    if (!m->body.non_finite) {
-      CHECK(m->body.tail.size() == tail_elems);
-      CHECK((m->body.dtype == DType::kTopK ? m->body.n_elems <= body_elems : m->body.n_elems == body_elems));
-    }
-    return std::move(m->body);
-  }
-
-  size_t payload_bytes_sent = 0;
-  size_t pieces_sent = 0;
-
- private:
-  MemoryNetwork* net_;
-  size_t rank_, n_;
-};
+// One round of the ring with the compression codec `how`.
+Status RunEncoded(std::span<float> buf, size_t segment, const CompressedReduce& how, uint64_t seed, size_t rank,
+                  size_t n, RingLinks& links) {
+  EncodedRingCodec codec(how, seed);
+  return RingAllreduce(segment).Run(buf, rank, n, links, codec);
+}
 
 float Value(size_t rank, size_t i, uint64_t round) {
   uint64_t x = (rank + 1) * 0x9E3779B97F4A7C15ull ^ (i + 1) * 0xBF58476D1CE4E5B9ull ^ (round + 7) * 0x94D049BB133111EBull;
@@ -98,7 +61,6 @@ Outcome RunRounds(const Setup& s, const std::vector<std::vector<std::vector<floa
   o.results.resize(s.n);
   o.residuals.assign(s.n, std::vector<float>(s.feedback ? s.len - s.exact_tail : 0, 0.0f));
   o.payload_bytes.assign(s.n, 0);
-  const RingLayout layout = RingAllreduce(s.segment).LayoutFor(s.len, s.n);
   for (size_t round = 0; round < rounds; ++round) {
     MemoryNetwork net;
     std::vector<Status> statuses(s.n);
@@ -111,7 +73,7 @@ Outcome RunRounds(const Setup& s, const std::vector<std::vector<std::vector<floa
         how.codec = s.codec;
         how.exact_tail = s.exact_tail;
         how.residual = o.residuals[r];
-        statuses[r] = CompressedRingAllreduce::Run(o.results[r], layout, how, round * 31 + 5, r, links);
+        statuses[r] = RunEncoded(o.results[r], s.segment, how, round * 31 + 5, r, s.n, links);
         o.payload_bytes[r] += links.payload_bytes_sent;
       });
     }
@@ -270,7 +232,6 @@ TEST_CASE("error feedback: delivered sums plus every residual equal everything p
     {
       Outcome o;
       o.residuals.assign(s.n, std::vector<float>(s.len - s.exact_tail, 0.0f));
-      const RingLayout layout = RingAllreduce(s.segment).LayoutFor(s.len, s.n);
       for (size_t round = 0; round < rounds; ++round) {
         MemoryNetwork net;
         std::vector<std::vector<float>> results(s.n);
@@ -284,7 +245,7 @@ TEST_CASE("error feedback: delivered sums plus every residual equal everything p
             how.codec = codec;
             how.exact_tail = s.exact_tail;
             how.residual = o.residuals[r];
-            statuses[r] = CompressedRingAllreduce::Run(results[r], layout, how, round, r, links);
+            statuses[r] = RunEncoded(results[r], s.segment, how, round, r, s.n, links);
           });
         }
         for (auto& t : threads) t.join();

@@ -1,4 +1,4 @@
-// The ring algorithm alone, over in-memory links between threads: the layout
+// The ring algorithm alone with the f32 codec, over in-memory links between threads: the layout
 // arithmetic, exact sums for every small length and ring size, bit-identical
 // results, the traffic each peer sends, and NaN handling. The same algorithm
 // over real sockets is in test_sync_allreduce.cpp.
@@ -11,54 +11,14 @@
 
 #include "meshtrain/ring_allreduce.h"
 #include "support/memory_ring_network.h"
+#include "sync/ring_codecs.h"
 
 using namespace meshtrain;
 
 namespace {
 
-// What a piece carries between the threads: its values, or the non-finite marker.
-struct PieceBody {
-  bool non_finite = false;
-  std::shared_ptr<std::vector<float>> data;
-};
-using MemoryNetwork = testing::MemoryRingNetwork<PieceBody>;
-
-class MemoryLinks final : public RingLinks {
- public:
-  MemoryLinks(MemoryNetwork* net, size_t rank, size_t n) : net_(net), rank_(rank), n_(n) {}
-
-  Status SendRight(RingPhase phase, size_t piece, const float* data, size_t size,
-                   std::shared_ptr<const void> keepalive) override {
-    CHECK(keepalive != nullptr);  // the algorithm must never send from memory it does not own
-    floats_sent += size;
-    auto copy = std::make_shared<std::vector<float>>(data, data + size);
-    net_->Send((rank_ + 1) % n_, {phase, piece, PieceBody{false, copy}});
-    return Status::OK();
-  }
-  Status SendNonFiniteRight(RingPhase phase, size_t piece) override {
-    net_->Send((rank_ + 1) % n_, {phase, piece, PieceBody{true, nullptr}});
-    return Status::OK();
-  }
-  Result<ReceivedPiece> ReceiveLeft(RingPhase phase, size_t piece, size_t size) override {
-    auto m = net_->Receive(rank_, phase, piece);
-    if (!m) return Status::Timeout("no piece " + std::to_string(piece));
-    ReceivedPiece out;
-    out.size = size;
-    out.non_finite = m->body.non_finite;
-    if (!m->body.non_finite) {
-      REQUIRE(m->body.data->size() == size);
-      out.data = m->body.data->data();
-      out.owner = m->body.data;
-    }
-    return out;
-  }
-
-  size_t floats_sent = 0;
-
- private:
-  MemoryNetwork* net_;
-  size_t rank_, n_;
-};
+using testing::MemoryLinks;
+using MemoryNetwork = testing::MemoryRingNetwork;
 
 // Runs one all-reduce over `inputs` (one buffer per rank) in threads.
 std::vector<Status> RunRing(std::vector<std::vector<float>>& inputs, size_t segment,
@@ -72,13 +32,14 @@ std::vector<Status> RunRing(std::vector<std::vector<float>>& inputs, size_t segm
   for (size_t r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       RingAllreduce ring(segment);
-      results[r] = ring.Run(inputs[r], r, n, *links[r]);
+      F32RingCodec f32;
+      results[r] = ring.Run(inputs[r], r, n, *links[r], f32);
     });
   }
   for (auto& t : threads) t.join();
   if (floats_sent) {
     floats_sent->clear();
-    for (auto& l : links) floats_sent->push_back(l->floats_sent);
+    for (auto& l : links) floats_sent->push_back(l->payload_bytes_sent / sizeof(float));
   }
   return results;
 }

@@ -34,6 +34,7 @@ class Mailbox;
 class Membership;
 class PeerTable;
 class RingAllreduce;
+class RingCodec;
 
 struct CommStats {
   uint64_t bytes_sent = 0;   // header + payload bytes, every message type (transport counters)
@@ -146,7 +147,12 @@ class PeerGroup {
   // Makes every member of the current view known to the table and the
   // mailbox (peers that joined later), once per view.
   void AdoptView(uint64_t view_id);
-  // What the plain and the compressed ring share (src/sync/ring_round.h).
+  // AllreduceSum and AllreduceSumCompressed: the ring with `codec` (or the
+  // direct exchange, f32 only), named `what` in errors
+  // (src/sync/peer_group_ring.cpp).
+  Status AllreduceRing(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id, uint64_t round,
+                       const std::string& what, RingCodec& codec);
+  // What every collective round shares (src/sync/ring_round.h).
   // BeginRingRound checks the arguments and the view and sets `out` up; it
   // returns false, with the round done and counted, when the ring is this peer
   // alone. RunRingRound opens the mailbox for the round, runs `exchange`, and
@@ -187,6 +193,7 @@ class PeerGroup {
   std::unique_ptr<Mailbox> mailbox_;
   std::unique_ptr<GossipLinks> gossip_links_;  // files the mailbox's gossip messages; destroyed before it
   std::unique_ptr<RingAllreduce> ring_;
+  std::unique_ptr<RingCodec> f32_;  // AllreduceSum's codec, kept for its staging buffer
   bool shut_down_ = false;
   std::optional<std::pair<uint64_t, uint64_t>> last_tag_;  // (view, round) of the last collective
 

@@ -4,10 +4,10 @@
 // steps around the ring, over N chunks cut into segments that are pipelined
 // (a segment is forwarded as soon as it is reduced). Each peer sends
 // 2(N-1)/N of the buffer. The algorithm knows nothing of sockets: it talks to
-// its two ring neighbours through RingLinks (docs/ring.md).
+// its two ring neighbours through RingLinks, and what a piece carries is the
+// RingCodec it is given (f32, or a compression codec; docs/ring.md).
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "meshtrain/status.h"
+#include "meshtrain/wire.h"
 
 namespace meshtrain {
 
@@ -55,37 +56,77 @@ class RingLayout {
 
 enum class RingPhase : uint8_t { kReduceScatter, kAllGather };
 
-// A piece received from the left neighbour. `data` is writable, float-aligned
-// and valid while `owner` lives: the algorithm reduces into it in place and
-// forwards it with `owner` as the keepalive (no copy). `non_finite` marks a
-// piece whose partial sum already holds a NaN/Inf somewhere (then data is
-// null): the wire carries a marker instead of the values, which Validate would
-// refuse.
-struct ReceivedPiece {
-  float* data = nullptr;
-  size_t size = 0;
-  bool non_finite = false;
+// One piece as it travels between two ring neighbours: what its header says
+// (dtype, n_elems), its payload, and the exact floats riding in its `extra`
+// (a codec's exact tail; none for f32). A received payload is writable and
+// float-aligned; sent or received, it lives while `owner` does (ZeroMQ sends
+// from it, and the algorithm forwards what it received with the same owner:
+// no copy). `non_finite` is the marker of a piece whose values hold a NaN/Inf
+// somewhere: no payload, no tail (the wire refuses non-finite payloads).
+struct RingPiece {
+  DType dtype = DType::kF32;
+  uint64_t n_elems = 0;  // floats, or topk's kept entries
+  void* payload = nullptr;
+  size_t payload_bytes = 0;
   std::shared_ptr<void> owner;
+  std::vector<float> tail;
+  bool non_finite = false;
+
+  float* floats() const { return static_cast<float*>(payload); }
+  static RingPiece Floats(float* data, size_t n, std::shared_ptr<void> owner);
+  static RingPiece NonFinite();
+};
+
+// What a piece from the left must hold: `body` floats through the codec, then
+// `tail` exact ones.
+struct PieceShape {
+  size_t body = 0;
+  size_t tail = 0;
+};
+
+// How a codec's pieces look on the wire, for the links to check what arrives
+// against (docs/ring.md, "On the wire").
+struct RingWire {
+  bool compressed = false;  // false: f32 pieces, read in place (F32RingCodec)
+  uint32_t exact_tail = 0;  // floats at the end of the buffer that travel exactly
 };
 
 // The two links of one peer in the ring. Implementations tag every piece with
 // the round, the phase and the piece index, so a piece can only be taken for
-// the step it was sent for.
+// the step it was sent for, and check that a received one has `shape`.
 class RingLinks {
  public:
   virtual ~RingLinks() = default;
-  // Sends piece `piece` of `phase` to the right neighbour. `data` holds `size`
-  // floats and stays valid while `keepalive` lives (ZeroMQ sends from it).
-  virtual Status SendRight(RingPhase phase, size_t piece, const float* data, size_t size,
-                           std::shared_ptr<const void> keepalive) = 0;
-  // Sends the "this piece is not finite" marker instead of values.
-  virtual Status SendNonFiniteRight(RingPhase phase, size_t piece) = 0;
-  // Waits (bounded) for piece `piece` of `phase`, `size` floats, from the left neighbour.
-  virtual Result<ReceivedPiece> ReceiveLeft(RingPhase phase, size_t piece, size_t size) = 0;
+  virtual Status SendRight(RingPhase phase, size_t piece, RingPiece out) = 0;
+  // Waits (bounded) for piece `piece` of `phase` from the left neighbour.
+  virtual Result<RingPiece> ReceiveLeft(RingPhase phase, size_t piece, const PieceShape& shape) = 0;
 };
 
-// One collective algorithm, reusable across rounds (it keeps the staging
-// buffer of its first sends). Not thread-safe; one Run at a time.
+// What a piece carries and how a hop combines it with its own values: the
+// ring's parameter (Gloo's reduction function, widened to encodings). f32 is
+// the identity (src/sync/ring_codec_f32.cpp); fp16, bf16, int8 and topk with
+// error feedback encode (ring_codec_encoded.cpp, docs/compression.md). The
+// driver handles the non-finite marker of a received piece itself; a codec
+// returns a marker when its own values (or their sum) are not finite.
+class RingCodec {
+ public:
+  virtual ~RingCodec() = default;
+  virtual RingWire wire() const = 0;
+  // Once per round, before step 0: the whole buffer and how it is cut.
+  virtual void Begin(std::span<float> buf, const RingLayout& layout) = 0;
+  virtual PieceShape ShapeOf(const RingLayout::Piece& p) const { return {p.size, 0}; }
+  // Step 0: our own values of piece `index` (`mine`), as they go out.
+  virtual RingPiece Own(size_t index, std::span<float> mine) = 0;
+  // A reduce-scatter hop: `in` (finite) plus our values, as it goes on. As
+  // the `owner` (the sum is complete here) it also leaves in `mine` what every
+  // other peer will get. `hop` counts the encodes of this piece in the round.
+  virtual Result<RingPiece> Reduce(size_t index, std::span<float> mine, RingPiece& in, bool owner, size_t hop) = 0;
+  // An all-gather step: the full sum `in` (finite) into `mine`; the driver
+  // forwards `in` unchanged.
+  virtual Status Gather(size_t index, std::span<float> mine, const RingPiece& in) = 0;
+};
+
+// The ring algorithm. Stateless between rounds (a codec may keep state).
 class RingAllreduce {
  public:
   // A chunk is cut into at most this many segments, however small
@@ -102,32 +143,20 @@ class RingAllreduce {
   // Every peer computes the same layout from the same inputs.
   RingLayout LayoutFor(size_t total_elems, size_t ring_size) const;
 
-  // Replaces `buf` with the elementwise sum of every ring member's `buf`.
-  // `rank` is this peer's position in the ring of `ring_size` peers; its left
-  // neighbour is rank-1, its right rank+1 (mod ring_size). Every member calls
-  // Run with the same buffer length and segment size. Each reduced chunk is
-  // computed once, by its owner, and copied to everyone else, so every peer
+  // Replaces `buf` with the elementwise sum of every ring member's `buf`,
+  // carried by `codec`. `rank` is this peer's position in the ring of
+  // `ring_size` peers; its left neighbour is rank-1, its right rank+1 (mod
+  // ring_size). Every member calls Run with the same buffer length, segment
+  // size and codec. Each reduced chunk is computed (and encoded) once, by its
+  // owner, and only copied (or forwarded) by everyone else, so every peer
   // ends with bit-identical floats. A piece with a NaN/Inf in any input (or a
   // sum that overflows) comes out as NaN on every peer. The first error of a
   // link (timeout, peer gone, mismatch) is returned; `buf` is then partly
   // reduced and must not be used.
-  Status Run(std::span<float> buf, size_t rank, size_t ring_size, RingLinks& links);
+  Status Run(std::span<float> buf, size_t rank, size_t ring_size, RingLinks& links, RingCodec& codec);
 
  private:
-  // Our own chunk is copied once per round before it is sent: ZeroMQ may still
-  // be sending it after Run returns with an error, so it must not point into
-  // the caller's buffer. The copy is reused when ZeroMQ has released every
-  // piece of the previous round's (the lease's deleter clears `in_use`).
-  struct Staging {
-    std::vector<float> data;
-    std::atomic<bool> in_use{false};
-  };
-  // Sizes the staging buffer for `elems` floats and returns the keepalive
-  // that every step-0 piece shares.
-  std::shared_ptr<const void> LeaseStaging(size_t elems);
-
   size_t segment_elems_;
-  std::shared_ptr<Staging> staging_;
 };
 
 }  // namespace meshtrain

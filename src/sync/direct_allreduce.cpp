@@ -53,14 +53,14 @@ Status PeerGroup::AllreduceSumDirect(std::span<float> buf, const std::vector<std
     RingNeighbours::Setup setup = r.setup;
     setup.left = setup.right = ring[i];
     setup.layout = &whole;
-    links[i] = std::make_unique<PeerRingLinks>(std::move(setup), "direct all-reduce");
+    links[i] = std::make_unique<PeerRingLinks>(std::move(setup), "direct all-reduce", RingWire{});
   }
 
   const auto exchange = [&]() -> Status {
-    mailbox_->RequirePieceDType(DType::kF32);  // read as f32 in place: another dtype would be read past its end
     // What we send leaves from a copy: `buf` turns into the sum while ZeroMQ may still be reading.
     auto own = std::make_shared<AlignedFloats>(buf.size());
     const bool own_finite = CopyChecked(own->data(), buf.data(), buf.size());
+    const RingPiece out = own_finite ? RingPiece::Floats(own->data(), buf.size(), own) : RingPiece::NonFinite();
     // The N-1 copies reach the transport in one hand-off (Transport::SendAll).
     // One it could not take at once (no connection yet, a full queue) is sent
     // again through its link, which waits in slices and watches for a Bye or a
@@ -70,27 +70,25 @@ Status PeerGroup::AllreduceSumDirect(std::span<float> buf, const std::vector<std
     std::vector<size_t> destinations;
     for (size_t k = 1; k < n; ++k) {
       const size_t i = (r.rank + k) % n;
-      batch.push_back({ring[i], links[i]->PieceMessage(RingPhase::kReduceScatter, 0, own->data(), buf.size(), own,
-                                                       /*non_finite=*/!own_finite)});
+      batch.push_back({ring[i], links[i]->PieceMessage(RingPhase::kReduceScatter, 0, out)});
       destinations.push_back(i);
     }
     const std::vector<Status> sent = r.setup.transport->SendAll(std::move(batch), std::min(kFirstTry, r.setup.timeout));
     for (size_t j = 0; j < sent.size(); ++j) {
       if (sent[j].ok()) continue;
       PeerRingLinks& to = *links[destinations[j]];
-      MESHTRAIN_RETURN_IF_ERROR(own_finite ? to.SendRight(RingPhase::kReduceScatter, 0, own->data(), buf.size(), own)
-                                           : to.SendNonFiniteRight(RingPhase::kReduceScatter, 0));
+      MESHTRAIN_RETURN_IF_ERROR(to.SendRight(RingPhase::kReduceScatter, 0, out));
     }
     bool finite = own_finite;
     for (size_t i = 0; i < n; ++i) {
       const float* contribution = own->data();
-      ReceivedPiece piece;  // holds the received message until it is added
+      RingPiece piece;  // holds the received message until it is added
       if (i != r.rank) {
-        Result<ReceivedPiece> got = links[i]->ReceiveLeft(RingPhase::kReduceScatter, 0, buf.size());
+        Result<RingPiece> got = links[i]->ReceiveLeft(RingPhase::kReduceScatter, 0, PieceShape{buf.size(), 0});
         if (!got.ok()) return got.status();
         piece = std::move(got).value();
         finite = finite && !piece.non_finite;
-        contribution = piece.data;
+        contribution = piece.floats();
       }
       if (!finite) continue;  // the sum is NaN anyway; every piece is still taken
       if (i == 0) {

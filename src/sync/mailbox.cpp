@@ -126,7 +126,6 @@ void Mailbox::EndRound(bool completed) {
   floor_ = current_;
   DropUpTo(*current_, /*inclusive=*/true, /*as_stale=*/!completed);
   current_.reset();
-  required_dtype_.reset();
 }
 
 void Mailbox::DropUpTo(RoundTag bound, bool inclusive, bool as_stale) {
@@ -161,14 +160,7 @@ std::optional<StashedPiece> Mailbox::Take(RoundTag tag, MessageType type, uint32
                                           const std::string& sender) {
   auto it = stash_.find(Key{tag, type, piece, sender});
   if (it == stash_.end()) return std::nullopt;
-  StashedPiece out = Unstash(it);
-  if (required_dtype_ && out.header.dtype != *required_dtype_) {
-    Reject(sender, DropKind::kBadDType,
-           std::string("a ") + ToString(out.header.dtype) + " piece where " + ToString(*required_dtype_) +
-               " belongs (" + DescribeHeader(out.header) + ")");
-    return std::nullopt;
-  }
-  return out;
+  return Unstash(it);
 }
 
 void Mailbox::Reject(const std::string& peer, const std::string& why) { Reject(peer, DropKind::kBadPiece, why); }

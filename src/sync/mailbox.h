@@ -75,11 +75,6 @@ class Mailbox {
   void EndRound(bool completed);
 
   std::optional<StashedPiece> Take(RoundTag tag, MessageType type, uint32_t piece, const std::string& sender);
-  // Pieces Take hands out for the running collective must have this dtype
-  // (the plain ring reads them as f32 in place, so an f16 piece of the same
-  // n_elems would be read past its end); one that has not is rejected
-  // (bad_dtype) and Take goes on as if it had not come. EndRound clears it.
-  void RequirePieceDType(DType dtype) { required_dtype_ = dtype; }
   // Counts and logs a message found bad after Take (it does not fit the round):
   // counted as DropKind::kBadPiece.
   void Reject(const std::string& peer, const std::string& why);
@@ -124,7 +119,6 @@ class Mailbox {
   std::map<Key, StashedPiece> stash_;
   std::optional<RoundTag> current_;  // the collective running now
   std::optional<RoundTag> floor_;    // the last one that ran: nothing at or below it is accepted
-  std::optional<DType> required_dtype_;  // of the pieces of the running collective (RequirePieceDType)
   std::atomic<uint64_t> rejected_{0}, stale_{0}, unhandled_{0};
   DropCounters drops_;
 };

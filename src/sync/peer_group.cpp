@@ -11,8 +11,8 @@
 #include "sync/drop_log.h"
 #include "sync/gossip_links.h"
 #include "sync/mailbox.h"
-#include "sync/peer_ring_links.h"
 #include "sync/peer_table.h"
+#include "sync/ring_codecs.h"
 #include "sync/ring_messages.h"
 #include "sync/ring_round.h"
 #include "sync/round_tag.h"
@@ -76,6 +76,7 @@ Result<std::unique_ptr<PeerGroup>> PeerGroup::Create(const Config& cfg) {
   }
   group->ring_ = std::make_unique<RingAllreduce>(
       static_cast<size_t>(std::max<int64_t>(cfg.sync.chunk_bytes / static_cast<int64_t>(sizeof(float)), 1)));
+  group->f32_ = std::make_unique<F32RingCodec>();
   group->drop_log_ = std::make_unique<DropLog>(cfg.self_id);
   group->cluster_ = members;
   group->bootstrap_ = cfg.cluster.bootstrap;
@@ -358,25 +359,6 @@ uint64_t PeerGroup::DirectMaxBytes(size_t ring_size) const {
   // The whole buffer travels as one frame: never more than a peer accepts.
   if (transport_cfg_.max_msg_bytes > 0) limit = std::min(limit, transport_cfg_.max_msg_bytes);
   return static_cast<uint64_t>(limit);
-}
-
-Status PeerGroup::AllreduceSum(std::span<float> buf, const std::vector<std::string>& ring, uint64_t view_id,
-                               uint64_t round) {
-  if (ring.size() > 1 && buf.size() * sizeof(float) <= DirectMaxBytes(ring.size())) {
-    return AllreduceSumDirect(buf, ring, view_id, round);
-  }
-  RingRound r;
-  Result<bool> begun = BeginRingRound(buf.size(), ring, view_id, round, "ring all-reduce", &r);
-  if (!begun.ok()) return begun.status();
-  if (!*begun) return Status::OK();
-  PeerRingLinks links(r.setup);
-  return RunRingRound(
-      r, buf.size() * sizeof(float),
-      [&] {
-        mailbox_->RequirePieceDType(DType::kF32);  // read as f32 in place: another dtype would be read past its end
-        return ring_->Run(buf, r.rank, ring.size(), links);
-      },
-      [&] { return WaitsOf(links.neighbours()); });
 }
 
 void PeerGroup::Shutdown() {

@@ -9,6 +9,8 @@
 // its own contribution during the reduce-scatter), and at step 0 its own chunk
 // r. Chunks travel in segments, and each segment is forwarded as soon as it is
 // reduced, so segment k+1 is on the wire while segment k is being added.
+// The codec decides what travels and how a hop adds (RingCodec); the steps,
+// the owner and the non-finite markers are the same for every codec.
 #include <algorithm>
 #include <cassert>
 
@@ -17,10 +19,23 @@
 
 namespace meshtrain {
 
-using sync_internal::AddInPlace;
-using sync_internal::Copy;
-using sync_internal::CopyChecked;
 using sync_internal::FillNaN;
+
+RingPiece RingPiece::Floats(float* data, size_t n, std::shared_ptr<void> owner) {
+  RingPiece p;
+  p.dtype = DType::kF32;
+  p.n_elems = n;
+  p.payload = data;
+  p.payload_bytes = n * sizeof(float);
+  p.owner = std::move(owner);
+  return p;
+}
+
+RingPiece RingPiece::NonFinite() {
+  RingPiece p;
+  p.non_finite = true;
+  return p;
+}
 
 RingAllreduce::RingAllreduce(size_t segment_elems) : segment_elems_(segment_elems == 0 ? 1 : segment_elems) {}
 
@@ -31,18 +46,7 @@ RingLayout RingAllreduce::LayoutFor(size_t total_elems, size_t ring_size) const 
   return RingLayout(total_elems, n, std::max(segment_elems_, floor));
 }
 
-std::shared_ptr<const void> RingAllreduce::LeaseStaging(size_t elems) {
-  // Acquire pairs with the lease deleter's release in ZeroMQ's thread: when we
-  // see it free, ZeroMQ is done reading it.
-  if (!staging_ || staging_->in_use.load(std::memory_order_acquire)) staging_ = std::make_shared<Staging>();
-  staging_->data.resize(elems);
-  staging_->in_use.store(true, std::memory_order_relaxed);
-  return std::shared_ptr<const void>(staging_->data.data(), [holder = staging_](const void*) {
-    holder->in_use.store(false, std::memory_order_release);
-  });
-}
-
-Status RingAllreduce::Run(std::span<float> buf, size_t rank, size_t ring_size, RingLinks& links) {
+Status RingAllreduce::Run(std::span<float> buf, size_t rank, size_t ring_size, RingLinks& links, RingCodec& codec) {
   if (ring_size <= 1) return Status::OK();
   assert(rank < ring_size);
   const size_t n = ring_size;
@@ -50,20 +54,14 @@ Status RingAllreduce::Run(std::span<float> buf, size_t rank, size_t ring_size, R
   const size_t steps = 2 * (n - 1);
   const auto phase_of = [n](size_t t) { return t < n - 1 ? RingPhase::kReduceScatter : RingPhase::kAllGather; };
   const auto chunk_received_at = [n, rank](size_t t) { return (rank + n - (t + 1) % n) % n; };
+  const auto mine = [&](const RingLayout::Piece& p) { return buf.subspan(p.offset, p.size); };
+  codec.Begin(buf, layout);
 
-  // Step 0: our own chunk, from a staged copy.
-  {
-    const size_t own = rank;
-    const std::shared_ptr<const void> lease = LeaseStaging(layout.chunk_size(own));
-    float* const staging = staging_->data.data();
-    for (size_t k = 0; k < layout.segments_in_chunk(own); ++k) {
-      const RingLayout::Piece p = layout.piece(own, k);
-      float* staged = staging + (p.offset - layout.chunk_begin(own));
-      const bool finite = CopyChecked(staged, buf.data() + p.offset, p.size);
-      const size_t index = layout.piece_index(own, k);
-      MESHTRAIN_RETURN_IF_ERROR(finite ? links.SendRight(RingPhase::kReduceScatter, index, staged, p.size, lease)
-                                       : links.SendNonFiniteRight(RingPhase::kReduceScatter, index));
-    }
+  // Step 0: our own chunk.
+  for (size_t k = 0; k < layout.segments_in_chunk(rank); ++k) {
+    const size_t index = layout.piece_index(rank, k);
+    MESHTRAIN_RETURN_IF_ERROR(
+        links.SendRight(RingPhase::kReduceScatter, index, codec.Own(index, mine(layout.piece(rank, k)))));
   }
 
   for (size_t t = 0; t < steps; ++t) {
@@ -74,23 +72,30 @@ Status RingAllreduce::Run(std::span<float> buf, size_t rank, size_t ring_size, R
     for (size_t k = 0; k < layout.segments_in_chunk(chunk); ++k) {
       const RingLayout::Piece p = layout.piece(chunk, k);
       const size_t index = layout.piece_index(chunk, k);
-      Result<ReceivedPiece> got = links.ReceiveLeft(phase, index, p.size);
+      Result<RingPiece> got = links.ReceiveLeft(phase, index, codec.ShapeOf(p));
       if (!got.ok()) return got.status();
-      ReceivedPiece& in = got.value();
-      float* mine = buf.data() + p.offset;
+      RingPiece& in = got.value();
+      const std::span<float> own = mine(p);
 
-      bool finite = !in.non_finite;
-      if (phase == RingPhase::kReduceScatter && finite) finite = AddInPlace(in.data, mine, p.size);
-      if (phase == RingPhase::kAllGather || owns_sum) {
-        if (finite) {
-          Copy(mine, in.data, p.size);
+      if (phase == RingPhase::kAllGather) {
+        if (in.non_finite) {
+          FillNaN(own.data(), own.size());
         } else {
-          FillNaN(mine, p.size);
+          MESHTRAIN_RETURN_IF_ERROR(codec.Gather(index, own, in));
         }
+        if (!last) MESHTRAIN_RETURN_IF_ERROR(links.SendRight(phase, index, std::move(in)));
+        continue;
       }
-      if (last) continue;
-      MESHTRAIN_RETURN_IF_ERROR(finite ? links.SendRight(phase_of(t + 1), index, in.data, p.size, in.owner)
-                                       : links.SendNonFiniteRight(phase_of(t + 1), index));
+      RingPiece out;
+      if (in.non_finite) {
+        out = RingPiece::NonFinite();
+      } else {
+        Result<RingPiece> reduced = codec.Reduce(index, own, in, owns_sum, t + 1);
+        if (!reduced.ok()) return reduced.status();
+        out = std::move(reduced).value();
+      }
+      if (out.non_finite && owns_sum) FillNaN(own.data(), own.size());
+      MESHTRAIN_RETURN_IF_ERROR(links.SendRight(phase_of(t + 1), index, std::move(out)));
     }
   }
   return Status::OK();

@@ -64,7 +64,11 @@ Result<StashedPiece> RingNeighbours::ReceiveLeft(RingPhase phase, size_t piece) 
   bool drained = false;  // after the view moved on: pieces already received are taken before giving up
   for (;;) {
     if (std::optional<StashedPiece> got = s_.mailbox->Take(s_.tag, type, static_cast<uint32_t>(piece), s_.left)) {
-      return std::move(*got);
+      if (!s_.f32_only || got->header.dtype == DType::kF32) return std::move(*got);
+      s_.mailbox->Reject(s_.left, DropKind::kBadDType,
+                         std::string("a ") + ToString(got->header.dtype) + " piece where f32 belongs (" +
+                             DescribeHeader(got->header) + ")");
+      continue;
     }
     // Everything it sent before its Bye has been filed already: messages from
     // one peer arrive in order. So what we wait for will never come.

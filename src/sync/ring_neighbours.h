@@ -1,5 +1,5 @@
-// The network side of one ring round, shared by the plain and the compressed
-// ring (PeerRingLinks, CompressedPeerLinks): hands an encoded piece to the right
+// The network side of one ring round (PeerRingLinks, and the direct exchange's
+// links to every peer): hands an encoded piece to the right
 // neighbour and waits for a piece from the left one, each wait bounded, answering
 // every other message meanwhile, and ending the round early (Aborted) when a
 // neighbour says Bye or membership moves the view on. What a piece looks like
@@ -32,6 +32,9 @@ class RingNeighbours {
     // With membership on: says why the round's view is no longer current
     // (empty while it is); the round then ends Aborted, to be redone in the new view.
     std::function<std::string()> superseded;
+    // Pieces are read as f32 in place (the f32 ring): one of another dtype is
+    // rejected (bad_dtype) and the wait goes on as if it had not come.
+    bool f32_only = false;
   };
 
   // `context` names the collective in every message ("ring all-reduce").
