@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -259,9 +260,9 @@ int main(int argc, char** argv) {
     w.direct_max_bytes = std::stoll(args[7]);
     w.pair_direct_max_bytes = std::stoll(args[8]);
     w.membership = args[9] == "membership";
-    Result<Compression> codec = ParseCompression(args[10]);
-    if (!codec.ok()) return 2;
-    w.codec.compression = codec.value();
+    const std::optional<Compression> codec = ParseEnum<Compression>(args[10]);
+    if (!codec) return 2;
+    w.codec.compression = *codec;
     return RunWorker(w);
   }
 
@@ -289,7 +290,7 @@ int main(int argc, char** argv) {
       g_pair_direct_max_bytes = std::stoll(args[++i]);
     } else if (args[i] == "--compression" && has_value) {
       g_compression = args[++i];
-      if (!ParseCompression(g_compression).ok()) {
+      if (!ParseEnum<Compression>(g_compression)) {
         std::fprintf(stderr, "--compression: one of none, fp16, bf16, int8, topk\n");
         return 2;
       }
