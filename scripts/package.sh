@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package of meshtrain: meshtrain_<version>_<arch>.deb with the
-# binary, meshtrain(1), the systemd unit meshtrain@.service, the example configs
-# and the docs (what `cmake --install` puts in a prefix), a system user
+# binary, meshtrain(1), the systemd unit meshtrain@.service, the example configs,
+# the docs and the C++ API (libmeshtrain.so, its two headers, its CMake package:
+# what `cmake --install` puts in a prefix), a system user
 # `meshtrain` made on install, and Depends worked out by dpkg-shlibdeps.
 #
 #   scripts/package.sh [--arch amd64|arm64|all] [--build-dir DIR] [--out DIR] [--no-lintian]
@@ -97,7 +98,8 @@ Description: decentralized, serverless data-parallel training over ZeroMQ
  .
  This package holds the meshtrain binary, its manual page, the systemd unit
  meshtrain@.service (one peer per instance, run as the system user meshtrain),
- example configs and the documentation.
+ example configs, the documentation, and the C++ API for a training loop of
+ one's own: libmeshtrain, its headers and its CMake package.
 EOF
 }
 
@@ -121,10 +123,13 @@ package_one() {
   # Debian 12 keeps packaged units in /lib/systemd/system.
   mkdir -p "$stage/lib/systemd"
   mv "$stage/usr/lib/systemd/system" "$stage/lib/systemd/system"
-  rmdir "$stage/usr/lib/systemd" "$stage/usr/lib" 2>/dev/null || true
+  rmdir "$stage/usr/lib/systemd" 2>/dev/null || true
   local strip_tool=strip
   [ "$target_arch" = arm64 ] && strip_tool=aarch64-linux-gnu-strip
-  "$strip_tool" --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/meshtrain"
+  # The binary and the API's shared library (docs/api.md): every ELF file, stripped.
+  local elves=("$stage/usr/bin/meshtrain")
+  mapfile -t -O 1 elves < <(find "$stage/usr/lib" -name 'libmeshtrain.so.*' -type f 2>/dev/null)
+  "$strip_tool" --strip-unneeded --remove-section=.comment --remove-section=.note "${elves[@]}"
   gzip -9n "$stage/usr/share/man/man1/meshtrain.1"
   local docs="$stage/usr/share/doc/meshtrain"
   install -m 0644 "$root/packaging/deb/copyright" "$docs/copyright"
@@ -132,17 +137,28 @@ package_one() {
   chmod 0644 "$docs/changelog.gz"
   find "$stage" -type d -exec chmod 0755 {} +
   find "$stage" -type f ! -path "$stage/usr/bin/*" -exec chmod 0644 {} +
+  rmdir "$stage/usr/lib" 2>/dev/null || true
 
   # Depends: the shared libraries the binary links, as their packages.
   mkdir -p "$work/src/debian" "$stage/DEBIAN"
   printf 'Source: meshtrain\n\nPackage: meshtrain\nArchitecture: any\n' >"$work/src/debian/control"
   local shlibs
-  shlibs="$(cd "$work/src" && DEB_HOST_ARCH="$target_arch" dpkg-shlibdeps -O --warnings=0 "$stage/usr/bin/meshtrain")"
+  shlibs="$(cd "$work/src" && DEB_HOST_ARCH="$target_arch" dpkg-shlibdeps -O --warnings=0 "${elves[@]}")"
   shlibs="${shlibs#shlibs:Depends=}"
   local size
   size="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
   control_file "$target_arch" "adduser, $shlibs" "$size" >"$stage/DEBIAN/control"
   install -m 0755 "$root/packaging/deb/postinst" "$root/packaging/deb/postrm" "$stage/DEBIAN/"
+  # Packages built against libmeshtrain.so.N depend on this one (dpkg-shlibdeps reads it).
+  local soname
+  soname="$(find "$stage/usr/lib" -name 'libmeshtrain.so.*.*' -printf '%f\n' 2>/dev/null | sed -n 's/^libmeshtrain\.so\.\([0-9]*\)\..*/\1/p')"
+  if [ -n "$soname" ]; then
+    echo "libmeshtrain $soname meshtrain (>= $version)" >"$stage/DEBIAN/shlibs"
+    chmod 0644 "$stage/DEBIAN/shlibs"
+  fi
+  # ldconfig learns of libmeshtrain.so.N when the package comes and goes.
+  echo "activate-noawait ldconfig" >"$stage/DEBIAN/triggers"
+  chmod 0644 "$stage/DEBIAN/triggers"
   (cd "$stage" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
   chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 

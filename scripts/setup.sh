@@ -53,6 +53,9 @@ PACKAGES=(
   fakeroot      # dpkg-deb builds the .deb as root-owned files without root
   lintian       # scripts/package.sh checks every .deb it builds
   groff-base    # the man page's check (tests/journeys/manpage.bats)
+  pybind11-dev  # the Python module over the C++ API (python/, docs/api.md)
+  python3-dev   # ... for Debian's /usr/bin/python3
+  python3-numpy # ... and its test (tests/python/test_api_python.py)
 )
 
 if [ "$observability" = 1 ]; then

@@ -10,6 +10,8 @@ setup() {
   journey_setup
   BUILD="$(dirname "$MESHTRAIN")"
   [ -f "$BUILD/cmake_install.cmake" ] || fail "$BUILD is not a configured build dir (MESHTRAIN is not in one)"
+  LIBDIR="$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$BUILD/CMakeCache.txt")"
+  VERSION="$(sed -n 's/^project(meshtrain VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")"
 }
 
 teardown() { journey_teardown; }
@@ -22,6 +24,12 @@ expected_files() {
     echo lib/systemd/system/meshtrain@.service
     echo share/man/man1/meshtrain.1
     echo share/doc/meshtrain/README.md
+    echo include/meshtrain/meshtrain.h
+    echo include/meshtrain/status.h
+    echo "$LIBDIR/libmeshtrain.so.$VERSION"
+    for f in meshtrainConfig meshtrainConfigVersion meshtrainTargets meshtrainTargets-release; do
+      echo "$LIBDIR/cmake/meshtrain/$f.cmake"
+    done
     for f in "$ROOT"/docs/*.md "$ROOT"/docs/*.png; do echo "share/doc/meshtrain/$(basename "$f")"; done
     for f in "$ROOT"/configs/*.toml; do echo "share/meshtrain/configs/$(basename "$f")"; done
   } | sort
@@ -31,7 +39,7 @@ expected_files() {
 # page compressed, and Debian's copyright and changelog.
 expected_packaged_files() {
   {
-    expected_files | sed -e 's|^bin/|usr/bin/|; s|^share/|usr/share/|; s|meshtrain\.1$|meshtrain.1.gz|'
+    expected_files | sed -e 's|^\(bin\|share\|include\|lib/lib\|lib/cmake\|lib/[a-z0-9_]*-linux-gnu\)|usr/\1|; s|meshtrain\.1$|meshtrain.1.gz|'
     echo usr/share/doc/meshtrain/copyright
     echo usr/share/doc/meshtrain/changelog.gz
   } | sort
