@@ -117,8 +117,14 @@ package_one() {
   trap "rm -rf '$work'" EXIT
   stage="$work/stage"
   # A build dir configured before the install rules last changed is
-  # configured again, so that it installs by today's rules.
+  # configured again, so that it installs by today's rules; what the install
+  # takes beyond the binary (the API's library, the Python module) is built
+  # if it is not (a cross build makes only the binary).
   [ "$dir/cmake_install.cmake" -nt "$root/CMakeLists.txt" ] || cmake -S "$root" -B "$dir" >/dev/null
+  cmake --build "$dir" --target meshtrain_api >&2
+  if grep -q '^MESHTRAIN_PYTHON:BOOL=ON' "$dir/CMakeCache.txt" && cmake --build "$dir" --target help | grep -q meshtrain_python; then
+    cmake --build "$dir" --target meshtrain_python >&2
+  fi
   DESTDIR="$stage" cmake --install "$dir" --prefix /usr >/dev/null
   # Debian 12 keeps packaged units in /lib/systemd/system.
   mkdir -p "$stage/lib/systemd"
@@ -128,7 +134,7 @@ package_one() {
   [ "$target_arch" = arm64 ] && strip_tool=aarch64-linux-gnu-strip
   # The binary and the API's shared library (docs/api.md): every ELF file, stripped.
   local elves=("$stage/usr/bin/meshtrain")
-  mapfile -t -O 1 elves < <(find "$stage/usr/lib" -name 'libmeshtrain.so.*' -type f 2>/dev/null)
+  mapfile -t -O 1 elves < <(find "$stage/usr/lib" \( -name 'libmeshtrain.so.*' -o -name 'meshtrain.cpython-*.so' \) -type f 2>/dev/null)
   "$strip_tool" --strip-unneeded --remove-section=.comment --remove-section=.note "${elves[@]}"
   gzip -9n "$stage/usr/share/man/man1/meshtrain.1"
   local docs="$stage/usr/share/doc/meshtrain"
@@ -145,9 +151,17 @@ package_one() {
   local shlibs
   shlibs="$(cd "$work/src" && DEB_HOST_ARCH="$target_arch" dpkg-shlibdeps -O --warnings=0 "${elves[@]}")"
   shlibs="${shlibs#shlibs:Depends=}"
+  # The Python module (docs/api.md, "Python") is built for one python3: the
+  # package needs that one.
+  local depends="adduser, $shlibs" module minor
+  module="$(find "$stage/usr/lib" -path '*/python3/dist-packages/meshtrain.cpython-3*.so' -printf '%f\n' 2>/dev/null | sed -n 1p)"
+  if [ -n "$module" ]; then
+    minor="$(sed -n 's/^meshtrain\.cpython-3\([0-9]*\)-.*/\1/p' <<<"$module")"
+    depends="$depends, python3 (>= 3.$minor~), python3 (<< 3.$((minor + 1)))"
+  fi
   local size
   size="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
-  control_file "$target_arch" "adduser, $shlibs" "$size" >"$stage/DEBIAN/control"
+  control_file "$target_arch" "$depends" "$size" >"$stage/DEBIAN/control"
   install -m 0755 "$root/packaging/deb/postinst" "$root/packaging/deb/postrm" "$stage/DEBIAN/"
   # Packages built against libmeshtrain.so.N depend on this one (dpkg-shlibdeps reads it).
   local soname

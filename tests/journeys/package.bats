@@ -30,6 +30,10 @@ expected_files() {
     for f in meshtrainConfig meshtrainConfigVersion meshtrainTargets meshtrainTargets-release; do
       echo "$LIBDIR/cmake/meshtrain/$f.cmake"
     done
+    # The Python module, where the build made one (pybind11-dev present).
+    for f in "$BUILD"/python/meshtrain.cpython-*.so; do
+      [ -e "$f" ] && echo "$LIBDIR/python3/dist-packages/$(basename "$f")"
+    done
     for f in "$ROOT"/docs/*.md "$ROOT"/docs/*.png; do echo "share/doc/meshtrain/$(basename "$f")"; done
     for f in "$ROOT"/configs/*.toml; do echo "share/meshtrain/configs/$(basename "$f")"; done
   } | sort
@@ -39,7 +43,7 @@ expected_files() {
 # page compressed, and Debian's copyright and changelog.
 expected_packaged_files() {
   {
-    expected_files | sed -e 's|^\(bin\|share\|include\|lib/lib\|lib/cmake\|lib/[a-z0-9_]*-linux-gnu\)|usr/\1|; s|meshtrain\.1$|meshtrain.1.gz|'
+    expected_files | sed -e '\#^lib/systemd/#! s#^\(bin\|share\|include\|lib\)/#usr/\1/#; s#meshtrain\.1$#meshtrain.1.gz#'
     echo usr/share/doc/meshtrain/copyright
     echo usr/share/doc/meshtrain/changelog.gz
   } | sort
@@ -64,7 +68,7 @@ expected_packaged_files() {
   run dpkg-deb -f "$deb" Package Architecture Depends
   assert_output --partial "Package: meshtrain"
   assert_output --partial "Architecture: amd64"
-  assert_output --regexp 'Depends: adduser, .*libzmq5'
+  assert_output --regexp 'Depends: adduser, .*libzmq5.*python3 \(>= 3\.[0-9]+~\)'
   dpkg-deb -x "$deb" "$T/root"
   diff <(expected_packaged_files) <(cd "$T/root" && find . -type f -printf '%P\n' | sort) ||
     fail "the package's files differ (< expected, > packaged)"
