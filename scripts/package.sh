@@ -132,7 +132,7 @@ package_one() {
   rmdir "$stage/usr/lib/systemd" 2>/dev/null || true
   local strip_tool=strip
   [ "$target_arch" = arm64 ] && strip_tool=aarch64-linux-gnu-strip
-  # The binary and the API's shared library (docs/api.md): every ELF file, stripped.
+  # Every ELF file, stripped: the binary, the API's library and the Python module (docs/api.md).
   local elves=("$stage/usr/bin/meshtrain")
   mapfile -t -O 1 elves < <(find "$stage/usr/lib" \( -name 'libmeshtrain.so.*' -o -name 'meshtrain.cpython-*.so' \) -type f 2>/dev/null)
   "$strip_tool" --strip-unneeded --remove-section=.comment --remove-section=.note "${elves[@]}"
@@ -145,7 +145,7 @@ package_one() {
   find "$stage" -type f ! -path "$stage/usr/bin/*" -exec chmod 0644 {} +
   rmdir "$stage/usr/lib" 2>/dev/null || true
 
-  # Depends: the shared libraries the binary links, as their packages.
+  # Depends: the shared libraries those ELF files link, as their packages.
   mkdir -p "$work/src/debian" "$stage/DEBIAN"
   printf 'Source: meshtrain\n\nPackage: meshtrain\nArchitecture: any\n' >"$work/src/debian/control"
   local shlibs
