@@ -147,7 +147,6 @@ def main():
         total = sum(x["samples_per_s"] for x in lines)
         print(json.dumps(dict(nproc=args.nproc, finished=len(lines), samples_per_s_total=round(total, 1),
                               test_acc=[x["test_acc"] for x in lines])))
-        failed = [p.exitcode for p in procs if p.exitcode != 0]
         sys.exit(1 if len(lines) == 0 else 0)
 
 

@@ -9,6 +9,19 @@
 
 namespace meshtrain::fuzz {
 
+// Two bits of an input's knobs pick how the loaders shard and scale (Dirichlet
+// twice: it has the most paths). Shared by the IDX and CSV targets.
+inline ShardMode ShardKnob(unsigned bits) {
+  static constexpr ShardMode kShards[] = {ShardMode::kContiguous, ShardMode::kStrided, ShardMode::kDirichlet,
+                                          ShardMode::kDirichlet};
+  return kShards[bits & 3];
+}
+inline ScalingMode ScalingKnob(unsigned bits) {
+  static constexpr ScalingMode kScalings[] = {ScalingMode::kUnit, ScalingMode::kNone, ScalingMode::kStandardize,
+                                              ScalingMode::kUnit};
+  return kScalings[bits & 3];
+}
+
 inline void CheckDataset(const Dataset& d, bool pixels) {
   MESHTRAIN_FUZZ_CHECK(d.rows >= 1 && d.dim >= 1);
   const auto cells = static_cast<size_t>(d.rows * d.dim);

@@ -31,15 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cfg.train_csv = dir.Write("train.csv", text.substr(0, nul));
   cfg.test_csv = nul == std::string_view::npos ? cfg.train_csv : dir.Write("test.csv", text.substr(nul + 1));
   static const char* const kLabelColumns[] = {"label", "0", "1", "y"};
-  using meshtrain::ScalingMode;
-  static constexpr ScalingMode kScalings[] = {ScalingMode::kUnit, ScalingMode::kNone, ScalingMode::kStandardize,
-                                              ScalingMode::kUnit};
-  using meshtrain::ShardMode;
-  static constexpr ShardMode kShards[] = {ShardMode::kContiguous, ShardMode::kStrided, ShardMode::kDirichlet,
-                                          ShardMode::kDirichlet};
   cfg.label_column = kLabelColumns[knobs & 3];
-  cfg.scaling = kScalings[(knobs >> 2) & 3];
-  cfg.shard = kShards[(knobs >> 4) & 3];
+  cfg.scaling = meshtrain::fuzz::ScalingKnob(knobs >> 2);
+  cfg.shard = meshtrain::fuzz::ShardKnob(knobs >> 4);
   cfg.alpha = (knobs & 0x40) ? 0.05 : 2.0;
   const int num_peers = 1 + (peers & 3);
   const int peer_index = (peers >> 2) % num_peers;

@@ -74,14 +74,8 @@ void FuzzLoader(uint8_t knobs, std::string_view rest) {
   cfg.dir = dir.File("");
   cfg.train_images = cfg.test_images = "images.idx";
   cfg.train_labels = cfg.test_labels = "labels.idx";
-  using meshtrain::ShardMode;
-  static constexpr ShardMode kShards[] = {ShardMode::kContiguous, ShardMode::kStrided, ShardMode::kDirichlet,
-                                          ShardMode::kDirichlet};
-  using meshtrain::ScalingMode;
-  static constexpr ScalingMode kScalings[] = {ScalingMode::kUnit, ScalingMode::kNone, ScalingMode::kStandardize,
-                                              ScalingMode::kUnit};
-  cfg.shard = kShards[knobs & 3];
-  cfg.scaling = kScalings[(knobs >> 2) & 3];
+  cfg.shard = meshtrain::fuzz::ShardKnob(knobs);
+  cfg.scaling = meshtrain::fuzz::ScalingKnob(knobs >> 2);
   cfg.alpha = 0.3;
   const int num_peers = 1 + ((knobs >> 4) & 3);
   const int peer_index = num_peers - 1;

@@ -112,8 +112,11 @@ else
   }
 
   # The highest step any peer has logged so far.
+  # (The tail of each file: a long soak's metrics run to hundreds of MB.)
   cluster_step() {
-    cat "$run_dir"/*/metrics.jsonl 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p' | sort -n | tail -n 1
+    local f
+    for f in "$run_dir"/*/metrics.jsonl; do tail -n 20 "$f"; done 2>/dev/null |
+      sed -n 's/.*"step":\([0-9]*\).*/\1/p' | sort -n | tail -n 1
   }
 
   hangs=0

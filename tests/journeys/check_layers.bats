@@ -16,6 +16,13 @@ setup() {
 
 teardown() { journey_teardown; }
 
+# The check refuses the planted tree (exit 1), and its message holds TEXT.
+assert_refused() {
+  run --separate-stderr "$SCRIPTS/check_layers.sh" "$T/tree"
+  assert_failure 1
+  [[ "$stderr" == *"$1"* ]] || fail "$stderr"
+}
+
 @test "the repository's own includes follow the layer order" {
   run "$SCRIPTS/check_layers.sh"
   assert_success
@@ -29,23 +36,17 @@ teardown() { journey_teardown; }
 
 @test "a lower layer including a higher layer's public header fails, naming the file, line and layers" {
   printf '#include "meshtrain/status.h"\n#include "meshtrain/trainer.h"\n' >"$T/tree/src/config/bad.cpp"
-  run --separate-stderr "$SCRIPTS/check_layers.sh" "$T/tree"
-  assert_failure 1
-  [[ "$stderr" == *'src/config/bad.cpp:2: config includes "meshtrain/trainer.h" of layer train'* ]] || fail "$stderr"
+  assert_refused 'src/config/bad.cpp:2: config includes "meshtrain/trainer.h" of layer train'
 }
 
 @test "a lower layer including a higher layer's private header fails" {
   printf '#include "sync/mailbox.h"\n' >"$T/tree/src/config/bad.cpp"
-  run --separate-stderr "$SCRIPTS/check_layers.sh" "$T/tree"
-  assert_failure 1
-  [[ "$stderr" == *'src/config/bad.cpp:1: config includes "sync/mailbox.h" of layer sync'* ]] || fail "$stderr"
+  assert_refused 'src/config/bad.cpp:1: config includes "sync/mailbox.h" of layer sync'
 }
 
 @test "a public header no row of the table lists fails" {
   printf '#pragma once\n' >"$T/tree/include/meshtrain/orphan.h"
-  run --separate-stderr "$SCRIPTS/check_layers.sh" "$T/tree"
-  assert_failure 1
-  [[ "$stderr" == *"include/meshtrain/orphan.h: no row of docs/architecture.md's layer table lists it"* ]] || fail "$stderr"
+  assert_refused "include/meshtrain/orphan.h: no row of docs/architecture.md's layer table lists it"
 }
 
 @test "a tree without the table is exit 2, not a pass" {
