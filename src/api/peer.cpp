@@ -36,6 +36,8 @@ class Peer::Impl {
 
   Result<bool> BeginStep(const std::atomic<bool>* stop) {
     MESHTRAIN_RETURN_IF_ERROR(Running("BeginStep"));
+    // A signal between steps ends the run here, as `meshtrain run`'s loop does.
+    if (stop && stop->load()) return Status::Aborted("stopped by signal at step " + std::to_string(replica_.step()));
     if (done()) return false;
     const StepGate gate = strategy_->BeforeStep(stop);
     switch (gate.gate) {
